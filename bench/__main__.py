@@ -1,0 +1,137 @@
+"""python -m bench list | run | sweep: train the scenario catalogue into parquet."""
+
+import argparse
+import os
+import signal
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from bench.errors import UserError
+from bench.scenarios import CATALOGUE, PROFILES, SCENARIOS
+
+MAX_DEPTH = 256
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UserError(message)
+
+
+def choice(kind: str, valid) -> callable:
+    def parse(text: str) -> str:
+        if text not in valid:
+            raise argparse.ArgumentTypeError(f"unknown {kind} '{text}'; valid: {', '.join(valid)}")
+        return text
+    return parse
+
+
+def integer_list(what: str, low: int, high: int) -> callable:
+    def parse(text: str) -> list[int]:
+        try:
+            values = [int(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be whole numbers, got '{text}'") from None
+        bad = [v for v in values if not low <= v <= high]
+        if bad or not values:
+            raise argparse.ArgumentTypeError(f"{what} must be between {low} and {high}, got '{text}'")
+        return values
+    return parse
+
+
+def scenario_list(text: str) -> list[str]:
+    return [choice("scenario", SCENARIOS)(name.strip()) for name in text.split(",") if name.strip()]
+
+
+def shard_spec(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        index = count = 0
+    if not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(f"--shard must be i/N with 1 <= i <= N (e.g. 2/4), got '{text}'")
+    return index, count
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", type=choice("profile", PROFILES), default="quick")
+    parser.add_argument("--dataset", type=choice("dataset", ("auto", "mnist", "fashion_mnist", "digits", "synthetic")),
+                        help="default: the profile's (auto: first of mnist, fashion_mnist, digits that loads)")
+    parser.add_argument("--data-dir", help="folder with IDX .gz or .npz files (or set GRADBENCH_DATA_DIR)")
+    parser.add_argument("--results", type=Path, help="results folder (default: results/tf-<TF version>)")
+    parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    parser.add_argument("--no-xla", dest="xla", action="store_false", help="compile the train step without XLA")
+
+
+def make_parser() -> Parser:
+    parser = Parser(prog="python -m bench", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    commands.add_parser("list", help="print the scenario catalogue and the profiles")
+    run = commands.add_parser("run", help="train one run")
+    run.add_argument("--scenario", type=choice("scenario", SCENARIOS), required=True)
+    run.add_argument("--depth", type=integer_list("--depth", 1, MAX_DEPTH), required=True)
+    run.add_argument("--seed", type=integer_list("--seed", 0, 2**31 - 1), default=[0])
+    sweep = commands.add_parser("sweep", help="train a profile's grid, skipping runs already stored")
+    sweep.add_argument("--scenarios", type=scenario_list, help="comma-separated (default: all)")
+    sweep.add_argument("--depths", type=integer_list("--depths", 1, MAX_DEPTH), help="default: the profile's")
+    sweep.add_argument("--seeds", type=integer_list("--seeds", 0, 2**31 - 1), help="default: the profile's")
+    sweep.add_argument("--shard", type=shard_spec, default=(1, 1), help="i/N: run only shard i of N")
+    for sub in (run, sweep):
+        add_common(sub)
+    return parser
+
+
+def print_catalogue() -> None:
+    print("scenarios (* = the article's four):")
+    for s in CATALOGUE:
+        settings = {k: v for k, v in asdict(s).items() if k not in ("name", "summary", "article") and v is not None}
+        print(f"  {s.name:<23}{'*' if s.article else ' '} {s.summary}")
+        print(f"  {'':<24} " + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    print("profiles:")
+    for p in PROFILES.values():
+        print(f"  {p.name:<8} {p.summary}")
+        print(f"  {'':<8} dataset={p.dataset}, epochs={p.epochs}, train_samples={p.train_samples}, "
+              f"seeds={list(p.seeds)}, extra MLP depths={list(p.mlp_depths)}, log_every={p.log_every}")
+
+
+def train_command(args) -> None:
+    """run and sweep: load data once, then train what is missing."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
+    from bench import data, provenance, sweep  # TensorFlow loads only here
+
+    profile = PROFILES[args.profile]
+    if args.command == "run":
+        runs = sweep.grid(profile, [SCENARIOS[args.scenario]], args.depth, args.seed)
+    else:
+        scenarios = [SCENARIOS[n] for n in args.scenarios] if args.scenarios else list(CATALOGUE)
+        runs = sweep.shard(sweep.grid(profile, scenarios, args.depths, args.seeds), *args.shard)
+    dataset = data.load(args.dataset or profile.dataset, args.data_dir, profile.train_samples, profile.test_samples)
+    device = provenance.resolve_device(args.device)
+    results = args.results or Path("results") / f"tf-{provenance.versions()['tf_version']}"
+    print(f"dataset {dataset.name}: {dataset.source} ({len(dataset.y_train)} train / {len(dataset.y_test)} test)"
+          + (f" [{dataset.note}]" if dataset.note else ""), file=sys.stderr)
+    print(f"{len(runs)} runs on {device} into {results}/", file=sys.stderr)
+    trained = sweep.sweep(runs, dataset, results, device, args.xla)
+    print(f"{trained} trained, {len(runs) - trained} already stored; results in {results}/", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so no temporary file is left
+    try:
+        args = make_parser().parse_args(argv)
+        if args.command == "list":
+            print_catalogue()
+        else:
+            train_command(args)
+    except UserError as err:
+        print(f"bench: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nbench: interrupted; finished runs are stored, run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

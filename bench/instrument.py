@@ -1,0 +1,139 @@
+"""Per-layer statistics computed inside the compiled train step (DESIGN §4).
+
+`make_train_chunk` returns a tf.function that runs K optimizer steps in one call (a
+graph while-loop) and returns every step's statistics stacked, so the host sees the
+device once per K steps. δ is taken with the same tape as the weight gradients: the
+probe model exposes each weight layer's output z, and tape.gradient(loss, z) is ∂loss/∂z.
+"""
+
+from dataclasses import dataclass
+
+import keras
+import tensorflow as tf
+
+from bench.models import ROLE_SEPARATOR
+
+LAYER_STATS = ("kernel_grad_norm", "bias_grad_norm", "kernel_norm", "update_ratio", "delta_norm",
+               "inactive_fraction")
+STEP_STATS = ("loss", "batch_accuracy", "grad_norm", "grad_norm_clipped", "clipped")
+SATURATION = 0.01  # a sigmoid/tanh unit is saturated where its derivative is below 1 % of the maximum
+
+
+@dataclass(frozen=True)
+class Probe:
+    """The model's weight layers and the tensors the statistics need."""
+
+    model: keras.Model  # outputs: logits, each weight layer's z, each nonlinearity's input
+    layers: tuple  # Dense/Conv2D layers, forward order
+    activations: tuple  # per weight layer: the activation name, or None where none follows it
+
+    @property
+    def names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    @property
+    def roles(self) -> list[str]:
+        return [name.split(ROLE_SEPARATOR)[0] for name in self.names]
+
+
+def activation_after(model: keras.Model, layer) -> tuple[str | None, object]:
+    """(activation name, its input tensor) of the nonlinearity that follows a weight layer."""
+    try:
+        act = model.get_layer(f"{layer.name}_act")
+    except ValueError:
+        return None, layer.output
+    name = "leaky_relu" if isinstance(act, keras.layers.LeakyReLU) else act.get_config()["activation"]
+    return (None if name == "linear" else name), act.input
+
+
+def make_probe(model: keras.Model) -> Probe:
+    weight_layers = tuple(l for l in model.layers if isinstance(l, (keras.layers.Dense, keras.layers.Conv2D)))
+    found = [activation_after(model, layer) for layer in weight_layers]
+    outputs = [model.output, *(l.output for l in weight_layers), *(tensor for _, tensor in found)]
+    return Probe(keras.Model(model.inputs[0], outputs), weight_layers, tuple(name for name, _ in found))
+
+
+def inactive_fraction(activation: str | None, a: tf.Tensor) -> tf.Tensor:
+    """Saturated entries (sigmoid, tanh) or dead units, inactive on the whole batch (ReLU family)."""
+    if activation == "sigmoid":
+        s = tf.sigmoid(a)
+        return tf.reduce_mean(tf.cast(s * (1 - s) < SATURATION * 0.25, tf.float32))
+    if activation == "tanh":
+        return tf.reduce_mean(tf.cast(1 - tf.tanh(a) ** 2 < SATURATION, tf.float32))
+    if activation in ("relu", "leaky_relu", "elu"):
+        alive = tf.reduce_any(tf.reshape(a, [-1, a.shape[-1]]) > 0, axis=0)
+        return 1 - tf.reduce_mean(tf.cast(alive, tf.float32))
+    return tf.constant(float("nan"))
+
+
+def norm(t) -> tf.Tensor:
+    return tf.norm(tf.reshape(t, [-1]))
+
+
+def clipping(norms: tf.Tensor, clipnorm, global_clipnorm) -> tuple[tf.Tensor, tf.Tensor]:
+    """Global norm after the optimizer's clipping, and whether clipping changed anything.
+
+    Keras clips each tensor to `clipnorm` on its own, or all together to `global_clipnorm`."""
+    total = tf.norm(norms)
+    if clipnorm is not None:
+        return tf.norm(tf.minimum(norms, clipnorm)), tf.reduce_any(norms > clipnorm)
+    if global_clipnorm is not None:
+        return tf.minimum(total, global_clipnorm), total > global_clipnorm
+    return total, tf.constant(False)
+
+
+def forward(probe: Probe, x, y, training: bool):
+    """Loss, accuracy, z per weight layer and nonlinearity inputs for one batch."""
+    n = len(probe.layers)
+    outputs = probe.model(x, training=training)
+    logits, zs, act_inputs = outputs[0], outputs[1 : n + 1], outputs[n + 1 :]
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
+    accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=y.dtype), y), tf.float32))
+    return loss, accuracy, zs, act_inputs
+
+
+def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, global_clipnorm=None,
+                     jit_compile: bool = False):
+    """A compiled function: batch indices [K, B] -> (step stats [K, 5], layer stats [K, L, 6])."""
+    variables = probe.model.trainable_variables
+    kernels = [layer.kernel for layer in probe.layers]
+    biases = [layer.bias for layer in probe.layers]
+    position = {id(v): i for i, v in enumerate(variables)}
+
+    def step(indices):
+        x, y = tf.gather(x_train, indices), tf.gather(y_train, indices)
+        with tf.GradientTape() as tape:
+            loss, accuracy, zs, act_inputs = forward(probe, x, y, training=True)
+        grads = tape.gradient(loss, [*variables, *zs])
+        var_grads, deltas = grads[: len(variables)], grads[len(variables) :]
+        norms = tf.stack([norm(g) for g in var_grads])
+        clipped_norm, clipped = clipping(norms, clipnorm, global_clipnorm)
+        before = [tf.convert_to_tensor(k) for k in kernels]
+        optimizer.apply_gradients(zip(var_grads, variables))
+        per_layer = []
+        for i, act in enumerate(probe.activations):
+            kernel_norm = norm(before[i])
+            bias_norm = norms[position[id(biases[i])]] if biases[i] is not None else float("nan")
+            per_layer.append(tf.stack([
+                norms[position[id(kernels[i])]],
+                bias_norm,
+                kernel_norm,
+                norm(tf.convert_to_tensor(kernels[i]) - before[i]) / kernel_norm,
+                norm(deltas[i]),
+                inactive_fraction(act, act_inputs[i]),
+            ]))
+        step_row = tf.stack([loss, accuracy, tf.norm(norms), clipped_norm, tf.cast(clipped, tf.float32)])
+        return step_row, tf.stack(per_layer)
+
+    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+    def train_chunk(batch_indices):
+        k = tf.shape(batch_indices)[0]
+        steps = tf.TensorArray(tf.float32, size=k)
+        layers = tf.TensorArray(tf.float32, size=k)
+        for i in tf.range(k):
+            step_row, layer_rows = step(batch_indices[i])
+            steps = steps.write(i, step_row)
+            layers = layers.write(i, layer_rows)
+        return steps.stack(), layers.stack()
+
+    return train_chunk

@@ -1,0 +1,78 @@
+"""What is needed to know why two results differ: versions, device, determinism, commit."""
+
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bench.errors import UserError
+
+GRADBENCH_VERSION = "0.1.0"
+
+
+class DeviceError(UserError):
+    """The requested device is not available here."""
+
+
+def gpus() -> list:
+    return tf.config.list_physical_devices("GPU")
+
+
+def resolve_device(choice: str) -> str:
+    """auto|cpu|gpu -> a TF device string; gpu without a GPU is an error."""
+    if choice == "gpu" and not gpus():
+        raise DeviceError("--device gpu: TensorFlow sees no GPU here; use --device cpu or auto")
+    return "/GPU:0" if choice == "gpu" or (choice == "auto" and gpus()) else "/CPU:0"
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: str) -> str:
+    if device.startswith("/GPU"):
+        details = tf.config.experimental.get_device_details(gpus()[0])
+        return details.get("device_name", "GPU")
+    return cpu_model()
+
+
+def git_commit() -> str:
+    """HEAD of the gradbench checkout, '+dirty' when it has uncommitted changes."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
+@lru_cache(maxsize=None)
+def versions() -> dict:
+    """The versions that go into a run's identity (a new TF is a new run)."""
+    return {"tf_version": tf.__version__, "keras_version": keras.__version__,
+            "python_version": platform.python_version(), "numpy_version": np.__version__}
+
+
+def provenance(device: str) -> dict:
+    return {
+        **versions(),
+        "platform": platform.platform(),
+        "device": device_name(device),
+        "device_kind": "gpu" if device.startswith("/GPU") else "cpu",
+        "determinism": True,  # train.seed_everything enables TF op determinism for every run
+        "git_commit": git_commit(),
+        "gradbench_version": GRADBENCH_VERSION,
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+    }

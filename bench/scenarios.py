@@ -1,0 +1,156 @@
+"""The scenario catalogue and the run profiles, as plain frozen data (DESIGN §2).
+
+A variant is its base scenario with the properties that differ overridden by
+`dataclasses.replace`; nothing else about it is written twice.
+"""
+
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    summary: str
+    architecture: str = "mlp"  # mlp | resmlp (residual Dense blocks) | resnet (the article's conv net)
+    activation: str = "sigmoid"  # any Keras activation name
+    initializer: str = "glorot_uniform"  # glorot_uniform | he_normal | normal (RandomNormal(init_std))
+    init_std: float = 0.0  # only for initializer "normal"
+    batch_norm: bool = False  # Dense -> BatchNormalization -> activation
+    learning_rate: float = 1e-3  # Adam
+    clipnorm: float | None = None  # Adam(clipnorm=): each gradient tensor clipped to this norm
+    global_clipnorm: float | None = None  # Adam(global_clipnorm=): all gradients scaled together
+    width: int = 256  # units of every hidden Dense layer
+    default_depth: int = 11  # hidden Dense layers (MLPs) or residual blocks (resnet)
+    expected: str = "healthy"  # the verdict the literature predicts: healthy | vanishing | exploding
+    article: bool = False  # one of the article's four experiments
+
+    @property
+    def clips(self) -> bool:
+        return self.clipnorm is not None or self.global_clipnorm is not None
+
+
+SIGMOID = Scenario(
+    "sigmoid",
+    "sigmoid MLP, Glorot uniform init: the article's vanishing-gradient network",
+    expected="vanishing",
+    article=True,
+)
+LINEAR = Scenario(
+    "linear",
+    "linear (identity) MLP, Glorot uniform init: the article's exploding-gradient network",
+    activation="linear",
+    default_depth=21,
+    expected="exploding",
+    article=True,
+)
+RELU_HE = replace(
+    SIGMOID,
+    name="relu_he",
+    summary="ReLU with He normal init (the initialisation fix)",
+    activation="relu",
+    initializer="he_normal",
+    expected="healthy",
+    article=False,
+)
+
+CATALOGUE: tuple[Scenario, ...] = (
+    SIGMOID,
+    Scenario(
+        "resnet",
+        "the article's conv ResNet: 7x7/2 stem, residual blocks conv-ReLU-BN x2 + skip, He init",
+        architecture="resnet",
+        activation="relu",
+        initializer="he_normal",
+        batch_norm=True,
+        default_depth=6,
+        article=True,
+    ),
+    LINEAR,
+    replace(
+        LINEAR,
+        name="linear_clipnorm",
+        summary="as linear, with Adam(clipnorm=1.0): the article's clipping fix",
+        clipnorm=1.0,
+        expected="healthy",
+    ),
+    replace(
+        SIGMOID, name="tanh", summary="tanh MLP, Glorot uniform init", activation="tanh",
+        expected="healthy", article=False,
+    ),
+    replace(
+        RELU_HE, name="relu_glorot", summary="ReLU with Glorot uniform init",
+        initializer="glorot_uniform",
+    ),
+    RELU_HE,
+    replace(
+        RELU_HE, name="relu_he_bn", summary="ReLU, He init, batch norm (Dense -> BN -> ReLU)",
+        batch_norm=True,
+    ),
+    replace(
+        RELU_HE, name="resmlp", summary="residual Dense blocks x + ReLU(BN(Dense(x))), He init",
+        architecture="resmlp", batch_norm=True,
+    ),
+    replace(RELU_HE, name="leaky_relu", summary="leaky ReLU, He init", activation="leaky_relu"),
+    replace(RELU_HE, name="elu", summary="ELU, He init", activation="elu"),
+    replace(
+        SIGMOID, name="sigmoid_large_init", summary="sigmoid MLP, RandomNormal(std 1.0) init",
+        initializer="normal", init_std=1.0, article=False,
+    ),
+    replace(
+        LINEAR, name="linear_large_init", summary="linear MLP, RandomNormal(std 1.0) init",
+        initializer="normal", init_std=1.0, article=False,
+    ),
+    replace(
+        LINEAR, name="linear_global_clipnorm",
+        summary="as linear, with Adam(global_clipnorm=1.0): clipping of Pascanu et al. 2013",
+        global_clipnorm=1.0, expected="healthy", article=False,
+    ),
+    replace(
+        LINEAR, name="linear_high_lr", summary="as linear, with learning rate 1e-2",
+        learning_rate=1e-2, article=False,
+    ),
+)
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in CATALOGUE}
+ARTICLE = tuple(s.name for s in CATALOGUE if s.article)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    summary: str
+    dataset: str  # default dataset; "auto" picks the first of mnist, fashion_mnist, digits
+    epochs: int
+    train_samples: int | None  # None: the whole training set
+    test_samples: int | None
+    seeds: tuple[int, ...]
+    mlp_depths: tuple[int, ...]  # swept besides each scenario's default depth
+    resnet_depths: tuple[int, ...]
+    batch_size: int = 32
+    log_every: int = 1  # record statistics every this many steps
+    width: int | None = None  # overrides every scenario's width (smoke only)
+
+    def depths(self, scenario: Scenario) -> tuple[int, ...]:
+        extra = self.resnet_depths if scenario.architecture == "resnet" else self.mlp_depths
+        return tuple(sorted({scenario.default_depth, *extra}))
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile(
+            "smoke", "tests: generated data, narrow layers, seconds per run",
+            dataset="synthetic", epochs=1, train_samples=256, test_samples=128,
+            seeds=(0,), mlp_depths=(3,), resnet_depths=(1,), width=32,
+        ),
+        Profile(
+            "quick", "default of nox -s report: every phenomenon visible in minutes on 2 CPU cores",
+            dataset="auto", epochs=2, train_samples=4096, test_samples=2000,
+            seeds=(0, 1, 2), mlp_depths=(3, 6), resnet_depths=(), log_every=1,
+        ),
+        Profile(
+            "full", "the article's settings: full training set, 10 epochs, batch 32, 5 seeds (GPU advised)",
+            dataset="auto", epochs=10, train_samples=None, test_samples=None,
+            seeds=(0, 1, 2, 3, 4), mlp_depths=(3, 6, 16), resnet_depths=(3,), log_every=10,
+        ),
+    )
+}

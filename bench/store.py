@@ -1,0 +1,157 @@
+"""Parquet storage: one file per finished run, written atomically (DESIGN §5).
+
+A run file holds one long table. Its `kind` column says what a row is, and each kind
+uses its own columns (the others are null; parquet stores those nulls for almost nothing):
+
+  step       one per logged training step: loss, accuracy and global gradient norm
+  layer      one per logged step and weight layer (Dense/Conv, forward order)
+  epoch      one per epoch: mean training loss/accuracy and held-out loss/accuracy
+  histogram  one per bin, at epoch 0 (initialisation) and the end of every epoch
+
+The run's config, outcome and provenance are JSON in the file's metadata; `load` turns
+them into the `runs` table. Every row also carries run_id, scenario, depth and seed so
+the folder reads as one dataset with any parquet reader (pandas, pyarrow, DuckDB, polars).
+"""
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bench.errors import UserError
+
+SCHEMA_VERSION = 1
+METADATA_KEY = b"gradbench"
+
+RUN_KEYS = {"run_id": pa.string(), "scenario": pa.string(), "depth": pa.int32(), "seed": pa.int32()}
+COLUMNS: dict[str, dict[str, pa.DataType]] = {
+    "step": {
+        "step": pa.int32(),  # 0 = the first update, taken on the initial weights
+        "epoch": pa.int32(),  # 1-based epoch the step belongs to
+        "loss": pa.float32(),  # batch cross-entropy before the update
+        "batch_accuracy": pa.float32(),
+        "grad_norm": pa.float32(),  # global L2 norm over all trainable variables, before clipping
+        "grad_norm_clipped": pa.float32(),  # the same after the optimizer's clipping
+        "clipped": pa.bool_(),  # clipping changed the gradient
+    },
+    "layer": {
+        "step": pa.int32(),
+        "epoch": pa.int32(),
+        "layer": pa.int32(),  # index among the weight layers, forward order
+        "layer_name": pa.string(),
+        "layer_role": pa.string(),  # hidden | output | shortcut (a residual projection)
+        "kernel_grad_norm": pa.float32(),  # ||dL/dW||
+        "bias_grad_norm": pa.float32(),  # ||dL/db|| (null when the layer has no bias)
+        "kernel_norm": pa.float32(),  # ||W|| before the update
+        "update_ratio": pa.float32(),  # ||W_after - W_before|| / ||W_before||
+        "delta_norm": pa.float32(),  # ||dL/dz||, z the layer's pre-activation output, over the batch
+        "inactive_fraction": pa.float32(),  # saturated (sigmoid/tanh) or dead (ReLU family) units; null if linear
+    },
+    "epoch": {
+        "epoch": pa.int32(),
+        "train_loss": pa.float32(),  # mean of the epoch's batch losses
+        "train_accuracy": pa.float32(),
+        "test_loss": pa.float32(),  # on the held-out set after the epoch
+        "test_accuracy": pa.float32(),
+    },
+    "histogram": {
+        "epoch": pa.int32(),  # 0 = at initialisation
+        "layer": pa.int32(),
+        "quantity": pa.string(),  # weight | log10_abs_grad (gradient on a fixed probe batch)
+        "bin_left": pa.float32(),
+        "bin_right": pa.float32(),
+        "count": pa.int64(),
+    },
+}
+KINDS = tuple(COLUMNS)
+
+
+class StoreError(UserError):
+    """A results file or folder that cannot be read; the message says what to do."""
+
+
+def schema() -> pa.Schema:
+    fields = {"kind": pa.string(), **RUN_KEYS}
+    for columns in COLUMNS.values():
+        fields.update(columns)
+    return pa.schema(list(fields.items()))
+
+
+def to_table(run: dict, tables: dict[str, pd.DataFrame]) -> pa.Table:
+    """Stack a run's per-kind frames into one arrow table with the run's metadata."""
+    parts = [frame.assign(kind=kind) for kind, frame in tables.items() if len(frame)]
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"kind": []})
+    for key in RUN_KEYS:
+        frame[key] = run[key]
+    target = schema()
+    frame = frame.reindex(columns=target.names)
+    table = pa.Table.from_pandas(frame, schema=target, preserve_index=False)
+    meta = {"schema_version": SCHEMA_VERSION, "run": run}
+    return table.replace_schema_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True)})
+
+
+def write_run(path: Path, run: dict, tables: dict[str, pd.DataFrame]) -> None:
+    """Write atomically: a crash leaves either the whole file or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(to_table(run, tables), tmp, compression="zstd")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def read_metadata(path: Path) -> dict:
+    """The run dict of one file; refuses foreign files and other schema versions."""
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (pa.ArrowInvalid, OSError) as err:
+        raise StoreError(f"{path}: not a readable parquet file ({err}); delete it or move it away") from None
+    if METADATA_KEY not in meta:
+        raise StoreError(f"{path}: a parquet file, but not a gradbench result (no '{METADATA_KEY.decode()}' metadata)")
+    info = json.loads(meta[METADATA_KEY])
+    version = info.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: schema version {version}, this gradbench reads version {SCHEMA_VERSION}; "
+            "re-run the sweep into an empty folder or use the gradbench that wrote it"
+        )
+    return info["run"]
+
+
+@dataclass
+class Results:
+    """A results folder as one set of tables, each with run_id/scenario/depth/seed columns."""
+
+    runs: pd.DataFrame
+    step: pd.DataFrame
+    layer: pd.DataFrame
+    epoch: pd.DataFrame
+    histogram: pd.DataFrame
+
+    def table(self, kind: str) -> pd.DataFrame:
+        return getattr(self, kind)
+
+
+def run_files(folder: Path) -> list[Path]:
+    return sorted(Path(folder).glob("*.parquet"))
+
+
+def load(folder: str | Path) -> Results:
+    """Read every run file of a folder; the runs table comes from the files' metadata."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise StoreError(f"{folder}: no such results folder; run 'python -m bench sweep' first")
+    files = run_files(folder)
+    runs = pd.DataFrame([read_metadata(f) for f in files])
+    long = pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True) if files else None
+    tables = {}
+    for kind, columns in COLUMNS.items():
+        names = [*RUN_KEYS, *columns]
+        rows = long[long["kind"] == kind][names] if long is not None else pd.DataFrame(columns=names)
+        tables[kind] = rows.reset_index(drop=True)
+    return Results(runs=runs, **tables)

@@ -1,0 +1,124 @@
+"""The grid of runs, deterministic shards, resume, progress and per-run summary lines."""
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench import provenance, store
+from bench.data import Dataset
+from bench.scenarios import Profile, Scenario
+from bench.train import RunSpec, train
+
+
+def grid(profile: Profile, scenarios: list[Scenario], depths: list[int] | None, seeds: list[int] | None):
+    """Every run, cell by cell (scenario, depth) with a cell's seeds adjacent so they share a graph."""
+    return [
+        RunSpec(scenario, depth, seed, profile)
+        for scenario in scenarios
+        for depth in (depths or profile.depths(scenario))
+        for seed in (seeds if seeds is not None else profile.seeds)
+    ]
+
+
+def shard(runs: list[RunSpec], index: int, count: int) -> list[RunSpec]:
+    """Shard `index` of `count` (1-based): whole cells, dealt round-robin in grid order."""
+    cells = list(dict.fromkeys((r.scenario.name, r.depth) for r in runs))
+    mine = set(cells[index - 1 :: count])
+    return [r for r in runs if (r.scenario.name, r.depth) in mine]
+
+
+def config(spec: RunSpec, data: Dataset, device_kind: str) -> dict:
+    """Everything that defines a run's numbers; its hash names the result file."""
+    return {
+        "scenario": spec.scenario.name, "depth": spec.depth, "seed": spec.seed, "profile": spec.profile.name,
+        "dataset": data.name, "train_samples": len(data.y_train), "test_samples": len(data.y_test),
+        "epochs": spec.profile.epochs, "batch_size": spec.profile.batch_size, "log_every": spec.profile.log_every,
+        **{k: v for k, v in asdict(spec.scenario).items() if k not in ("name", "summary", "expected", "article")},
+        "width": spec.width, "device_kind": device_kind, **provenance.versions(),
+    }
+
+
+def run_id(cfg: dict) -> str:
+    digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{cfg['scenario']}-d{cfg['depth']}-s{cfg['seed']}-{digest}"
+
+
+def delta_ratio(layer: pd.DataFrame, step: int) -> float:
+    """‖δ first hidden layer‖ / ‖δ last hidden layer‖ at one step."""
+    hidden = layer[(layer["step"] == step) & (layer["layer_role"] == "hidden")]
+    return float(hidden["delta_norm"].iloc[0] / hidden["delta_norm"].iloc[-1]) if len(hidden) else float("nan")
+
+
+def summary_line(run: dict, tables: dict[str, pd.DataFrame]) -> str:
+    layer, epochs = tables["layer"], tables["epoch"]
+    accuracy = f"{epochs['test_accuracy'].iloc[-1]:.3f}" if len(epochs) else "n/a"
+    ratios = f"{delta_ratio(layer, 0):.2e} -> {delta_ratio(layer, int(layer['step'].max())):.2e}"
+    status = run["status"] if run["status"] != "diverged" else f"diverged at step {run['diverged_step']}"
+    return (f"{run['scenario']:<22} depth {run['depth']:>3} seed {run['seed']:>2}  {status:<22} "
+            f"test acc {accuracy}  δ first/last {ratios}  {run['wall_time_s']:.1f}s")
+
+
+class Progress:
+    """A one-line progress bar on a terminal; plain lines otherwise."""
+
+    def __init__(self, total: int):
+        self.total, self.done, self.trained_time, self.trained = total, 0, 0.0, 0
+        self.tty = sys.stderr.isatty()
+
+    def eta(self) -> str:
+        if not self.trained:
+            return "?"
+        seconds = self.trained_time / self.trained * (self.total - self.done)
+        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+    def start(self, spec: RunSpec) -> None:
+        width = 20
+        filled = width * self.done // max(self.total, 1)
+        line = (f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
+                f"{spec.scenario.name} depth {spec.depth} seed {spec.seed}  ETA {self.eta()}")
+        print(f"\r{line:<100}" if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+
+    def finish(self, seconds: float | None) -> None:
+        self.done += 1
+        if seconds is not None:
+            self.trained_time, self.trained = self.trained_time + seconds, self.trained + 1
+        if self.tty:
+            print("\r" + " " * 100 + "\r", end="", file=sys.stderr, flush=True)
+
+
+def execute(spec: RunSpec, data: Dataset, results: Path, device: str, jit_compile: bool) -> tuple[dict, dict]:
+    """Train one run under the device and store it; returns (run, tables)."""
+    import tensorflow as tf
+
+    meta = provenance.provenance(device)
+    cfg = config(spec, data, meta["device_kind"])
+    with tf.device(device):
+        outcome, tables = train(spec, data, jit_compile)
+    run = {"run_id": run_id(cfg), **cfg, **meta, **outcome, "dataset_source": data.source,
+           "dataset_note": data.note, "input_mean_square": float(np.mean(np.square(data.x_train)))}
+    store.write_run(results / f"{run['run_id']}.parquet", run, tables)
+    return run, tables
+
+
+def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, jit_compile: bool) -> int:
+    """Train every run not stored yet; returns how many were trained."""
+    device_kind = "gpu" if device.startswith("/GPU") else "cpu"
+    progress, trained = Progress(len(runs)), 0
+    for spec in runs:
+        path = results / f"{run_id(config(spec, data, device_kind))}.parquet"
+        if path.exists():
+            progress.finish(None)
+            continue
+        progress.start(spec)
+        started = time.perf_counter()
+        run, tables = execute(spec, data, results, device, jit_compile)
+        progress.finish(time.perf_counter() - started)
+        print(summary_line(run, tables), flush=True)
+        trained += 1
+    return trained
