@@ -97,7 +97,7 @@ def print_catalogue() -> None:
 def train_command(args) -> None:
     """run and sweep: load data once, then train what is missing."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
-    from bench import data, provenance, sweep  # TensorFlow loads only here
+    from bench import data, provenance, store, sweep  # TensorFlow loads only here
 
     profile = PROFILES[args.profile]
     if args.command == "run":
@@ -108,6 +108,7 @@ def train_command(args) -> None:
     dataset = data.load(args.dataset or profile.dataset, args.data_dir, profile.train_samples, profile.test_samples)
     device = provenance.resolve_device(args.device)
     results = args.results or Path("results") / f"tf-{provenance.versions()['tf_version']}"
+    store.check_folder(results)  # add nothing to a folder of foreign or old files
     print(f"dataset {dataset.name}: {dataset.source} ({len(dataset.y_train)} train / {len(dataset.y_test)} test)"
           + (f" [{dataset.note}]" if dataset.note else ""), file=sys.stderr)
     print(f"{len(runs)} runs on {device} into {results}/", file=sys.stderr)

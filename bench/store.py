@@ -141,6 +141,12 @@ def run_files(folder: Path) -> list[Path]:
     return sorted(Path(folder).glob("*.parquet"))
 
 
+def check_folder(folder: Path) -> None:
+    """Refuse a folder holding foreign files or files of another schema version, before adding to it."""
+    for path in run_files(folder):
+        read_metadata(path)
+
+
 def load(folder: str | Path) -> Results:
     """Read every run file of a folder; the runs table comes from the files' metadata."""
     folder = Path(folder)

@@ -101,7 +101,8 @@ def execute(spec: RunSpec, data: Dataset, results: Path, device: str, jit_compil
     with tf.device(device):
         outcome, tables = train(spec, data, jit_compile)
     run = {"run_id": run_id(cfg), **cfg, **meta, **outcome, "dataset_source": data.source,
-           "dataset_note": data.note, "input_mean_square": float(np.mean(np.square(data.x_train)))}
+           "dataset_note": data.note, "input_features": data.features,
+           "input_mean_square": float(np.mean(np.square(data.x_train)))}
     store.write_run(results / f"{run['run_id']}.parquet", run, tables)
     return run, tables
 

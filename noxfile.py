@@ -1,0 +1,52 @@
+"""Sessions: tests, lint, bench, report, diff, benchmark. `nox -l` lists them."""
+
+import shutil
+
+import nox
+
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = True  # TensorFlow is ~80 s to install: do it once per venv
+nox.options.sessions = ["tests", "lint"]
+
+DEFAULT_TF = "2.21.0"
+TF_VERSIONS = ["2.15.1", "2.18.1", DEFAULT_TF]  # Keras 2 line, one in between, the newest
+
+
+def tensorflow(version: str) -> str:
+    """The TensorFlow distribution for this machine: the GPU build when a GPU driver is present."""
+    return f"tensorflow[and-cuda]=={version}" if shutil.which("nvidia-smi") else f"tensorflow-cpu=={version}"
+
+
+def install(session: nox.Session, tf_version: str = DEFAULT_TF, *extras: str) -> None:
+    session.install(tensorflow(tf_version), "-e", f".[{','.join(('test', *extras))}]" if extras else ".[test]")
+
+
+@nox.session(python="3.11")
+def tests(session: nox.Session) -> None:
+    """Run the test suite (real tiny training on generated data; needs chromium for the browser test)."""
+    install(session)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """ruff check of the whole tree."""
+    session.install("ruff")
+    session.run("ruff", "check", ".", *session.posargs)
+
+
+@nox.session(python="3.11")
+@nox.parametrize("tf", TF_VERSIONS)
+def bench(session: nox.Session, tf: str) -> None:
+    """Sweep a profile into results/tf-<version>/ (default quick): nox -s bench-2.21.0 -- --profile full"""
+    install(session, tf)
+    session.run("python", "-m", "bench", "sweep", *(session.posargs or ["--profile", "quick"]))
+
+
+@nox.session(python="3.11")
+def report(session: nox.Session) -> None:
+    """Sweep the quick profile where results are missing (resumes), then build the site into site/."""
+    install(session)
+    results = f"results/tf-{DEFAULT_TF}"
+    session.run("python", "-m", "bench", "sweep", "--profile", "quick", "--results", results)
+    session.run("python", "-m", "report", "build", "--results", results, "--out", "site", *session.posargs)

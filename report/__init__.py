@@ -1,0 +1,1 @@
+"""From parquet results to a static site: analysis, figures, pages."""

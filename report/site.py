@@ -1,0 +1,614 @@
+"""The static site (issue 3): compute each page's data as plain dataclasses, then render it.
+
+Computing never writes HTML and rendering never touches a DataFrame (coverage.py's HTML report
+works the same way). Figures are saved while their page's data is computed; templates only
+reference them. One Jinja2 Environment: templates/, autoescape on, StrictUndefined. The output is
+deterministic: the same results give the same bytes, except the one "Built at" line of each page.
+"""
+
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from bench import store
+from bench.scenarios import SCENARIOS, Scenario
+from report import analysis, figures
+from report.figures import Key, SavedChart
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+MARKER = ".gradbench-site"  # marks a folder this module built, so a rebuild may replace it
+BUILT_AT_PREFIX = "Built at "
+
+
+class SiteError(Exception):
+    """The site cannot be written where asked; the message says what to do."""
+
+
+# -- what the site is made of ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Phenomenon:
+    slug: str  # page name, and the template <slug>.html.j2 that holds its prose
+    title: str
+    summary: str
+    problems: tuple[str, ...]  # scenarios that show the problem
+    fixes: tuple[str, ...]  # scenarios that fix it, compared on the same seeds
+    depth: int  # depth of the side-by-side comparison
+    figures: tuple[str, ...]  # comparison figures, keys of COMPARISONS
+
+
+PHENOMENA: tuple[Phenomenon, ...] = (
+    Phenomenon("vanishing", "Vanishing gradients", "the backward signal shrinks layer by layer",
+               ("sigmoid", "tanh"), ("relu_he", "relu_he_bn", "resmlp"), 11, ("flow", "grid", "curves", "sweep")),
+    Phenomenon("exploding", "Exploding gradients", "the gradient norm grows until training breaks",
+               ("linear", "linear_large_init", "linear_high_lr"), ("linear_clipnorm", "linear_global_clipnorm"),
+               21, ("gradnorm", "curves", "grid", "sweep")),
+    Phenomenon("initialisation", "Initialisation", "weight variance sets the per-layer gain χ",
+               ("relu_glorot", "sigmoid_large_init", "linear_large_init"), ("relu_he",), 11,
+               ("flow", "sweep", "curves")),
+    Phenomenon("activation", "Activation choice", "the derivative of the activation multiplies every layer",
+               ("sigmoid", "tanh"), ("relu_he", "leaky_relu", "elu"), 11, ("flow", "curves", "sweep")),
+    Phenomenon("batch-norm", "Batch normalisation", "re-centre and re-scale every layer's input",
+               ("sigmoid", "relu_he"), ("relu_he_bn",), 11, ("flow", "grid", "curves")),
+    Phenomenon("residual", "Residual connections", "an identity path around every block",
+               ("sigmoid", "relu_he"), ("resmlp", "resnet"), 11, ("flow", "grid", "curves")),
+    Phenomenon("clipping", "Gradient clipping", "cap the update when the gradient is too large",
+               ("linear",), ("linear_clipnorm", "linear_global_clipnorm"), 21, ("gradnorm", "curves", "grid")),
+)
+ARTICLE_FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("curves", ("sigmoid",)), ("curves", ("resnet",)),
+    ("curves", ("linear", "linear_clipnorm")), ("gradnorm", ("linear", "linear_clipnorm")),
+)  # fmt: skip
+PROVENANCE_KEYS = ("tf_version", "keras_version", "profile", "dataset", "device")
+
+
+@dataclass
+class Data:
+    """A results folder with the analysis tables every page reads."""
+
+    results: store.Results
+    runs: pd.DataFrame  # analysis.run_table
+    cells: pd.DataFrame  # analysis.cell_table
+
+
+def load(folder: Path) -> Data:
+    results = store.load(folder)
+    if results.runs.empty:
+        raise store.StoreError(f"{folder}: no result files (*.parquet); run 'python -m bench sweep' first")
+    runs = analysis.run_table(results)
+    return Data(results, runs, analysis.cell_table(runs))
+
+
+@dataclass
+class Shelf:
+    """Saves figures under <root>/figures/<page>/ and hands back what a template needs."""
+
+    root: Path
+
+    def put(self, chart: figures.Chart | None, page: str) -> SavedChart | None:
+        if chart is None:
+            return None
+        return figures.save(chart, self.root / "figures" / page, self.root)
+
+
+# -- views: plain values a template prints ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CellView:
+    """One scenario × depth over its seeds."""
+
+    scenario: str
+    depth: int
+    seeds: int
+    verdict: str
+    verdict_label: str
+    expected: str | None
+    as_expected: bool | None
+    accuracy_median: float
+    accuracy_min: float
+    accuracy_max: float
+    delta_ratio_init: float
+    predicted_delta_ratio: float
+    theory_note: str | None
+    growth: float  # median over seeds of max / early global gradient norm
+    clip_fraction: float  # median over seeds
+    diverged: int  # seeds that diverged
+    gain_measured: float  # per-layer factor of ‖δ‖² implied by the step-0 ratio: ratio^(2/(L-1))
+    gain_predicted: float  # the same from the mean-field prediction (the geometric mean of χ)
+    href: str
+
+
+def per_layer_gain(ratio: float, depth: int) -> float:
+    if depth < 2 or not np.isfinite(ratio) or ratio <= 0:
+        return float("nan")
+    return float(ratio ** (2.0 / (depth - 1)))
+
+
+def median_of(rows: pd.DataFrame, column: str) -> float:
+    values = pd.to_numeric(rows[column], errors="coerce").astype(float)
+    values = values[np.isfinite(values)]
+    return float(values.median()) if len(values) else float("nan")
+
+
+def cell_view(cell: pd.Series, runs: pd.DataFrame) -> CellView:
+    rows = runs[(runs["scenario"] == cell["scenario"]) & (runs["depth"] == cell["depth"])]
+    depth = int(cell["depth"])
+    return CellView(
+        scenario=cell["scenario"], depth=depth, seeds=int(cell["seeds"]), verdict=cell["verdict"],
+        verdict_label=cell["verdict_label"], expected=cell["expected"], as_expected=none_if_na(cell["as_expected"]),
+        accuracy_median=float(cell["accuracy_median"]), accuracy_min=float(cell["accuracy_min"]),
+        accuracy_max=float(cell["accuracy_max"]), delta_ratio_init=float(cell["delta_ratio_init"]),
+        predicted_delta_ratio=float(cell["predicted_delta_ratio"]), theory_note=none_if_na(cell["theory_note"]),
+        growth=median_of(rows, "growth"), clip_fraction=median_of(rows, "clip_fraction"),
+        diverged=int((rows["verdict"] == "diverged").sum()),
+        gain_measured=per_layer_gain(float(cell["delta_ratio_init"]), depth),
+        gain_predicted=per_layer_gain(float(cell["predicted_delta_ratio"]), depth),
+        href=scenario_href(cell["scenario"]),
+    )  # fmt: skip
+
+
+def none_if_na(value):
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
+
+
+def cell_views(data: Data) -> list[CellView]:
+    return [cell_view(cell, data.runs) for _, cell in data.cells.iterrows()]
+
+
+def scenario_href(name: str) -> str:
+    return f"scenarios/{name}.html"
+
+
+@dataclass(frozen=True)
+class Link:
+    href: str  # relative to the site root
+    title: str
+    note: str = ""
+
+
+# -- provenance ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResultSet:
+    """Runs that share TF/Keras version, profile, dataset and device: one line of the provenance table."""
+
+    label: str
+    runs: int
+    scenarios: int
+    seeds: str
+    details: tuple[tuple[str, str], ...]
+
+
+def distinct(rows: pd.DataFrame, column: str) -> str:
+    if column not in rows:
+        return "not recorded"
+    values = sorted({str(v) for v in rows[column] if none_if_na(v) is not None and str(v) != ""})
+    return ", ".join(values) if values else "not recorded"
+
+
+DETAIL_KEYS = (
+    ("dataset source", "dataset_source"), ("dataset note", "dataset_note"), ("train samples", "train_samples"),
+    ("test samples", "test_samples"), ("epochs", "epochs"), ("batch size", "batch_size"),
+    ("Python", "python_version"), ("numpy", "numpy_version"), ("platform", "platform"),
+    ("device kind", "device_kind"), ("deterministic ops", "determinism"), ("XLA", "xla"),
+    ("git commit", "git_commit"), ("gradbench", "gradbench_version"), ("started (UTC)", "started_at"),
+)  # fmt: skip
+
+
+def result_set(key: tuple, rows: pd.DataFrame) -> ResultSet:
+    tf, keras, profile, dataset, device = (str(v) for v in key)
+    started = sorted(str(v) for v in rows.get("started_at", pd.Series(dtype=str)).dropna())
+    details = [(name, distinct(rows, column)) for name, column in DETAIL_KEYS if column != "started_at"]
+    if started:
+        details.append(("started (UTC)", f"{started[0]} – {started[-1]}"))
+    return ResultSet(
+        label=f"TF {tf} · Keras {keras} · {profile} · {dataset} · {device}",
+        runs=len(rows), scenarios=rows["scenario"].nunique(),
+        seeds=", ".join(str(s) for s in sorted(rows["seed"].unique())), details=tuple(details),
+    )  # fmt: skip
+
+
+def result_sets(runs: pd.DataFrame) -> list[ResultSet]:
+    keys = [k for k in PROVENANCE_KEYS if k in runs]
+    filled = runs.assign(**{k: runs[k].fillna("not recorded").astype(str) for k in keys})
+    return [result_set(key, rows) for key, rows in filled.groupby(keys, sort=True)]
+
+
+# -- the comparison figures ------------------------------------------------------------------------
+
+
+def keyed(frame: pd.DataFrame, keys: list[Key], seeds: list[int]) -> pd.DataFrame:
+    return figures.select(frame, keys).query("seed in @seeds").drop(columns="series")
+
+
+def comparison_chart(kind: str, data: Data, keys: list[Key], seeds: list[int], name: str) -> figures.Chart:
+    results = data.results
+    if kind == "flow":
+        return figures.flow_comparison(keyed(results.layer, keys, seeds), keys, name)
+    if kind == "grid":
+        return figures.heatmap_grid(keyed(results.layer, keys, seeds), keys, name)
+    if kind == "curves":
+        step, epoch = keyed(results.step, keys, seeds), keyed(results.epoch, keys, seeds)
+        return figures.training_curves(step, epoch, keyed(results.runs, keys, seeds), keys, name)
+    if kind == "gradnorm":
+        return figures.global_grad_norm(keyed(results.step, keys, seeds), keyed(results.runs, keys, seeds), keys, name)
+    if kind == "sweep":
+        return figures.depth_sweep(data.runs, list(dict.fromkeys(k[0] for k in keys)), name)
+    raise ValueError(f"unknown comparison figure {kind!r}")
+
+
+def common_seeds(runs: pd.DataFrame, keys: list[Key]) -> list[int]:
+    """Seeds every compared scenario has, so problem and fix start from the same seeds."""
+    rows = figures.select(runs, keys)
+    sets = [set(group["seed"]) for _, group in rows.groupby("series")]
+    return sorted(set.intersection(*sets)) if sets else []
+
+
+# -- phenomenon pages ------------------------------------------------------------------------------
+
+
+@dataclass
+class PhenomenonPage:
+    slug: str
+    title: str
+    summary: str
+    depth: int  # the depth of the side-by-side comparison
+    seeds: list[int]  # the seeds every compared scenario shares
+    problems: list[str]
+    fixes: list[str]
+    rows: list[CellView]  # problem and fixes at `depth`, in that order
+    at: dict[str, CellView | None]  # by scenario name, None when it has no runs at `depth`
+    all_depths: list[CellView]  # every depth of every listed scenario
+    missing: list[str]  # listed scenarios with no results at all
+    elsewhere: list[str]  # listed scenarios with results, but not at `depth`
+    figures: list[SavedChart]
+
+
+def comparison_depth(phenomenon: Phenomenon, cells: pd.DataFrame) -> int:
+    """The phenomenon's depth if any listed scenario ran it, else the deepest depth they share most."""
+    listed = cells[cells["scenario"].isin(phenomenon.problems + phenomenon.fixes)]
+    if listed.empty or (listed["depth"] == phenomenon.depth).any():
+        return phenomenon.depth
+    counts = listed.groupby("depth")["scenario"].nunique()
+    return int(counts[counts == counts.max()].index.max())
+
+
+def phenomenon_page(phenomenon: Phenomenon, data: Data, views: list[CellView], shelf: Shelf) -> PhenomenonPage:
+    names = list(phenomenon.problems + phenomenon.fixes)
+    depth = comparison_depth(phenomenon, data.cells)
+    at = {name: next((v for v in views if v.scenario == name and v.depth == depth), None) for name in names}
+    keys = [(name, depth) for name in names if at[name] is not None]
+    seeds = common_seeds(data.results.runs, keys)
+    present = set(data.cells["scenario"])
+    charts = [comparison_chart(kind, data, keys, seeds, f"{phenomenon.slug}-{kind}")
+              for kind in phenomenon.figures if keys and seeds]
+    return PhenomenonPage(
+        slug=phenomenon.slug, title=phenomenon.title, summary=phenomenon.summary, depth=depth, seeds=seeds,
+        problems=list(phenomenon.problems), fixes=list(phenomenon.fixes),
+        rows=[at[n] for n in names if at[n] is not None], at=at,
+        all_depths=[v for v in views if v.scenario in names],
+        missing=[n for n in names if n not in present],
+        elsewhere=[n for n in names if n in present and at[n] is None],
+        figures=[shelf.put(c, phenomenon.slug) for c in charts],
+    )  # fmt: skip
+
+
+# -- the article page ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    experiment: str
+    scenario: str
+    claim: str
+    measured: str
+    reproduced: bool | None
+    evidence: str
+    href: str
+
+
+@dataclass
+class ArticlePage:
+    claims: list[ClaimView]
+    reproduced: int
+    checked: int
+    figures: list[SavedChart]
+
+
+def article_page(data: Data, shelf: Shelf) -> ArticlePage:
+    claims = analysis.article_claims(data.runs, data.cells, data.results)
+    views = [ClaimView(c.experiment, c.experiment.split(",")[0], c.claim, c.measured, c.reproduced, c.evidence,
+                       scenario_href(c.experiment.split(",")[0])) for c in claims]
+    charts = []
+    for kind, names in ARTICLE_FIGURES:
+        keys = [(n, SCENARIOS[n].default_depth) for n in names if has_cell(data, n, SCENARIOS[n].default_depth)]
+        seeds = common_seeds(data.results.runs, keys)
+        if keys and seeds:
+            charts.append(comparison_chart(kind, data, keys, seeds, f"article-{kind}-{'-'.join(k[0] for k in keys)}"))
+    return ArticlePage(
+        claims=views, reproduced=sum(v.reproduced is True for v in views),
+        checked=sum(v.reproduced is not None for v in views), figures=[shelf.put(c, "article") for c in charts],
+    )
+
+
+def has_cell(data: Data, scenario: str, depth: int) -> bool:
+    return bool(((data.cells["scenario"] == scenario) & (data.cells["depth"] == depth)).any())
+
+
+# -- scenario pages --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunView:
+    run_id: str
+    seed: int
+    status: str
+    verdict: str
+    reason: str
+    delta_ratio_init: float
+    delta_ratio_median: float
+    delta_ratio_final: float
+    grad_norm_early: float
+    grad_norm_max: float
+    growth: float
+    clip_fraction: float
+    final_test_accuracy: float
+    final_test_loss: float
+    diverged_step: float
+    diverged_layer: str | None
+    wall_time_s: float
+
+
+@dataclass
+class DepthSection:
+    depth: int
+    cell: CellView
+    runs: list[RunView]
+    figures: list[SavedChart]
+
+
+@dataclass
+class ScenarioPage:
+    name: str
+    summary: str
+    expected: str | None
+    article: bool
+    present: bool
+    config: list[tuple[str, str]]
+    depths: list[DepthSection]
+    figures: list[SavedChart]  # across depths
+    phenomena: list[Link]
+
+
+CONFIG_KEYS = (
+    "architecture", "activation", "initializer", "init_std", "batch_norm", "width", "learning_rate",
+    "clipnorm", "global_clipnorm", "profile", "dataset", "dataset_source", "dataset_note", "train_samples",
+    "test_samples", "epochs", "batch_size", "log_every",
+)  # fmt: skip
+
+
+def text(value) -> str:
+    value = none_if_na(value)
+    return "—" if value is None or value == "" else str(value)
+
+
+def config_rows(name: str, runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """The scenario's settings as recorded with its runs (or from the catalogue when it has none)."""
+    if len(runs):
+        return [(key, distinct(runs, key) if key in runs else "not recorded") for key in CONFIG_KEYS]
+    scenario: Scenario | None = SCENARIOS.get(name)
+    return [] if scenario is None else [(k, text(getattr(scenario, k))) for k in CONFIG_KEYS if hasattr(scenario, k)]
+
+
+def run_view(row: dict) -> RunView:
+    fields = RunView.__dataclass_fields__
+    values = {k: row.get(k) for k in fields}
+    values["diverged_layer"] = none_if_na(values["diverged_layer"])
+    values["seed"] = int(values["seed"])
+    return RunView(**values)
+
+
+def depth_section(name: str, view: CellView, data: Data, shelf: Shelf) -> DepthSection:
+    depth = view.depth
+    rows = data.runs[(data.runs["scenario"] == name) & (data.runs["depth"] == depth)]
+    layer = keyed(data.results.layer, [(name, depth)], list(rows["seed"]))
+    histogram = keyed(data.results.histogram, [(name, depth)], list(rows["seed"]))
+    charts = [figures.gradient_flow(layer, name, depth), figures.heatmap(layer, name, depth),
+              figures.inactive_units(layer, name, depth)]
+    if len(histogram):
+        charts.append(figures.histograms(histogram, name, depth))
+    saved = [shelf.put(c, f"scenarios/{name}") for c in charts]
+    return DepthSection(depth, view, [run_view(r) for r in rows.to_dict("records")], [s for s in saved if s])
+
+
+def scenario_charts(name: str, data: Data, depths: list[int]) -> list[figures.Chart]:
+    keys = [(name, d) for d in depths]
+    seeds = sorted(data.results.runs.loc[data.results.runs["scenario"] == name, "seed"].unique().tolist())
+    charts = [comparison_chart(kind, data, keys, seeds, f"{name}-{kind}") for kind in ("curves", "gradnorm")]
+    if len(depths) > 1:
+        charts.append(figures.depth_sweep(data.runs, [name], f"{name}-sweep"))
+    return charts
+
+
+def scenario_page(name: str, data: Data, views: list[CellView], shelf: Shelf) -> ScenarioPage:
+    scenario = SCENARIOS.get(name)
+    mine = [v for v in views if v.scenario == name]
+    runs = data.results.runs[data.results.runs["scenario"] == name]
+    charts = scenario_charts(name, data, [v.depth for v in mine]) if mine else []
+    return ScenarioPage(
+        name=name, summary=scenario.summary if scenario else "not in this gradbench's catalogue",
+        expected=scenario.expected if scenario else None, article=bool(scenario and scenario.article),
+        present=bool(mine), config=config_rows(name, runs),
+        depths=[depth_section(name, v, data, shelf) for v in mine],
+        figures=[shelf.put(c, f"scenarios/{name}") for c in charts],
+        phenomena=[Link(f"{p.slug}.html", p.title) for p in PHENOMENA if name in p.problems + p.fixes],
+    )  # fmt: skip
+
+
+def scenario_names(data: Data) -> list[str]:
+    """Every catalogue scenario (a missing one gets a page that says so), then any unknown ones."""
+    present = list(dict.fromkeys(data.cells["scenario"]))
+    return list(SCENARIOS) + [n for n in present if n not in SCENARIOS]
+
+
+# -- index and methods -----------------------------------------------------------------------------
+
+
+@dataclass
+class IndexPage:
+    overview: list[tuple[str, str]]
+    cells: list[CellView]
+    missing: list[Link]
+    phenomena: list[Link]
+    claims: list[ClaimView]
+    result_sets: list[ResultSet]
+    sweep: SavedChart | None
+
+
+def overview(runs: pd.DataFrame) -> list[tuple[str, str]]:
+    return [
+        ("dataset", distinct(runs, "dataset")), ("dataset source", distinct(runs, "dataset_source")),
+        ("training / held-out samples", f"{distinct(runs, 'train_samples')} / {distinct(runs, 'test_samples')}"),
+        ("profile", distinct(runs, "profile")), ("epochs", distinct(runs, "epochs")),
+        ("TensorFlow", distinct(runs, "tf_version")), ("Keras", distinct(runs, "keras_version")),
+        ("device", distinct(runs, "device")), ("runs", str(len(runs))),
+        ("seeds", ", ".join(str(s) for s in sorted(runs["seed"].unique()))),
+    ]  # fmt: skip
+
+
+def index_page(data: Data, views: list[CellView], article: ArticlePage, shelf: Shelf) -> IndexPage:
+    present = set(data.cells["scenario"])
+    sweep = figures.depth_sweep(data.runs, list(dict.fromkeys(data.cells["scenario"])), "depth-sweep")
+    return IndexPage(
+        overview=overview(data.results.runs), cells=views,
+        missing=[Link(scenario_href(n), n, SCENARIOS[n].summary) for n in SCENARIOS if n not in present],
+        phenomena=[Link(f"{p.slug}.html", p.title, p.summary) for p in PHENOMENA],
+        claims=article.claims, result_sets=result_sets(data.results.runs), sweep=shelf.put(sweep, "index"),
+    )  # fmt: skip
+
+
+@dataclass
+class MethodsPage:
+    thresholds: list[analysis.Threshold]
+    rules: list[tuple[str, str]]
+    result_sets: list[ResultSet]
+    theory_notes: list[tuple[str, str]]  # scenario, why the mean-field theory does not apply
+
+
+def methods_page(data: Data) -> MethodsPage:
+    notes = data.cells.dropna(subset=["theory_note"]).drop_duplicates("scenario")
+    return MethodsPage(
+        thresholds=list(analysis.THRESHOLDS.values()), rules=list(analysis.RULES),
+        result_sets=result_sets(data.results.runs),
+        theory_notes=[(r.scenario, r.theory_note) for r in notes.itertuples()],
+    )
+
+
+# -- rendering -------------------------------------------------------------------------------------
+
+
+def environment() -> Environment:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.filters.update(num=num, pct=pct, stat=stat)
+    env.globals["thresholds"] = {name: t.value for name, t in analysis.THRESHOLDS.items()}
+    return env
+
+
+def num(value) -> str:
+    return analysis.fmt(none_if_na(value))
+
+
+def pct(value) -> str:
+    return analysis.percent(none_if_na(value) if value is not None else float("nan"))
+
+
+def stat(cell: CellView | None, name: str) -> str:
+    """A cell's statistic for prose, or a plain note that the scenario has no results at that depth."""
+    return "n/a (no results)" if cell is None else num(getattr(cell, name))
+
+
+@dataclass(frozen=True)
+class Page:
+    path: str  # relative to the site root
+    template: str
+    title: str
+    data: object
+
+
+def nav_links() -> list[Link]:
+    phenomena = [Link(f"{p.slug}.html", p.title) for p in PHENOMENA]
+    return [Link("index.html", "Overview"), *phenomena, Link("article.html", "Article"), Link("methods.html", "Methods")]
+
+
+def render(env: Environment, page: Page, built_at: str) -> str:
+    depth = page.path.count("/")
+    return env.get_template(page.template).render(
+        page=page.data, title=page.title, path=page.path, root="../" * depth, nav=nav_links(),
+        built_at=f"{BUILT_AT_PREFIX}{built_at}",
+    )
+
+
+def pages(data: Data, shelf: Shelf) -> Iterable[Page]:
+    """Every page of the site, computing (and saving the figures of) one at a time."""
+    views = cell_views(data)
+    article = article_page(data, shelf)
+    yield Page("index.html", "index.html.j2", "gradbench report", index_page(data, views, article, shelf))
+    for p in PHENOMENA:
+        yield Page(f"{p.slug}.html", f"{p.slug}.html.j2", p.title, phenomenon_page(p, data, views, shelf))
+    yield Page("article.html", "article.html.j2", "Reproducing the article", article)
+    yield Page("methods.html", "methods.html.j2", "Methods", methods_page(data))
+    for name in scenario_names(data):
+        yield Page(scenario_href(name), "scenario.html.j2", f"Scenario {name}", scenario_page(name, data, views, shelf))
+
+
+# -- writing ---------------------------------------------------------------------------------------
+
+
+def write_pages(data: Data, root: Path, built_at: str) -> None:
+    env, shelf = environment(), Shelf(root)
+    for page in pages(data, shelf):
+        target = root / page.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render(env, page, built_at), encoding="utf-8", newline="\n")
+    shutil.copyfile(TEMPLATES / "style.css", root / "style.css")
+    (root / MARKER).write_text("built by python -m report build; rebuilding replaces this folder\n")
+
+
+def check_target(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
+        raise SiteError(f"{out}: exists and is not a gradbench site; choose an empty or new --out folder")
+
+
+def build(results: Path, out: Path, built_at: str | None = None) -> Path:
+    """Render the site for a results folder into out (replaced whole); returns index.html."""
+    out = Path(out)
+    check_target(out)
+    data = load(Path(results))
+    staging = out.with_name(f".{out.name}.{os.getpid()}.building")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        write_pages(data, staging, built_at or datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
+        replace_folder(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out / "index.html"
+
+
+def replace_folder(new: Path, out: Path) -> None:
+    old = out.with_name(f".{out.name}.{os.getpid()}.old")
+    if out.exists():
+        out.rename(old)
+    new.rename(out)
+    shutil.rmtree(old, ignore_errors=True)

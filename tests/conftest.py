@@ -1,0 +1,29 @@
+"""Shared fixtures: the smoke profile, generated data, and one small real results folder."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+from bench import data  # noqa: E402
+from bench.scenarios import PROFILES  # noqa: E402
+
+SMOKE = PROFILES["smoke"]
+
+
+@pytest.fixture(scope="session")
+def synthetic():
+    return data.load("synthetic", train_samples=SMOKE.train_samples, test_samples=SMOKE.test_samples)
+
+
+@pytest.fixture(scope="session")
+def smoke_results(tmp_path_factory):
+    """A real sweep: the article's four MLP scenarios at small depth, two seeds."""
+    from bench.__main__ import main
+
+    folder = tmp_path_factory.mktemp("results")
+    code = main(["sweep", "--profile", "smoke", "--results", str(folder), "--scenarios",
+                 "sigmoid,relu_he,linear,linear_clipnorm", "--depths", "4", "--seeds", "0,1"])
+    assert code == 0
+    return folder

@@ -1,0 +1,325 @@
+"""Tests for report.analysis: verdicts, cells, seed bands and article claims on planted result tables.
+
+Planted runs go through bench.store (write_run, load), so they have exactly the stored schema.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench import store
+from report import analysis
+from report.analysis import article_claims, cell_table, delta_ratios, run_table, seed_band
+
+CONFIG = {
+    "sigmoid": {"activation": "sigmoid", "initializer": "glorot_uniform", "architecture": "mlp", "batch_norm": False},
+    "relu_he": {"activation": "relu", "initializer": "he_normal", "architecture": "mlp", "batch_norm": False},
+    "resnet": {"activation": "relu", "initializer": "he_normal", "architecture": "resnet", "batch_norm": True},
+    "linear": {"activation": "linear", "initializer": "glorot_uniform", "architecture": "mlp", "batch_norm": False},
+    "linear_clipnorm": {
+        "activation": "linear", "initializer": "glorot_uniform", "architecture": "mlp", "batch_norm": False,
+    },
+}  # fmt: skip
+
+
+def planted(
+    scenario: str,
+    seed: int,
+    deltas: np.ndarray,  # [steps, hidden layers], forward order
+    grad_norms: np.ndarray | None = None,  # [steps]
+    losses: np.ndarray | None = None,  # [steps]
+    depth: int | None = None,
+    status: str = "completed",
+    test_accuracy: list[float] | tuple = (0.5,),
+    train_loss: list[float] | None = None,
+    diverged_step: int | None = None,
+) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """A run dict and its tables: N steps, the given hidden layers plus an output layer, one row per epoch."""
+    steps, hidden = deltas.shape
+    grad_norms = np.ones(steps) if grad_norms is None else grad_norms
+    losses = np.full(steps, 2.3) if losses is None else losses
+    epochs = len(test_accuracy)
+    epoch_of_step = 1 + np.arange(steps) * epochs // steps
+    run = {
+        "run_id": f"{scenario}-d{depth or hidden}-s{seed}", "scenario": scenario, "depth": depth or hidden,
+        "seed": seed, "status": status, "diverged_step": diverged_step,
+        "diverged_layer": "hidden__00" if status == "diverged" else None, "wall_time_s": 1.5,
+        "width": 256, "init_std": 0.0, "input_mean_square": 0.1, "dataset": "mnist", "epochs": epochs,
+        "train_samples": 4096, "profile": "quick", **CONFIG[scenario],
+    }  # fmt: skip
+    step = pd.DataFrame({
+        "step": np.arange(steps), "epoch": epoch_of_step, "loss": losses, "batch_accuracy": 0.1,
+        "grad_norm": grad_norms, "grad_norm_clipped": np.minimum(grad_norms, 1.0), "clipped": grad_norms > 1.0,
+    })  # fmt: skip
+    layers = hidden + 1
+    delta = np.concatenate([deltas, np.ones((steps, 1))], axis=1)
+    layer = pd.DataFrame({
+        "step": np.repeat(np.arange(steps), layers), "epoch": np.repeat(epoch_of_step, layers),
+        "layer": np.tile(np.arange(layers), steps),
+        "layer_name": np.tile([f"hidden__{i:02d}" for i in range(hidden)] + ["output__00"], steps),
+        "layer_role": np.tile(["hidden"] * hidden + ["output"], steps),
+        "kernel_grad_norm": 0.1, "bias_grad_norm": 0.01, "kernel_norm": 10.0, "update_ratio": 1e-3,
+        "delta_norm": delta.ravel(), "inactive_fraction": 0.0,
+    })  # fmt: skip
+    epoch = pd.DataFrame({
+        "epoch": np.arange(1, epochs + 1), "train_loss": train_loss or [1.0] * epochs, "train_accuracy": 0.5,
+        "test_loss": 1.0, "test_accuracy": list(test_accuracy),
+    })  # fmt: skip
+    return run, {"step": step, "layer": layer, "epoch": epoch}
+
+
+def results_of(tmp_path, *runs) -> store.Results:
+    for run, tables in runs:
+        store.write_run(tmp_path / f"{run['run_id']}.parquet", run, tables)
+    return store.load(tmp_path)
+
+
+def flat(steps: int = 30, hidden: int = 5) -> np.ndarray:
+    return np.ones((steps, hidden))
+
+
+def decaying(steps: int = 30, hidden: int = 5) -> np.ndarray:
+    """δ shrinking 10x per layer towards the input: first/last ratio 10^-(hidden-1)."""
+    return np.tile(10.0 ** -np.arange(hidden - 1, -1, -1), (steps, 1))
+
+
+def verdicts(tmp_path, *runs) -> dict[str, str]:
+    table = run_table(results_of(tmp_path, *runs))
+    return dict(zip(table["run_id"], table["verdict"]))
+
+
+# -- per-run verdicts ------------------------------------------------------------------------------
+
+
+def test_planted_vanishing_run_is_vanishing(tmp_path):
+    table = run_table(results_of(tmp_path, planted("sigmoid", 0, decaying())))
+    row = table.iloc[0]
+    assert row["verdict"] == "vanishing"
+    assert row["delta_ratio_init"] == pytest.approx(1e-4, rel=1e-5)
+    assert row["delta_ratio_median"] == pytest.approx(1e-4, rel=1e-5)
+    assert "1.00e-04 < 0.001" in row["reason"]
+
+
+def test_planted_divergence_is_diverged(tmp_path):
+    norms, losses = np.ones(30), np.full(30, 2.3)
+    norms[-1], losses[-1] = np.inf, np.nan
+    deltas = flat()
+    deltas[-1, 0] = np.inf
+    run = planted("linear", 0, deltas, norms, losses, status="diverged", diverged_step=29, test_accuracy=())
+    row = run_table(results_of(tmp_path, run)).iloc[0]
+    assert row["verdict"] == "diverged"
+    assert "step 29" in row["reason"] and "hidden__00" in row["reason"]
+    assert row["grad_norm_max"] == 1.0  # the inf is left out, not taken as a value
+    assert math.isnan(row["final_test_accuracy"])  # no epoch finished
+    assert row["delta_ratio_final"] == 1.0  # the last finite ratio
+    assert math.isinf(row["delta_ratio_init"]) is False
+
+
+def test_nonfinite_step_values_count_as_divergence_even_if_status_says_completed(tmp_path):
+    norms = np.ones(30)
+    norms[12] = np.nan
+    row = run_table(results_of(tmp_path, planted("relu_he", 0, flat(), norms))).iloc[0]
+    assert row["verdict"] == "diverged"
+    assert "step 12" in row["reason"]
+
+
+def test_planted_explosion_is_exploding(tmp_path):
+    norms = np.concatenate([np.ones(20), np.geomspace(1.0, 1e4, 10)])  # finite, but 1e4 x its early median
+    row = run_table(results_of(tmp_path, planted("linear", 0, flat(), norms))).iloc[0]
+    assert row["verdict"] == "exploding"
+    assert row["growth"] == pytest.approx(1e4, rel=1e-5)
+    assert "1.00e+04× its early median 1" in row["reason"]
+    assert row["clip_fraction"] == pytest.approx(np.mean(norms > 1.0))
+
+
+def test_backward_growth_through_layers_is_exploding(tmp_path):
+    growing = 1 / decaying()  # first/last ratio 1e4
+    assert verdicts(tmp_path, planted("linear", 0, growing)) == {"linear-d5-s0": "exploding"}
+
+
+def test_modest_growth_and_decay_are_healthy(tmp_path):
+    norms = np.geomspace(1.0, 100.0, 30)
+    mild = np.tile([0.01, 0.1, 1.0], (30, 1))  # ratio 1e-2: above the vanishing threshold
+    found = verdicts(tmp_path, planted("relu_he", 0, mild, norms), planted("relu_he", 1, flat()))
+    assert found == {"relu_he-d3-s0": "healthy", "relu_he-d5-s1": "healthy"}
+
+
+def test_single_step_single_hidden_layer_run(tmp_path):
+    row = run_table(results_of(tmp_path, planted("relu_he", 0, np.array([[0.3]])))).iloc[0]
+    assert row["delta_ratio_init"] == 1.0 and row["delta_ratio_median"] == 1.0
+    assert row["growth"] == 1.0 and row["logged_steps"] == 1
+    assert row["verdict"] == "healthy"
+    assert row["predicted_delta_ratio"] == pytest.approx(1.0)
+
+
+def test_delta_ratios_per_step(tmp_path):
+    deltas = np.array([[1e-3, 1.0, 2.0], [4.0, 1.0, 2.0]])
+    ratios = delta_ratios(results_of(tmp_path, planted("relu_he", 0, deltas)).layer)
+    assert ratios["step"].tolist() == [0, 1]
+    assert ratios["ratio"].to_numpy() == pytest.approx([5e-4, 2.0], rel=1e-6)
+
+
+def test_theory_columns(tmp_path):
+    table = run_table(
+        results_of(tmp_path, planted("sigmoid", 0, decaying()), planted("resnet", 0, flat(3, 2)))
+    )
+    sigmoid, resnet = (table[table["scenario"] == s].iloc[0] for s in ("sigmoid", "resnet"))
+    assert 0 < sigmoid["predicted_delta_ratio"] < 1e-2 and sigmoid["theory_note"] is None
+    assert math.isnan(resnet["predicted_delta_ratio"]) and resnet["theory_note"] == "convolutions"
+
+
+def test_empty_results(tmp_path):
+    results = store.load(tmp_path)
+    runs = run_table(results)
+    assert runs.empty and list(runs.columns) == analysis.RUN_COLUMNS
+    assert cell_table(runs).empty
+    assert [c.reproduced for c in article_claims(runs, cell_table(runs), results)] == [None] * 4
+
+
+# -- cells -----------------------------------------------------------------------------------------
+
+
+def runs_frame(rows: list[tuple[str, int, int, str, float]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["scenario", "depth", "seed", "verdict", "final_test_accuracy"])
+    return frame.assign(delta_ratio_init=1.0, delta_ratio_median=1.0, grad_norm_max=2.0,
+                        predicted_delta_ratio=np.nan, theory_note=None)  # fmt: skip
+
+
+def test_cell_majority_and_ties():
+    runs = runs_frame([
+        ("linear", 21, 0, "diverged", np.nan), ("linear", 21, 1, "healthy", 0.8),
+        ("linear", 21, 2, "diverged", np.nan), ("linear", 21, 3, "healthy", 0.9),
+        ("sigmoid", 11, 0, "vanishing", 0.11), ("sigmoid", 11, 1, "vanishing", 0.12),
+        ("sigmoid", 11, 2, "healthy", 0.5),
+        ("sigmoid", 3, 0, "healthy", 0.9), ("sigmoid", 3, 1, "exploding", 0.2),
+    ])  # fmt: skip
+    cells = cell_table(runs)
+    assert list(zip(cells["scenario"], cells["depth"])) == [("sigmoid", 3), ("sigmoid", 11), ("linear", 21)]
+    assert cells["verdict_label"].tolist() == ["exploding 1/2", "vanishing 2/3", "diverged 2/4"]
+    assert cells["as_expected"].tolist() == [False, True, True]  # diverged counts as the expected exploding
+    sigmoid = cells.iloc[1]
+    assert (sigmoid["accuracy_median"], sigmoid["accuracy_min"], sigmoid["accuracy_max"]) == (0.12, 0.11, 0.5)
+    assert cells.iloc[2]["accuracy_median"] == pytest.approx(0.85)  # NaN accuracies left out
+
+
+def test_unknown_scenario_goes_last_with_no_expectation():
+    cells = cell_table(runs_frame([("zz_custom", 3, 0, "healthy", 0.9), ("relu_he", 3, 0, "healthy", 0.9)]))
+    assert cells["scenario"].tolist() == ["relu_he", "zz_custom"]
+    assert cells["as_expected"].tolist() == [True, None]
+
+
+# -- seed bands ------------------------------------------------------------------------------------
+
+
+def test_seed_band_ignores_and_counts_nonfinite():
+    frame = pd.DataFrame({
+        "scenario": "s", "seed": [0, 1, 2, 0, 1, 2], "step": [0, 0, 0, 1, 1, 1],
+        "value": [1.0, np.inf, 3.0, np.nan, 2.0, 4.0],
+    })  # fmt: skip
+    band = seed_band(frame, "step", "value", ["scenario"])
+    assert list(band.columns) == ["scenario", "step", "median", "min", "max", "n", "n_nonfinite"]
+    assert band["median"].tolist() == [2.0, 3.0]
+    assert band["min"].tolist() == [1.0, 2.0] and band["max"].tolist() == [3.0, 4.0]
+    assert band["n"].tolist() == [2, 2] and band["n_nonfinite"].tolist() == [1, 1]
+
+
+def test_seed_band_all_nonfinite_and_empty():
+    frame = pd.DataFrame({"layer": [0, 0], "seed": [0, 1], "step": [5, 5], "v": [np.inf, -np.inf]})
+    band = seed_band(frame, "step", "v", ["layer"]).iloc[0]
+    assert math.isnan(band["median"]) and band["n"] == 0 and band["n_nonfinite"] == 2
+    assert seed_band(frame.iloc[:0], "step", "v", ["layer"]).empty
+
+
+# -- the article's claims --------------------------------------------------------------------------
+
+
+def claims_of(tmp_path, *runs) -> dict[str, analysis.Claim]:
+    results = results_of(tmp_path, *runs)
+    table = run_table(results)
+    return {c.experiment.split(",")[0]: c for c in article_claims(table, cell_table(table), results)}
+
+
+def article_runs(stuck: bool) -> list:
+    """Planted sigmoid-11 / linear-21 / linear_clipnorm-21 seeds that do (stuck=True) or do not show the claims."""
+    steps = 40
+    plateau, falling = np.full(steps, 2.3), np.linspace(2.3, 0.5, steps)
+    norms = np.geomspace(1, 1e5, steps) if stuck else np.ones(steps)
+    blowup = np.where(np.arange(steps) > 30, 1e3, 2.3) if stuck else falling
+    runs = []
+    for seed in range(3):
+        runs.append(
+            planted(
+                "sigmoid",
+                seed,
+                decaying(steps, 11) if stuck else flat(steps, 11),
+                losses=plateau if stuck else falling,
+                test_accuracy=[0.11 if stuck else 0.95],
+            )
+        )
+        runs.append(planted("linear", seed, flat(steps, 21), norms, blowup, test_accuracy=[0.1]))
+        runs.append(
+            planted(
+                "linear_clipnorm",
+                seed,
+                flat(steps, 21),
+                losses=falling if stuck else plateau,
+                test_accuracy=[0.6, 0.8],
+                train_loss=[1.5, 1.0] if stuck else [2.3, 2.4],
+            )
+        )
+    return runs  # fmt: skip
+
+
+def test_article_claims_reproduced_on_planted_data(tmp_path):
+    claims = claims_of(tmp_path, *article_runs(stuck=True))
+    assert {name: c.reproduced for name, c in claims.items()} == {
+        "sigmoid": True, "resnet": None, "linear": True, "linear_clipnorm": True,
+    }  # fmt: skip
+    sigmoid = claims["sigmoid"]
+    assert "3/3 seeds" in sigmoid.measured and "0.11" in sigmoid.measured
+    assert "vanishing 3/3" in sigmoid.measured
+    assert "1 epoch(s) on 4096 training samples of mnist (0.683 % of the article's" in sigmoid.measured
+    assert "≤ 0.2" in sigmoid.evidence
+    assert "no runs of resnet at depth 6" in claims["resnet"].measured
+
+
+def test_article_claims_not_reproduced_on_planted_data(tmp_path):
+    claims = claims_of(tmp_path, *article_runs(stuck=False))
+    assert {name: c.reproduced for name, c in claims.items()} == {
+        "sigmoid": False, "resnet": None, "linear": False, "linear_clipnorm": False,
+    }  # fmt: skip
+    assert "0/3 seeds" in claims["sigmoid"].measured and "0.95" in claims["sigmoid"].measured
+
+
+def test_resnet_claim_uses_final_accuracy(tmp_path):
+    runs = [
+        planted("resnet", s, flat(5, 6), test_accuracy=[0.85, acc]) for s, acc in enumerate([0.95, 0.92, 0.5])
+    ]
+    claim = claims_of(tmp_path, *runs)["resnet"]
+    assert claim.reproduced is True and "2/3 seeds" in claim.measured and "0.85" in claim.measured
+
+
+# -- a real tiny run -------------------------------------------------------------------------------
+
+
+def test_tables_of_real_smoke_runs(tmp_path):
+    pytest.importorskip("bench.train")
+    from bench.__main__ import main
+
+    args = ["run", "--scenario", "sigmoid", "--depth", "1,3", "--profile", "smoke", "--device", "cpu"]
+    assert main([*args, "--results", str(tmp_path)]) == 0
+    results = store.load(tmp_path)
+    runs = run_table(results)
+    assert runs["depth"].tolist() == [1, 3]
+    one, three = runs.iloc[0], runs.iloc[1]
+    assert one["delta_ratio_init"] == 1.0  # a single hidden layer is its own first and last
+    assert 0 < three["delta_ratio_init"] < 1  # sigmoid: σ' ≤ 1/4 shrinks δ on the way back
+    assert three["predicted_delta_ratio"] == pytest.approx(three["delta_ratio_init"], rel=0.5)
+    assert set(runs["verdict"]) <= set(analysis.SEVERITY)
+    assert runs["logged_steps"].tolist() == results.step.groupby("run_id").size().sort_index().tolist()
+    cells = cell_table(runs)
+    assert cells["verdict_label"].str.endswith(" 1/1").all()
+    claims = article_claims(runs, cells, results)
+    assert [c.reproduced for c in claims] == [None] * 4  # no article depth among these runs

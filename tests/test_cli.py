@@ -1,0 +1,47 @@
+"""Bad input: one line on stderr that says what is wrong and what is valid, exit code 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+from bench.__main__ import main
+
+BAD = [
+    (["run", "--scenario", "nope", "--depth", "3"], "unknown scenario 'nope'; valid: sigmoid"),
+    (["run", "--scenario", "sigmoid", "--depth", "0"], "between 1 and 256"),
+    (["run", "--scenario", "sigmoid", "--depth", "100000"], "between 1 and 256"),
+    (["run", "--scenario", "sigmoid", "--depth", "x"], "whole numbers"),
+    (["run", "--scenario", "sigmoid", "--depth", "3", "--seed", "-1"], "between 0 and"),
+    (["run", "--scenario", "sigmoid", "--depth", "3", "--dataset", "cifar"], "unknown dataset 'cifar'; valid: auto"),
+    (["sweep", "--profile", "huge"], "unknown profile 'huge'; valid: smoke, quick, full"),
+    (["sweep", "--shard", "5/4"], "--shard must be i/N"),
+    (["sweep", "--shard", "a"], "--shard must be i/N"),
+    (["sweep", "--scenarios", "sigmoid,bogus"], "unknown scenario 'bogus'"),
+    (["run", "--scenario", "sigmoid", "--depth", "3", "--dataset", "mnist", "--data-dir", "/no/such/dir"],
+     "/no/such/dir does not exist"),
+    (["run", "--scenario", "sigmoid", "--depth", "3", "--device", "gpu"], "no GPU"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_and_exit_2(argv, message, capsys):
+    if "gpu" in argv:
+        import tensorflow as tf
+        assert not tf.config.list_physical_devices("GPU"), "this test expects a machine without a GPU"
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_corrupt_results_folder_is_refused(tmp_path, capsys):
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 garbage")
+    assert main(["run", "--scenario", "sigmoid", "--depth", "2", "--profile", "smoke", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "broken.parquet: not a readable parquet file" in err and len(err.splitlines()) == 1
+
+
+def test_list_prints_every_scenario_and_profile():
+    out = subprocess.run([sys.executable, "-m", "bench", "list"], capture_output=True, text=True, check=True).stdout
+    for name in ("sigmoid", "resnet", "linear_clipnorm", "linear_global_clipnorm", "smoke", "quick", "full"):
+        assert name in out

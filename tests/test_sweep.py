@@ -1,0 +1,79 @@
+"""Sweeps: shards partition the grid, an interrupted sweep resumes, stored files read back."""
+
+import os
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from bench import store, sweep
+from bench.scenarios import CATALOGUE, PROFILES, SCENARIOS
+
+SMOKE = PROFILES["smoke"]
+
+
+def test_shards_partition_the_grid_by_cell():
+    runs = sweep.grid(PROFILES["quick"], list(CATALOGUE), None, None)
+    shards = [sweep.shard(runs, i, 4) for i in range(1, 5)]
+    assert sorted(map(id, sum(shards, []))) == sorted(map(id, runs))
+    cells = [{(r.scenario.name, r.depth) for r in s} for s in shards]
+    assert all(not (a & b) for i, a in enumerate(cells) for b in cells[i + 1 :])
+    assert sweep.shard(runs, 2, 4) == shards[1]  # deterministic
+
+
+def test_interrupted_sweep_resumes_writing_each_run_once(tmp_path, synthetic, monkeypatch):
+    runs = sweep.grid(SMOKE, [SCENARIOS["sigmoid"], SCENARIOS["linear"]], [2], [0, 1])
+    real_train, calls = sweep.train, []
+
+    def interrupted_on_third(spec, data, jit):
+        calls.append(spec)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # what Ctrl-C raises in the middle of a run
+        return real_train(spec, data, jit)
+
+    monkeypatch.setattr(sweep, "train", interrupted_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.sweep(runs, synthetic, tmp_path, "/CPU:0", False)
+    stored = {p.name: p.stat().st_mtime_ns for p in store.run_files(tmp_path)}
+    assert len(stored) == 2 and not [p for p in tmp_path.iterdir() if p.suffix != ".parquet"]
+    monkeypatch.setattr(sweep, "train", real_train)
+    assert sweep.sweep(runs, synthetic, tmp_path, "/CPU:0", False) == 2
+    after = {p.name: p.stat().st_mtime_ns for p in store.run_files(tmp_path)}
+    assert len(after) == 4 and all(after[name] == mtime for name, mtime in stored.items())
+    assert sweep.sweep(runs, synthetic, tmp_path, "/CPU:0", False) == 0
+
+
+def test_store_round_trip_and_provenance(smoke_results):
+    results = store.load(smoke_results)
+    assert len(results.runs) == 8 and set(results.runs["status"]) <= {"completed", "diverged"}
+    run = results.runs.iloc[0]
+    for key in ("tf_version", "keras_version", "python_version", "numpy_version", "device", "git_commit",
+                "started_at", "wall_time_s", "dataset_source", "determinism"):
+        assert run[key] not in (None, ""), key
+    for kind in store.KINDS:
+        frame = results.table(kind)
+        assert set(frame["run_id"]) == set(results.runs["run_id"]), kind
+    one = pq.read_table(store.run_files(smoke_results)[0]).to_pandas()
+    assert set(one["kind"]) == set(store.KINDS)
+
+
+def test_foreign_and_old_files_are_refused(tmp_path, smoke_results):
+    (tmp_path / "notes.parquet").write_text("not parquet")
+    with pytest.raises(store.StoreError, match="not a readable parquet"):
+        store.load(tmp_path)
+    pq.write_table(pa.table({"a": [1]}), tmp_path / "notes.parquet")
+    with pytest.raises(store.StoreError, match="not a gradbench result"):
+        store.load(tmp_path)
+    table = pq.read_table(store.run_files(smoke_results)[0])
+    meta = table.schema.metadata[store.METADATA_KEY].replace(b'"schema_version": 1', b'"schema_version": 0')
+    os.remove(tmp_path / "notes.parquet")
+    pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: meta}), tmp_path / "old.parquet")
+    with pytest.raises(store.StoreError, match="schema version 0"):
+        store.load(tmp_path)
+
+
+def test_whole_folder_reads_as_one_dataset(smoke_results):
+    frame = pq.read_table(smoke_results).to_pandas()
+    layer = frame[frame["kind"] == "layer"]
+    assert layer.groupby("run_id").size().nunique() == 1 and len(pd.unique(layer["scenario"])) == 4
