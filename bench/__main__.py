@@ -4,7 +4,7 @@ import argparse
 import os
 import signal
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from bench.errors import UserError
@@ -55,12 +55,14 @@ def shard_spec(text: str) -> tuple[int, int]:
 
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", type=choice("profile", PROFILES), default="quick")
+    parser.add_argument("--epochs", type=integer_list("--epochs", 1, 1000), help="default: the profile's")
     parser.add_argument("--dataset", type=choice("dataset", ("auto", "mnist", "fashion_mnist", "digits", "synthetic")),
                         help="default: the profile's (auto: first of mnist, fashion_mnist, digits that loads)")
     parser.add_argument("--data-dir", help="folder with IDX .gz or .npz files (or set GRADBENCH_DATA_DIR)")
     parser.add_argument("--results", type=Path, help="results folder (default: results/tf-<TF version>)")
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
-    parser.add_argument("--no-xla", dest="xla", action="store_false", help="compile the train step without XLA")
+    parser.add_argument("--xla", choices=("auto", "on", "off"), default="auto",
+                        help="compile the train step with XLA (auto: for runs of 1000 steps or more)")
 
 
 def make_parser() -> Parser:
@@ -100,6 +102,8 @@ def train_command(args) -> None:
     from bench import data, provenance, store, sweep  # TensorFlow loads only here
 
     profile = PROFILES[args.profile]
+    if args.epochs:
+        profile = replace(profile, epochs=args.epochs[0])
     if args.command == "run":
         runs = sweep.grid(profile, [SCENARIOS[args.scenario]], args.depth, args.seed)
     else:

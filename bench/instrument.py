@@ -93,15 +93,30 @@ def forward(probe: Probe, x, y, training: bool):
 
 
 def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, global_clipnorm=None,
-                     jit_compile: bool = False):
-    """A compiled function: batch indices [K, B] -> (step stats [K, 5], layer stats [K, L, 6])."""
+                     jit_compile: bool = False, statistics: bool = True):
+    """A compiled function: batch indices [K, B] -> (step stats [K, 5], layer stats [K, L, 6]).
+
+    statistics=False trains the same way and records loss and accuracy only (for the benchmark)."""
     variables = probe.model.trainable_variables
     kernels = [layer.kernel for layer in probe.layers]
     biases = [layer.bias for layer in probe.layers]
     position = {id(v): i for i, v in enumerate(variables)}
 
-    def step(indices):
-        x, y = tf.gather(x_train, indices), tf.gather(y_train, indices)
+    def layer_rows(norms, deltas, act_inputs, before):
+        rows = []
+        for i, act in enumerate(probe.activations):
+            kernel_norm = norm(before[i])
+            rows.append(tf.stack([
+                norms[position[id(kernels[i])]],
+                norms[position[id(biases[i])]] if biases[i] is not None else tf.constant(float("nan")),
+                kernel_norm,
+                norm(tf.convert_to_tensor(kernels[i]) - before[i]) / kernel_norm,
+                norm(deltas[i]),
+                inactive_fraction(act, act_inputs[i]),
+            ]))
+        return tf.stack(rows)
+
+    def instrumented_step(x, y):
         with tf.GradientTape() as tape:
             loss, accuracy, zs, act_inputs = forward(probe, x, y, training=True)
         grads = tape.gradient(loss, [*variables, *zs])
@@ -110,20 +125,17 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
         clipped_norm, clipped = clipping(norms, clipnorm, global_clipnorm)
         before = [tf.convert_to_tensor(k) for k in kernels]
         optimizer.apply_gradients(zip(var_grads, variables))
-        per_layer = []
-        for i, act in enumerate(probe.activations):
-            kernel_norm = norm(before[i])
-            bias_norm = norms[position[id(biases[i])]] if biases[i] is not None else float("nan")
-            per_layer.append(tf.stack([
-                norms[position[id(kernels[i])]],
-                bias_norm,
-                kernel_norm,
-                norm(tf.convert_to_tensor(kernels[i]) - before[i]) / kernel_norm,
-                norm(deltas[i]),
-                inactive_fraction(act, act_inputs[i]),
-            ]))
         step_row = tf.stack([loss, accuracy, tf.norm(norms), clipped_norm, tf.cast(clipped, tf.float32)])
-        return step_row, tf.stack(per_layer)
+        return step_row, layer_rows(norms, deltas, act_inputs, before)
+
+    def plain_step(x, y):
+        with tf.GradientTape() as tape:
+            loss, accuracy, _, _ = forward(probe, x, y, training=True)
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        nan = tf.constant(float("nan"))
+        return tf.stack([loss, accuracy, nan, nan, 0.0]), tf.zeros([len(kernels), len(LAYER_STATS)])
+
+    step = instrumented_step if statistics else plain_step
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def train_chunk(batch_indices):
@@ -131,9 +143,10 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
         steps = tf.TensorArray(tf.float32, size=k)
         layers = tf.TensorArray(tf.float32, size=k)
         for i in tf.range(k):
-            step_row, layer_rows = step(batch_indices[i])
+            indices = batch_indices[i]
+            step_row, rows = step(tf.gather(x_train, indices), tf.gather(y_train, indices))
             steps = steps.write(i, step_row)
-            layers = layers.write(i, layer_rows)
+            layers = layers.write(i, rows)
         return steps.stack(), layers.stack()
 
     return train_chunk

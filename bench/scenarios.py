@@ -145,7 +145,7 @@ PROFILES: dict[str, Profile] = {
         Profile(
             "quick", "default of nox -s report: every phenomenon visible in minutes on 2 CPU cores",
             dataset="auto", epochs=2, train_samples=4096, test_samples=2000,
-            seeds=(0, 1, 2), mlp_depths=(3, 6), resnet_depths=(), log_every=1,
+            seeds=(0, 1, 2), mlp_depths=(3,), resnet_depths=(), log_every=1,
         ),
         Profile(
             "full", "the article's settings: full training set, 10 epochs, batch 32, 5 seeds (GPU advised)",

@@ -13,7 +13,7 @@ import pandas as pd
 from bench import provenance, store
 from bench.data import Dataset
 from bench.scenarios import Profile, Scenario
-from bench.train import RunSpec, train
+from bench.train import RunSpec, train, use_xla
 
 
 def grid(profile: Profile, scenarios: list[Scenario], depths: list[int] | None, seeds: list[int] | None):
@@ -92,14 +92,14 @@ class Progress:
             print("\r" + " " * 100 + "\r", end="", file=sys.stderr, flush=True)
 
 
-def execute(spec: RunSpec, data: Dataset, results: Path, device: str, jit_compile: bool) -> tuple[dict, dict]:
+def execute(spec: RunSpec, data: Dataset, results: Path, device: str, xla: str) -> tuple[dict, dict]:
     """Train one run under the device and store it; returns (run, tables)."""
     import tensorflow as tf
 
     meta = provenance.provenance(device)
     cfg = config(spec, data, meta["device_kind"])
     with tf.device(device):
-        outcome, tables = train(spec, data, jit_compile)
+        outcome, tables = train(spec, data, use_xla(xla, spec, len(data.y_train)))
     run = {"run_id": run_id(cfg), **cfg, **meta, **outcome, "dataset_source": data.source,
            "dataset_note": data.note, "input_features": data.features,
            "input_mean_square": float(np.mean(np.square(data.x_train)))}
@@ -107,7 +107,7 @@ def execute(spec: RunSpec, data: Dataset, results: Path, device: str, jit_compil
     return run, tables
 
 
-def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, jit_compile: bool) -> int:
+def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: str = "auto") -> int:
     """Train every run not stored yet; returns how many were trained."""
     device_kind = "gpu" if device.startswith("/GPU") else "cpu"
     progress, trained = Progress(len(runs)), 0
@@ -118,7 +118,7 @@ def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, jit_co
             continue
         progress.start(spec)
         started = time.perf_counter()
-        run, tables = execute(spec, data, results, device, jit_compile)
+        run, tables = execute(spec, data, results, device, xla)
         progress.finish(time.perf_counter() - started)
         print(summary_line(run, tables), flush=True)
         trained += 1

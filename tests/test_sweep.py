@@ -34,14 +34,14 @@ def test_interrupted_sweep_resumes_writing_each_run_once(tmp_path, synthetic, mo
 
     monkeypatch.setattr(sweep, "train", interrupted_on_third)
     with pytest.raises(KeyboardInterrupt):
-        sweep.sweep(runs, synthetic, tmp_path, "/CPU:0", False)
+        sweep.sweep(runs, synthetic, tmp_path, "/CPU:0", "off")
     stored = {p.name: p.stat().st_mtime_ns for p in store.run_files(tmp_path)}
     assert len(stored) == 2 and not [p for p in tmp_path.iterdir() if p.suffix != ".parquet"]
     monkeypatch.setattr(sweep, "train", real_train)
-    assert sweep.sweep(runs, synthetic, tmp_path, "/CPU:0", False) == 2
+    assert sweep.sweep(runs, synthetic, tmp_path, "/CPU:0", "off") == 2
     after = {p.name: p.stat().st_mtime_ns for p in store.run_files(tmp_path)}
     assert len(after) == 4 and all(after[name] == mtime for name, mtime in stored.items())
-    assert sweep.sweep(runs, synthetic, tmp_path, "/CPU:0", False) == 0
+    assert sweep.sweep(runs, synthetic, tmp_path, "/CPU:0", "off") == 0
 
 
 def test_store_round_trip_and_provenance(smoke_results):
