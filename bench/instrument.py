@@ -47,9 +47,9 @@ def activation_after(model: keras.Model, layer) -> tuple[str | None, object]:
 
 
 def make_probe(model: keras.Model) -> Probe:
-    weight_layers = tuple(l for l in model.layers if isinstance(l, (keras.layers.Dense, keras.layers.Conv2D)))
+    weight_layers = tuple(x for x in model.layers if isinstance(x, (keras.layers.Dense, keras.layers.Conv2D)))
     found = [activation_after(model, layer) for layer in weight_layers]
-    outputs = [model.output, *(l.output for l in weight_layers), *(tensor for _, tensor in found)]
+    outputs = [model.output, *(layer.output for layer in weight_layers), *(tensor for _, tensor in found)]
     return Probe(keras.Model(model.inputs[0], outputs), weight_layers, tuple(name for name, _ in found))
 
 

@@ -83,7 +83,8 @@ def make_evaluate(probe: instrument.Probe):
         return loss * n, accuracy * n
 
     def evaluate(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        sums = np.array([batch_sums(x[i : i + EVAL_BATCH], y[i : i + EVAL_BATCH]) for i in range(0, len(y), EVAL_BATCH)])
+        batches = range(0, len(y), EVAL_BATCH)
+        sums = np.array([batch_sums(x[i : i + EVAL_BATCH], y[i : i + EVAL_BATCH]) for i in batches])
         return tuple(sums.sum(axis=0) / len(y))
 
     return evaluate
@@ -185,47 +186,49 @@ def initial_weights(spec: RunSpec, data: Dataset) -> list:
     return build_model(spec.scenario, spec.depth, data.image_shape, data.num_classes, spec.width).get_weights()
 
 
+def train_epoch(run: Compiled, spec: RunSpec, data: Dataset, rng, epoch: int, tables: dict, outcome: dict):
+    """One epoch, a compiled chunk at a time; stops at the first non-finite value.
+
+    Appends step and layer rows to `tables`; returns the epoch's batch (loss, accuracy) pairs."""
+    steps_per_epoch = outcome["steps_per_epoch"]
+    losses = []
+    for start, indices in chunks(epoch_batches(rng, len(data.y_train), spec.profile.batch_size)):
+        step_stats, layer_stats = (t.numpy() for t in run.train_chunk(tf.constant(indices)))
+        bad_step, bad_layer = first_nonfinite(step_stats, layer_stats)
+        end = len(step_stats) if bad_step is None else bad_step + 1
+        first = (epoch - 1) * steps_per_epoch + start
+        step_frame, layer_frame = step_frames(run.probe, step_stats[:end], layer_stats[:end], first,
+                                              steps_per_epoch, spec.profile.log_every, keep_last=bad_step is not None)
+        tables["step"].append(step_frame)
+        tables["layer"].append(layer_frame)
+        losses.append(step_stats[:end, :2])
+        outcome["steps_run"] = first + end
+        if bad_step is not None:
+            outcome.update(status="diverged", diverged_step=first + bad_step,
+                           diverged_layer=None if bad_layer is None else run.probe.names[bad_layer])
+            break
+    return np.concatenate(losses)
+
+
 def train(spec: RunSpec, data: Dataset, jit_compile: bool = False) -> tuple[dict, dict[str, pd.DataFrame]]:
     """Train one run; returns its outcome and its tables (store.COLUMNS kinds)."""
     started = time.perf_counter()
     weights = initial_weights(spec, data)
     run = compile_run(spec, data, jit_compile)
     run.reset(weights)
-    probe, batch = run.probe, spec.profile.batch_size
     rng = np.random.default_rng(spec.seed)
-    steps_per_epoch = len(data.y_train) // batch
     tables = {"step": [], "layer": [], "epoch": [], "histogram": run.histograms(0)}
-    outcome = {"status": "completed", "diverged_step": None, "diverged_layer": None, "steps_run": 0}
+    outcome = {"status": "completed", "diverged_step": None, "diverged_layer": None, "steps_run": 0,
+               "steps_per_epoch": len(data.y_train) // spec.profile.batch_size, "xla": run.key[-1]}
     for epoch in range(1, spec.profile.epochs + 1):
-        first_epoch_step = (epoch - 1) * steps_per_epoch
-        losses = []
-        for start, indices in chunks(epoch_batches(rng, len(data.y_train), batch)):
-            step_stats, layer_stats = (t.numpy() for t in run.train_chunk(tf.constant(indices)))
-            bad_step, bad_layer = first_nonfinite(step_stats, layer_stats)
-            if bad_step is not None:
-                step_stats, layer_stats = step_stats[: bad_step + 1], layer_stats[: bad_step + 1]
-            first = first_epoch_step + start
-            step_frame, layer_frame = step_frames(probe, step_stats, layer_stats, first, steps_per_epoch,
-                                                  spec.profile.log_every, keep_last=bad_step is not None)
-            tables["step"].append(step_frame)
-            tables["layer"].append(layer_frame)
-            losses.append(step_stats[:, :2])
-            outcome["steps_run"] = first + len(step_stats)
-            if bad_step is not None:
-                outcome.update(status="diverged", diverged_step=first + bad_step,
-                               diverged_layer=None if bad_layer is None else probe.names[bad_layer])
-                break
+        losses = train_epoch(run, spec, data, rng, epoch, tables, outcome)
         if outcome["status"] == "diverged":
             break
-        train_loss, train_accuracy = np.concatenate(losses).mean(axis=0)
+        train_loss, train_accuracy = losses.mean(axis=0)
         test_loss, test_accuracy = run.evaluate(data.x_test, data.y_test)
         tables["epoch"].append(dict(epoch=epoch, train_loss=train_loss, train_accuracy=train_accuracy,
                                     test_loss=test_loss, test_accuracy=test_accuracy))
         tables["histogram"] += run.histograms(epoch)
-    outcome.update(steps_per_epoch=steps_per_epoch, xla=run.key[-1], wall_time_s=round(time.perf_counter() - started, 3))
-    return outcome, {
-        "step": pd.concat(tables["step"], ignore_index=True),
-        "layer": pd.concat(tables["layer"], ignore_index=True),
-        "epoch": pd.DataFrame(tables["epoch"]),
-        "histogram": pd.DataFrame(tables["histogram"]),
-    }
+    outcome["wall_time_s"] = round(time.perf_counter() - started, 3)
+    frames = {kind: pd.concat(tables[kind], ignore_index=True) for kind in ("step", "layer")}
+    return outcome, {**frames, "epoch": pd.DataFrame(tables["epoch"]), "histogram": pd.DataFrame(tables["histogram"])}
