@@ -17,8 +17,10 @@ def tensorflow(version: str) -> str:
     return f"tensorflow[and-cuda]=={version}" if shutil.which("nvidia-smi") else f"tensorflow-cpu=={version}"
 
 
-def install(session: nox.Session, tf_version: str = DEFAULT_TF, *extras: str) -> None:
-    session.install(tensorflow(tf_version), "-e", f".[{','.join(('test', *extras))}]" if extras else ".[test]")
+def install(session: nox.Session, tf_version: str = DEFAULT_TF) -> None:
+    # TF < 2.16 needs numpy < 2, which pyarrow >= 21 no longer supports
+    old = ["pyarrow<21"] if tuple(map(int, tf_version.split(".")[:2])) < (2, 16) else []
+    session.install(tensorflow(tf_version), *old, "-e", ".[test]")
 
 
 @nox.session(python="3.11")
@@ -44,9 +46,28 @@ def bench(session: nox.Session, tf: str) -> None:
 
 
 @nox.session(python="3.11")
+def diff(session: nox.Session) -> None:
+    """Compare two result sets into site/diff/: nox -s diff -- A B [--fail-on-verdict-change].
+
+    Without arguments: the oldest against the newest TensorFlow of the bench matrix."""
+    install(session)
+    folders = session.posargs or [f"results/tf-{TF_VERSIONS[0]}", f"results/tf-{DEFAULT_TF}"]
+    session.run("python", "-m", "report", "diff", *folders)
+
+
+@nox.session(python="3.11")
 def report(session: nox.Session) -> None:
     """Sweep the quick profile where results are missing (resumes), then build the site into site/."""
     install(session)
     results = f"results/tf-{DEFAULT_TF}"
     session.run("python", "-m", "bench", "sweep", "--profile", "quick", "--results", results)
     session.run("python", "-m", "report", "build", "--results", results, "--out", "site", *session.posargs)
+
+
+@nox.session(python="3.11")
+def benchmark(session: nox.Session) -> None:
+    """Measure speed against model.fit, instrumentation cost, floor, render time, footprint: site/benchmark.html.
+
+    It reports and never fails on a timing: nox -s benchmark -- --tiny for a quick look."""
+    install(session)
+    session.run("python", "-m", "bench.benchmark", *session.posargs)

@@ -6,17 +6,23 @@ reference them. One Jinja2 Environment: templates/, autoescape on, StrictUndefin
 deterministic: the same results give the same bytes, except the one "Built at" line of each page.
 """
 
+import hashlib
+import json
+import multiprocessing
 import os
 import shutil
+import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from bench import scenarios as scenarios_module
 from bench import store
 from bench.scenarios import SCENARIOS, Scenario
 from report import analysis, figures
@@ -25,6 +31,7 @@ from report.figures import Key, SavedChart
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 MARKER = ".gradbench-site"  # marks a folder this module built, so a rebuild may replace it
 BUILT_AT_PREFIX = "Built at "
+MAX_WORKERS = 4  # processes drawing figures
 
 
 class SiteError(Exception):
@@ -46,25 +53,72 @@ class Phenomenon:
 
 
 PHENOMENA: tuple[Phenomenon, ...] = (
-    Phenomenon("vanishing", "Vanishing gradients", "the backward signal shrinks layer by layer",
-               ("sigmoid", "tanh"), ("relu_he", "relu_he_bn", "resmlp"), 11, ("flow", "grid", "curves", "sweep")),
-    Phenomenon("exploding", "Exploding gradients", "the gradient norm grows until training breaks",
-               ("linear", "linear_large_init", "linear_high_lr"), ("linear_clipnorm", "linear_global_clipnorm"),
-               21, ("gradnorm", "curves", "grid", "sweep")),
-    Phenomenon("initialisation", "Initialisation", "weight variance sets the per-layer gain χ",
-               ("relu_glorot", "sigmoid_large_init", "linear_large_init"), ("relu_he",), 11,
-               ("flow", "sweep", "curves")),
-    Phenomenon("activation", "Activation choice", "the derivative of the activation multiplies every layer",
-               ("sigmoid", "tanh"), ("relu_he", "leaky_relu", "elu"), 11, ("flow", "curves", "sweep")),
-    Phenomenon("batch-norm", "Batch normalisation", "re-centre and re-scale every layer's input",
-               ("sigmoid", "relu_he"), ("relu_he_bn",), 11, ("flow", "grid", "curves")),
-    Phenomenon("residual", "Residual connections", "an identity path around every block",
-               ("sigmoid", "relu_he"), ("resmlp", "resnet"), 11, ("flow", "grid", "curves")),
-    Phenomenon("clipping", "Gradient clipping", "cap the update when the gradient is too large",
-               ("linear",), ("linear_clipnorm", "linear_global_clipnorm"), 21, ("gradnorm", "curves", "grid")),
+    Phenomenon(
+        "vanishing",
+        "Vanishing gradients",
+        "the backward signal shrinks layer by layer",
+        ("sigmoid", "tanh"),
+        ("relu_he", "relu_he_bn", "resmlp"),
+        11,
+        ("flow", "grid", "curves", "sweep"),
+    ),
+    Phenomenon(
+        "exploding",
+        "Exploding gradients",
+        "the gradient norm grows until training breaks",
+        ("linear", "linear_large_init", "linear_high_lr"),
+        ("linear_clipnorm", "linear_global_clipnorm"),
+        21,
+        ("gradnorm", "curves", "grid", "sweep"),
+    ),
+    Phenomenon(
+        "initialisation",
+        "Initialisation",
+        "weight variance sets the per-layer gain χ",
+        ("relu_glorot", "sigmoid_large_init", "linear_large_init"),
+        ("relu_he",),
+        11,
+        ("flow", "sweep", "curves"),
+    ),
+    Phenomenon(
+        "activation",
+        "Activation choice",
+        "the derivative of the activation multiplies every layer",
+        ("sigmoid", "tanh"),
+        ("relu_he", "leaky_relu", "elu"),
+        11,
+        ("flow", "curves", "sweep"),
+    ),
+    Phenomenon(
+        "batch-norm",
+        "Batch normalisation",
+        "re-centre and re-scale every layer's input",
+        ("sigmoid", "relu_he"),
+        ("relu_he_bn",),
+        11,
+        ("flow", "grid", "curves"),
+    ),
+    Phenomenon(
+        "residual",
+        "Residual connections",
+        "an identity path around every block",
+        ("sigmoid", "relu_he"),
+        ("resmlp", "resnet"),
+        11,
+        ("flow", "grid", "curves"),
+    ),
+    Phenomenon(
+        "clipping",
+        "Gradient clipping",
+        "cap the update when the gradient is too large",
+        ("linear",),
+        ("linear_clipnorm", "linear_global_clipnorm"),
+        21,
+        ("gradnorm", "curves", "grid"),
+    ),
 )
 ARTICLE_FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("curves", ("sigmoid",)), ("curves", ("resnet",)),
+    ("curves", ("sigmoid",)), ("flow", ("sigmoid",)), ("curves", ("resnet",)),
     ("curves", ("linear", "linear_clipnorm")), ("gradnorm", ("linear", "linear_clipnorm")),
 )  # fmt: skip
 PROVENANCE_KEYS = ("tf_version", "keras_version", "profile", "dataset", "device")
@@ -77,6 +131,19 @@ class Data:
     results: store.Results
     runs: pd.DataFrame  # analysis.run_table
     cells: pd.DataFrame  # analysis.cell_table
+    groups: dict[str, dict[Key, pd.DataFrame]] = field(default_factory=dict)  # by table, by (scenario, depth)
+
+    def rows(self, kind: str, keys: list[Key], seeds: list[int]) -> pd.DataFrame:
+        """The rows of one results table for these (scenario, depth) keys and seeds."""
+        if kind not in self.groups:
+            frame = self.results.table(kind)
+            grouped = frame.groupby([frame["scenario"], frame["depth"].astype(int)], sort=False)
+            self.groups[kind] = {(s, int(d)): rows for (s, d), rows in grouped}
+        parts = [self.groups[kind][key] for key in keys if key in self.groups[kind]]
+        if not parts:
+            return self.results.table(kind).iloc[:0]
+        rows = pd.concat(parts, ignore_index=True)
+        return rows[rows["seed"].isin(seeds)]
 
 
 def load(folder: Path) -> Data:
@@ -87,16 +154,63 @@ def load(folder: Path) -> Data:
     return Data(results, runs, analysis.cell_table(runs))
 
 
+def code_version() -> str:
+    """Hash of everything besides a figure's data that decides how it is drawn."""
+    sources = [
+        Path(m.__file__).read_bytes() for m in (figures, analysis, scenarios_module, sys.modules[__name__])
+    ]
+    return hashlib.sha256(b"".join(sources) + figures.ENGINE.encode()).hexdigest()
+
+
 @dataclass
 class Shelf:
-    """Saves figures under <root>/figures/<page>/ and hands back what a template needs."""
+    """Saves figures under <root>/figures/<page>/ and hands back what a template needs.
+
+    Drawing an SVG is the slow part of a build. A figure whose stamp (a hash of the code, its data,
+    caption and alt text) matches the one in the previous build's SVG is copied from there instead;
+    the others are drawn by the pool's worker processes while the pages go on. `wait` collects them
+    (and re-raises a worker's error).
+    """
 
     root: Path
+    pool: Executor | None = None
+    previous: Path | None = None  # the site this build replaces
+    pending: list[Future] = field(default_factory=list)
+    code: str = field(default_factory=lambda: code_version())
 
     def put(self, chart: figures.Chart | None, page: str) -> SavedChart | None:
         if chart is None:
             return None
-        return figures.save(chart, self.root / "figures" / page, self.root)
+        folder = self.root / "figures" / page
+        saved = figures.describe(chart, folder, self.root)
+        stamp = self.stamp(chart)
+        if self.reuse(saved, stamp):
+            return saved
+        if self.pool is None:
+            figures.write(chart, folder, stamp)
+        else:
+            self.pending.append(self.pool.submit(figures.write, chart, folder, stamp))
+        return saved
+
+    def stamp(self, chart: figures.Chart) -> str:
+        text = "\0".join([self.code, chart.name, chart.caption, chart.alt, figures.csv_text(chart)])
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def reuse(self, saved: SavedChart, stamp: str) -> bool:
+        if self.previous is None:
+            return False
+        old = [self.previous / saved.svg, self.previous / saved.csv]
+        if not all(path.is_file() for path in old) or not figures.stamped(old[0], stamp):
+            return False
+        for path, relative in zip(old, (saved.svg, saved.csv), strict=True):
+            (self.root / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, self.root / relative)
+        return True
+
+    def wait(self) -> None:
+        for future in self.pending:
+            future.result()
+        self.pending.clear()
 
 
 # -- views: plain values a template prints ---------------------------------------------------------
@@ -144,10 +258,12 @@ def cell_view(cell: pd.Series, runs: pd.DataFrame) -> CellView:
     depth = int(cell["depth"])
     return CellView(
         scenario=cell["scenario"], depth=depth, seeds=int(cell["seeds"]), verdict=cell["verdict"],
-        verdict_label=cell["verdict_label"], expected=cell["expected"], as_expected=none_if_na(cell["as_expected"]),
+        verdict_label=cell["verdict_label"], expected=cell["expected"],
+        as_expected=none_if_na(cell["as_expected"]),
         accuracy_median=float(cell["accuracy_median"]), accuracy_min=float(cell["accuracy_min"]),
         accuracy_max=float(cell["accuracy_max"]), delta_ratio_init=float(cell["delta_ratio_init"]),
-        predicted_delta_ratio=float(cell["predicted_delta_ratio"]), theory_note=none_if_na(cell["theory_note"]),
+        predicted_delta_ratio=float(cell["predicted_delta_ratio"]),
+        theory_note=none_if_na(cell["theory_note"]),
         growth=median_of(rows, "growth"), clip_fraction=median_of(rows, "clip_fraction"),
         diverged=int((rows["verdict"] == "diverged").sum()),
         gain_measured=per_layer_gain(float(cell["delta_ratio_init"]), depth),
@@ -190,14 +306,16 @@ class ResultSet:
 
 
 def distinct(rows: pd.DataFrame, column: str) -> str:
+    """The distinct values of a runs column as text; 'none' when it is recorded empty."""
     if column not in rows:
         return "not recorded"
     values = sorted({str(v) for v in rows[column] if none_if_na(v) is not None and str(v) != ""})
-    return ", ".join(values) if values else "not recorded"
+    return ", ".join(values) if values else "none"
 
 
 DETAIL_KEYS = (
-    ("dataset source", "dataset_source"), ("dataset note", "dataset_note"), ("train samples", "train_samples"),
+    ("dataset source", "dataset_source"), ("dataset note", "dataset_note"),
+    ("train samples", "train_samples"),
     ("test samples", "test_samples"), ("epochs", "epochs"), ("batch size", "batch_size"),
     ("Python", "python_version"), ("numpy", "numpy_version"), ("platform", "platform"),
     ("device kind", "device_kind"), ("deterministic ops", "determinism"), ("XLA", "xla"),
@@ -227,21 +345,16 @@ def result_sets(runs: pd.DataFrame) -> list[ResultSet]:
 # -- the comparison figures ------------------------------------------------------------------------
 
 
-def keyed(frame: pd.DataFrame, keys: list[Key], seeds: list[int]) -> pd.DataFrame:
-    return figures.select(frame, keys).query("seed in @seeds").drop(columns="series")
-
-
 def comparison_chart(kind: str, data: Data, keys: list[Key], seeds: list[int], name: str) -> figures.Chart:
-    results = data.results
+    step, runs = data.rows("step", keys, seeds), data.rows("runs", keys, seeds)
     if kind == "flow":
-        return figures.flow_comparison(keyed(results.layer, keys, seeds), keys, name)
+        return figures.flow_comparison(data.rows("layer", keys, seeds), keys, name)
     if kind == "grid":
-        return figures.heatmap_grid(keyed(results.layer, keys, seeds), keys, name)
+        return figures.heatmap_grid(data.rows("layer", keys, seeds), keys, name)
     if kind == "curves":
-        step, epoch = keyed(results.step, keys, seeds), keyed(results.epoch, keys, seeds)
-        return figures.training_curves(step, epoch, keyed(results.runs, keys, seeds), keys, name)
+        return figures.training_curves(step, data.rows("epoch", keys, seeds), runs, keys, name)
     if kind == "gradnorm":
-        return figures.global_grad_norm(keyed(results.step, keys, seeds), keyed(results.runs, keys, seeds), keys, name)
+        return figures.global_grad_norm(step, runs, keys, name)
     if kind == "sweep":
         return figures.depth_sweep(data.runs, list(dict.fromkeys(k[0] for k in keys)), name)
     raise ValueError(f"unknown comparison figure {kind!r}")
@@ -283,15 +396,20 @@ def comparison_depth(phenomenon: Phenomenon, cells: pd.DataFrame) -> int:
     return int(counts[counts == counts.max()].index.max())
 
 
-def phenomenon_page(phenomenon: Phenomenon, data: Data, views: list[CellView], shelf: Shelf) -> PhenomenonPage:
+def phenomenon_page(
+    phenomenon: Phenomenon, data: Data, views: list[CellView], shelf: Shelf
+) -> PhenomenonPage:
     names = list(phenomenon.problems + phenomenon.fixes)
     depth = comparison_depth(phenomenon, data.cells)
     at = {name: next((v for v in views if v.scenario == name and v.depth == depth), None) for name in names}
     keys = [(name, depth) for name in names if at[name] is not None]
     seeds = common_seeds(data.results.runs, keys)
     present = set(data.cells["scenario"])
-    charts = [comparison_chart(kind, data, keys, seeds, f"{phenomenon.slug}-{kind}")
-              for kind in phenomenon.figures if keys and seeds]
+    charts = [
+        comparison_chart(kind, data, keys, seeds, f"{phenomenon.slug}-{kind}")
+        for kind in phenomenon.figures
+        if keys and seeds
+    ]
     return PhenomenonPage(
         slug=phenomenon.slug, title=phenomenon.title, summary=phenomenon.summary, depth=depth, seeds=seeds,
         problems=list(phenomenon.problems), fixes=list(phenomenon.fixes),
@@ -327,17 +445,33 @@ class ArticlePage:
 
 def article_page(data: Data, shelf: Shelf) -> ArticlePage:
     claims = analysis.article_claims(data.runs, data.cells, data.results)
-    views = [ClaimView(c.experiment, c.experiment.split(",")[0], c.claim, c.measured, c.reproduced, c.evidence,
-                       scenario_href(c.experiment.split(",")[0])) for c in claims]
+    views = [
+        ClaimView(
+            c.experiment,
+            c.experiment.split(",")[0],
+            c.claim,
+            c.measured,
+            c.reproduced,
+            c.evidence,
+            scenario_href(c.experiment.split(",")[0]),
+        )
+        for c in claims
+    ]
     charts = []
     for kind, names in ARTICLE_FIGURES:
-        keys = [(n, SCENARIOS[n].default_depth) for n in names if has_cell(data, n, SCENARIOS[n].default_depth)]
+        keys = [
+            (n, SCENARIOS[n].default_depth) for n in names if has_cell(data, n, SCENARIOS[n].default_depth)
+        ]
         seeds = common_seeds(data.results.runs, keys)
         if keys and seeds:
-            charts.append(comparison_chart(kind, data, keys, seeds, f"article-{kind}-{'-'.join(k[0] for k in keys)}"))
+            charts.append(
+                comparison_chart(kind, data, keys, seeds, f"article-{kind}-{'-'.join(k[0] for k in keys)}")
+            )
     return ArticlePage(
-        claims=views, reproduced=sum(v.reproduced is True for v in views),
-        checked=sum(v.reproduced is not None for v in views), figures=[shelf.put(c, "article") for c in charts],
+        claims=views,
+        reproduced=sum(v.reproduced is True for v in views),
+        checked=sum(v.reproduced is not None for v in views),
+        figures=[shelf.put(c, "article") for c in charts],
     )
 
 
@@ -385,6 +519,7 @@ class ScenarioPage:
     article: bool
     present: bool
     config: list[tuple[str, str]]
+    main_depth: int | None  # the depth with per-layer figures
     depths: list[DepthSection]
     figures: list[SavedChart]  # across depths
     phenomena: list[Link]
@@ -407,7 +542,11 @@ def config_rows(name: str, runs: pd.DataFrame) -> list[tuple[str, str]]:
     if len(runs):
         return [(key, distinct(runs, key) if key in runs else "not recorded") for key in CONFIG_KEYS]
     scenario: Scenario | None = SCENARIOS.get(name)
-    return [] if scenario is None else [(k, text(getattr(scenario, k))) for k in CONFIG_KEYS if hasattr(scenario, k)]
+    return (
+        []
+        if scenario is None
+        else [(k, text(getattr(scenario, k))) for k in CONFIG_KEYS if hasattr(scenario, k)]
+    )
 
 
 def run_view(row: dict) -> RunView:
@@ -418,23 +557,39 @@ def run_view(row: dict) -> RunView:
     return RunView(**values)
 
 
-def depth_section(name: str, view: CellView, data: Data, shelf: Shelf) -> DepthSection:
-    depth = view.depth
-    rows = data.runs[(data.runs["scenario"] == name) & (data.runs["depth"] == depth)]
-    layer = keyed(data.results.layer, [(name, depth)], list(rows["seed"]))
-    histogram = keyed(data.results.histogram, [(name, depth)], list(rows["seed"]))
-    charts = [figures.gradient_flow(layer, name, depth), figures.heatmap(layer, name, depth),
-              figures.inactive_units(layer, name, depth)]
-    if len(histogram):
-        charts.append(figures.histograms(histogram, name, depth))
+def main_depth(name: str, depths: list[int]) -> int:
+    """The depth whose per-layer figures a scenario page draws: the catalogue's default, else the deepest."""
+    default = SCENARIOS[name].default_depth if name in SCENARIOS else None
+    return default if default in depths else max(depths)
+
+
+def layer_charts(name: str, depth: int, data: Data, seeds: list[int]) -> list[figures.Chart | None]:
+    """Figures 1, 2, 6, 7 for one scenario × depth."""
+    layer = data.rows("layer", [(name, depth)], seeds)
+    histogram = data.rows("histogram", [(name, depth)], seeds)
+    return [
+        figures.gradient_flow(layer, name, depth),
+        figures.heatmap(layer, name, depth),
+        figures.histograms(histogram, name, depth) if len(histogram) else None,
+        figures.inactive_units(layer, name, depth),
+    ]
+
+
+def depth_section(name: str, view: CellView, data: Data, shelf: Shelf, drawn: bool) -> DepthSection:
+    rows = data.runs[(data.runs["scenario"] == name) & (data.runs["depth"] == view.depth)]
+    charts = layer_charts(name, view.depth, data, list(rows["seed"])) if drawn else []
     saved = [shelf.put(c, f"scenarios/{name}") for c in charts]
-    return DepthSection(depth, view, [run_view(r) for r in rows.to_dict("records")], [s for s in saved if s])
+    return DepthSection(
+        view.depth, view, [run_view(r) for r in rows.to_dict("records")], [s for s in saved if s]
+    )
 
 
 def scenario_charts(name: str, data: Data, depths: list[int]) -> list[figures.Chart]:
+    """Figures across the scenario's depths: training curves, gradient norm, step-0 flow, depth sweep."""
     keys = [(name, d) for d in depths]
     seeds = sorted(data.results.runs.loc[data.results.runs["scenario"] == name, "seed"].unique().tolist())
-    charts = [comparison_chart(kind, data, keys, seeds, f"{name}-{kind}") for kind in ("curves", "gradnorm")]
+    kinds = ("curves", "gradnorm", "flow") if len(depths) > 1 else ("curves", "gradnorm")
+    charts = [comparison_chart(kind, data, keys, seeds, f"{name}-{kind}") for kind in kinds]
     if len(depths) > 1:
         charts.append(figures.depth_sweep(data.runs, [name], f"{name}-sweep"))
     return charts
@@ -444,12 +599,14 @@ def scenario_page(name: str, data: Data, views: list[CellView], shelf: Shelf) ->
     scenario = SCENARIOS.get(name)
     mine = [v for v in views if v.scenario == name]
     runs = data.results.runs[data.results.runs["scenario"] == name]
-    charts = scenario_charts(name, data, [v.depth for v in mine]) if mine else []
+    depths = [v.depth for v in mine]
+    drawn = main_depth(name, depths) if mine else None
+    charts = scenario_charts(name, data, depths) if mine else []
     return ScenarioPage(
         name=name, summary=scenario.summary if scenario else "not in this gradbench's catalogue",
         expected=scenario.expected if scenario else None, article=bool(scenario and scenario.article),
-        present=bool(mine), config=config_rows(name, runs),
-        depths=[depth_section(name, v, data, shelf) for v in mine],
+        present=bool(mine), config=config_rows(name, runs), main_depth=drawn,
+        depths=[depth_section(name, v, data, shelf, v.depth == drawn) for v in mine],
         figures=[shelf.put(c, f"scenarios/{name}") for c in charts],
         phenomena=[Link(f"{p.slug}.html", p.title) for p in PHENOMENA if name in p.problems + p.fixes],
     )  # fmt: skip
@@ -473,12 +630,14 @@ class IndexPage:
     claims: list[ClaimView]
     result_sets: list[ResultSet]
     sweep: SavedChart | None
+    diffs: list[Link] = field(default_factory=list)  # comparisons saved under diff/ (report diff)
 
 
 def overview(runs: pd.DataFrame) -> list[tuple[str, str]]:
     return [
         ("dataset", distinct(runs, "dataset")), ("dataset source", distinct(runs, "dataset_source")),
-        ("training / held-out samples", f"{distinct(runs, 'train_samples')} / {distinct(runs, 'test_samples')}"),
+        ("training / held-out samples",
+         f"{distinct(runs, 'train_samples')} / {distinct(runs, 'test_samples')}"),
         ("profile", distinct(runs, "profile")), ("epochs", distinct(runs, "epochs")),
         ("TensorFlow", distinct(runs, "tf_version")), ("Keras", distinct(runs, "keras_version")),
         ("device", distinct(runs, "device")), ("runs", str(len(runs))),
@@ -494,6 +653,7 @@ def index_page(data: Data, views: list[CellView], article: ArticlePage, shelf: S
         missing=[Link(scenario_href(n), n, SCENARIOS[n].summary) for n in SCENARIOS if n not in present],
         phenomena=[Link(f"{p.slug}.html", p.title, p.summary) for p in PHENOMENA],
         claims=article.claims, result_sets=result_sets(data.results.runs), sweep=shelf.put(sweep, "index"),
+        diffs=diff_links(shelf.root),
     )  # fmt: skip
 
 
@@ -508,7 +668,8 @@ class MethodsPage:
 def methods_page(data: Data) -> MethodsPage:
     notes = data.cells.dropna(subset=["theory_note"]).drop_duplicates("scenario")
     return MethodsPage(
-        thresholds=list(analysis.THRESHOLDS.values()), rules=list(analysis.RULES),
+        thresholds=list(analysis.THRESHOLDS.values()),
+        rules=list(analysis.RULES),
         result_sets=result_sets(data.results.runs),
         theory_notes=[(r.scenario, r.theory_note) for r in notes.itertuples()],
     )
@@ -518,8 +679,14 @@ def methods_page(data: Data) -> MethodsPage:
 
 
 def environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters.update(num=num, pct=pct, stat=stat)
     env.globals["thresholds"] = {name: t.value for name, t in analysis.THRESHOLDS.items()}
     return env
@@ -548,13 +715,22 @@ class Page:
 
 def nav_links() -> list[Link]:
     phenomena = [Link(f"{p.slug}.html", p.title) for p in PHENOMENA]
-    return [Link("index.html", "Overview"), *phenomena, Link("article.html", "Article"), Link("methods.html", "Methods")]
+    return [
+        Link("index.html", "Overview"),
+        *phenomena,
+        Link("article.html", "Article"),
+        Link("methods.html", "Methods"),
+    ]
 
 
 def render(env: Environment, page: Page, built_at: str) -> str:
     depth = page.path.count("/")
     return env.get_template(page.template).render(
-        page=page.data, title=page.title, path=page.path, root="../" * depth, nav=nav_links(),
+        page=page.data,
+        title=page.title,
+        path=page.path,
+        root="../" * depth,
+        nav=nav_links(),
         built_at=f"{BUILT_AT_PREFIX}{built_at}",
     )
 
@@ -569,18 +745,31 @@ def pages(data: Data, shelf: Shelf) -> Iterable[Page]:
     yield Page("article.html", "article.html.j2", "Reproducing the article", article)
     yield Page("methods.html", "methods.html.j2", "Methods", methods_page(data))
     for name in scenario_names(data):
-        yield Page(scenario_href(name), "scenario.html.j2", f"Scenario {name}", scenario_page(name, data, views, shelf))
+        yield Page(
+            scenario_href(name),
+            "scenario.html.j2",
+            f"Scenario {name}",
+            scenario_page(name, data, views, shelf),
+        )
 
 
 # -- writing ---------------------------------------------------------------------------------------
 
 
-def write_pages(data: Data, root: Path, built_at: str) -> None:
-    env, shelf = environment(), Shelf(root)
-    for page in pages(data, shelf):
-        target = root / page.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(render(env, page, built_at), encoding="utf-8", newline="\n")
+def workers() -> int:
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS))
+
+
+def write_pages(data: Data, root: Path, built_at: str, previous: Path | None = None) -> None:
+    env = environment()
+    context = multiprocessing.get_context("spawn")  # no fork of a process that runs arrow's threads
+    with ProcessPoolExecutor(workers(), mp_context=context) as pool:
+        shelf = Shelf(root, pool, previous)
+        for page in pages(data, shelf):
+            target = root / page.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(render(env, page, built_at), encoding="utf-8", newline="\n")
+        shelf.wait()
     shutil.copyfile(TEMPLATES / "style.css", root / "style.css")
     (root / MARKER).write_text("built by python -m report build; rebuilding replaces this folder\n")
 
@@ -599,7 +788,11 @@ def build(results: Path, out: Path, built_at: str | None = None) -> Path:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        write_pages(data, staging, built_at or datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))
+        previous = out if (out / MARKER).is_file() else None
+        keep_diffs(out, staging)
+        write_pages(
+            data, staging, built_at or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"), previous
+        )
         replace_folder(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -612,3 +805,38 @@ def replace_folder(new: Path, out: Path) -> None:
         out.rename(old)
     new.rename(out)
     shutil.rmtree(old, ignore_errors=True)
+
+
+# -- diffs between result sets (report/diff.py computes the page data) -----------------------------
+
+DIFF_FOLDER = "diff"  # <site>/diff/<A>__<B>.html, each beside <A>__<B>.json: its line in the index
+
+
+def diff_links(root: Path) -> list[Link]:
+    """The diffs saved under root/diff/, for the index."""
+    entries = [json.loads(path.read_text()) for path in sorted((Path(root) / DIFF_FOLDER).glob("*.json"))]
+    return [Link(f"{DIFF_FOLDER}/{e['name']}.html", f"{e['a']} → {e['b']}", e["summary"]) for e in entries]
+
+
+def keep_diffs(old_root: Path, new_root: Path) -> None:
+    """A rebuilt site keeps the diff pages of the one it replaces."""
+    if (Path(old_root) / DIFF_FOLDER).is_dir():
+        shutil.copytree(Path(old_root) / DIFF_FOLDER, Path(new_root) / DIFF_FOLDER, dirs_exist_ok=True)
+
+
+def write_diff(page, out: Path, built_at: str | None = None) -> Path:
+    """Render a report.diff.DiffPage into out/diff/ (out: a site or a new folder); returns the page's path."""
+    out = Path(out)
+    check_target(out)
+    path = f"{DIFF_FOLDER}/{page.entry.name}.html"
+    (out / DIFF_FOLDER).mkdir(parents=True, exist_ok=True)
+    built_at = built_at or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    title = f"Diff {page.entry.a} → {page.entry.b}"
+    html = render(environment(), Page(path, "diff.html.j2", title, page), built_at)
+    (out / path).write_text(html, encoding="utf-8", newline="\n")
+    entry = json.dumps(asdict(page.entry), indent=1, sort_keys=True, ensure_ascii=False)
+    (out / DIFF_FOLDER / f"{page.entry.name}.json").write_text(entry + "\n", encoding="utf-8")
+    if not (out / MARKER).exists():  # a new folder: make it a site a later build may replace (keeping diff/)
+        shutil.copyfile(TEMPLATES / "style.css", out / "style.css")
+        (out / MARKER).write_text("built by python -m report build; rebuilding replaces this folder\n")
+    return out / path

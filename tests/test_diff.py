@@ -1,0 +1,211 @@
+"""report diff on a real smoke sweep and on copies of it with one planted change each."""
+
+import json
+import shutil
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from bench import store
+from report import diff
+from report.__main__ import main as report_main
+
+CELLS = [("sigmoid", 2), ("linear", 2)]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """A real sweep: two scenarios at depth 2, seeds 0 and 1."""
+    from bench.__main__ import main
+
+    folder = tmp_path_factory.mktemp("diff") / "tf-a"
+    argv = ["sweep", "--profile", "smoke", "--results", str(folder), "--scenarios", "sigmoid,linear",
+            "--depths", "2", "--seeds", "0,1"]
+    assert main(argv) == 0
+    return folder
+
+
+def rewrite(path, rows=None, run=None) -> None:
+    """Rewrite one run file in place: rows(frame) edits its rows, run(dict) its metadata."""
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[store.METADATA_KEY])
+    frame = table.to_pandas()
+    if rows:
+        rows(frame)
+    if run:
+        run(meta["run"])
+    new = pa.Table.from_pandas(frame, schema=store.schema(), preserve_index=False)
+    pq.write_table(new.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}), path)
+
+
+def copy(results, tmp_path, name="tf-b"):
+    """A copy of the results whose runs claim another TensorFlow and Keras version."""
+    target = tmp_path / name
+    shutil.copytree(results, target)
+    for path in store.run_files(target):
+        rewrite(path, run=lambda r: r.update(tf_version="9.99.0", keras_version="9.0.0"))
+    return target
+
+
+def run_file(folder, scenario: str, seed: int):
+    return next(p for p in store.run_files(folder) if p.name.startswith(f"{scenario}-d2-s{seed}-"))
+
+
+def changed(result: diff.Diff) -> set[tuple]:
+    rows = result.metrics[result.metrics["differ"] > 0]
+    return set(zip(rows["scenario"], rows["metric"], rows["layer"]))
+
+
+def changes_by_seed(result: diff.Diff) -> dict[tuple, str]:
+    return {(r.scenario, r.seed): r.change for r in result.pairs.itertuples()}
+
+
+def test_match_keys_are_the_run_config_without_versions(synthetic):
+    from bench import sweep
+    from bench.scenarios import PROFILES, SCENARIOS
+    from bench.train import RunSpec
+
+    config = sweep.config(RunSpec(SCENARIOS["linear"], 2, 0, PROFILES["smoke"]), synthetic, "cpu")
+    assert set(config) - set(diff.VERSION_KEYS) == set(diff.MATCH_KEYS)
+
+
+def test_a_result_set_against_itself_is_bit_identical(results, tmp_path, capsys):
+    assert report_main(["diff", str(results), str(results), "--out", str(tmp_path / "site"),
+                        "--fail-on-verdict-change"]) == 0
+    out = capsys.readouterr().out
+    result = diff.compare(results, results)
+    assert set(result.pairs["change"]) == {"identical"} and len(result.pairs) == 4
+    assert result.unmatched.empty and not changed(result)
+    assert "metric rows identical on every seed: bit-identical" in out
+    page = tmp_path / "site" / "diff" / "tf-a__tf-a.html"
+    assert "bit-identical" in page.read_text()
+
+
+def test_one_planted_metric_change_is_flagged_and_nothing_else(results, tmp_path):
+    other = copy(results, tmp_path)
+
+    def halve_accuracy(frame):
+        epochs = frame["kind"] == "epoch"
+        frame.loc[epochs, "test_accuracy"] = frame.loc[epochs, "test_accuracy"] * 0.5
+
+    rewrite(run_file(other, "linear", 1), rows=halve_accuracy)
+    result = diff.compare(results, other)
+    assert len(result.pairs) == 4 and result.unmatched.empty  # versions differ, yet every run is paired
+    assert changed(result) == {("linear", "final_test_accuracy", "")}
+    assert changes_by_seed(result) == {("sigmoid", 0): "identical", ("sigmoid", 1): "identical",
+                                       ("linear", 0): "identical", ("linear", 1): "dynamics"}
+    row = result.metrics.iloc[0]  # the largest change comes first
+    assert (row["metric"], row["differ"]) == ("final_test_accuracy", 1)
+    assert row["significance"] == "n=2 seeds: cannot be significant"
+    assert row["values_b"][1] == pytest.approx(row["values_a"][1] * 0.5)
+    assert "training dynamics changed (step 0 identical) 1/2" in diff.terminal_text(result)
+
+
+def test_a_planted_step0_change_is_an_initialisation_change(results, tmp_path):
+    other = copy(results, tmp_path)
+
+    def other_initial_weights(frame):
+        first = (frame["kind"] == "layer") & (frame["step"] == 0)
+        frame.loc[first, "kernel_norm"] = frame.loc[first, "kernel_norm"] * 1.01
+
+    rewrite(run_file(other, "sigmoid", 0), rows=other_initial_weights)
+    result = diff.compare(results, other)
+    assert changes_by_seed(result)[("sigmoid", 0)] == "initialisation"
+    others = {change for key, change in changes_by_seed(result).items() if key != ("sigmoid", 0)}
+    assert others == {"identical"}
+    assert {metric for _, metric, _ in changed(result)} == {"step0_kernel_norm"}
+    cell = result.cells.set_index("scenario").loc["sigmoid"]
+    assert cell["change"].startswith(diff.CHANGES["initialisation"] + " 1/2")
+    assert cell["kernels_differ"] == "3/3"  # two hidden layers and the output layer
+
+
+def test_same_initial_weights_with_other_step0_numbers_is_not_an_initialisation_change(results, tmp_path):
+    other = copy(results, tmp_path)
+
+    def other_arithmetic(frame):
+        first = (frame["kind"] == "layer") & (frame["step"] == 0)
+        frame.loc[first, "kernel_norm"] = frame.loc[first, "kernel_norm"] * (1 + 1e-7)  # summation order
+        frame.loc[first, "delta_norm"] = frame.loc[first, "delta_norm"] * 1.001
+
+    rewrite(run_file(other, "linear", 0), rows=other_arithmetic)
+    assert changes_by_seed(diff.compare(results, other))[("linear", 0)] == "step0"
+
+
+def test_a_change_outside_the_metrics_still_breaks_bit_identity(results, tmp_path):
+    other = copy(results, tmp_path)
+
+    def later_bias_gradient(frame):
+        later = (frame["kind"] == "layer") & (frame["step"] == 3)
+        frame.loc[later, "bias_grad_norm"] = frame.loc[later, "bias_grad_norm"] * 2
+
+    rewrite(run_file(other, "sigmoid", 1), rows=later_bias_gradient)
+    result = diff.compare(results, other)
+    assert not changed(result)  # no summary metric sees it ...
+    assert changes_by_seed(result)[("sigmoid", 1)] == "dynamics"  # ... but the pair is not bit-identical
+
+
+def test_runs_on_one_side_only_are_listed(results, tmp_path, capsys):
+    other = copy(results, tmp_path)
+    run_file(other, "sigmoid", 1).unlink()
+    result = diff.compare(results, other)
+    unmatched = result.unmatched[["side", "scenario", "seed"]].itertuples(index=False, name=None)
+    assert list(unmatched) == [("A", "sigmoid", 1)]
+    assert "only in A: sigmoid d2 s1; only in B: none" in diff.terminal_text(result)
+
+
+def test_another_dataset_is_refused_in_one_line(results, tmp_path, capsys):
+    other = copy(results, tmp_path)
+    for path in store.run_files(other):
+        rewrite(path, run=lambda r: r.update(dataset="mnist"))
+    assert report_main(["diff", str(results), str(other), "--out", str(tmp_path / "site")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "different dataset (A: synthetic, B: mnist)" in err
+    assert not (tmp_path / "site").exists()
+
+
+def test_another_schema_version_is_refused_in_one_line(results, tmp_path, capsys):
+    other = copy(results, tmp_path)
+    path = run_file(other, "linear", 0)
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[store.METADATA_KEY])
+    meta["schema_version"] = store.SCHEMA_VERSION + 1
+    pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}), path)
+    assert report_main(["diff", str(results), str(other), "--out", str(tmp_path / "site")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cannot compare: B:" in err and "schema version" in err
+
+
+def test_the_verdict_gate_fails_only_when_a_verdict_changes(results, tmp_path, capsys):
+    quiet = copy(results, tmp_path, "tf-quiet")
+    rewrite(run_file(quiet, "linear", 0), rows=lambda f: f.__setitem__("test_loss", f["test_loss"] * 2))
+    site = str(tmp_path / "site")
+    assert report_main(["diff", str(results), str(quiet), "--out", site, "--fail-on-verdict-change"]) == 0
+
+    vanishing = copy(results, tmp_path, "tf-vanishing")
+
+    def vanish(frame):  # the first hidden layer's δ a millionth of the others': the ratio rule says vanishing
+        first = (frame["kind"] == "layer") & (frame["layer"] == 0)
+        frame.loc[first, "delta_norm"] = frame.loc[first, "delta_norm"] * 1e-6
+
+    for seed in (0, 1):
+        rewrite(run_file(vanishing, "linear", seed), rows=vanish)
+    capsys.readouterr()
+    assert report_main(["diff", str(results), str(vanishing), "--out", site]) == 0  # reported, not gated
+    assert report_main(["diff", str(results), str(vanishing), "--out", site, "--fail-on-verdict-change"]) == 1
+    err = capsys.readouterr().err
+    assert "verdict changed: linear depth 2: healthy 2/2 → vanishing 2/2" in err
+    assert "sigmoid" not in err
+
+
+def test_sign_test_is_exact_and_says_when_seeds_are_too_few():
+    assert diff.sign_test(3, 3) == 0.25
+    assert diff.sign_test(6, 6) == pytest.approx(1 / 32)
+    assert diff.sign_test(3, 6) == 1.0
+    a = pd.Series([1.0, 2.0, 3.0])
+    assert diff.significance(a, a * 1.1) == "n=3 seeds: cannot be significant"
+    six = pd.Series([1.0, 2, 3, 4, 5, 6])
+    assert diff.significance(six, six + 1) == "sign test p=0.031, B higher on 6/6"
+    assert diff.significance(a, a) == "—"
