@@ -4,7 +4,7 @@ import platform
 import subprocess
 import sys
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import keras
@@ -57,7 +57,7 @@ def git_commit() -> str:
     return head.stdout.strip() + ("+dirty" if dirty else "")
 
 
-@lru_cache(maxsize=None)
+@cache
 def versions() -> dict:
     """The versions that go into a run's identity (a new TF is a new run)."""
     return {"tf_version": tf.__version__, "keras_version": keras.__version__,

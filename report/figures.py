@@ -1,13 +1,17 @@
 """Figures of the report: matplotlib only here.
 
-Each public figure function is pure: result tables in, a `Chart` out (the Figure, the data it
-draws as a DataFrame, a caption and an alt text both written from that data). `save` writes the
+Each public figure function is pure: result tables in, a `Chart` out: the data it draws as a
+DataFrame, a caption and an alt text both written from that data, and `draw`, a pure function of
+that data that makes the matplotlib Figure. Drawing is the slow part, so it happens only when the
+figure is written (possibly in a worker process: `draw` is a picklable partial). `write` saves the
 SVG and the CSV side by side, byte-deterministic (fixed svg.hashsalt, no date, text as text).
 Non-finite values (a diverged run's last step) are never drawn as numbers: they are left out of
 lines and marked with a red 'x' and a note.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property, partial
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +23,7 @@ from matplotlib import colormaps, rc_context, ticker  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from bench.scenarios import SCENARIOS  # noqa: E402
 from report import analysis  # noqa: E402
 
 STYLE = {
@@ -35,20 +40,39 @@ STYLE = {
     "legend.fontsize": 7.5,
     "lines.linewidth": 1.4,
 }
-# Okabe-Ito, colour-blind safe; a scenario keeps its colour across all figures
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+# Okabe-Ito then Paul Tol's muted colours: 16 distinguishable colours, one per catalogue scenario, so a
+# scenario keeps its colour in every figure that compares scenarios
+PALETTE = (
+    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#882255",
+    "#44AA99", "#332288", "#999933", "#AA4499", "#117733", "#88CCEE", "#DDCC77", "#661100",
+)  # fmt: skip
+CATALOGUE_ORDER = list(SCENARIOS)
 NONFINITE = "#d62728"
 WIDTH = 7.2  # inches
+RASTER_DPI = 144  # for the parts drawn as images inside an SVG (heatmaps, histogram ridges)
+LEGEND_CHARACTERS = 120  # about what fits in one legend row at WIDTH and legend.fontsize
 matplotlib.rcParams.update(STYLE)  # this module is the only user of matplotlib in gradbench
+ENGINE = f"matplotlib {matplotlib.__version__}"  # part of a figure's stamp: another version draws differently
+
+
+Key = tuple[str, int]  # (scenario, depth)
+
+
+def label(key: Key) -> str:
+    return f"{key[0]} d{key[1]}"
 
 
 @dataclass
 class Chart:
     name: str  # file stem
-    figure: Figure
     data: pd.DataFrame
     caption: str
     alt: str
+    draw: Callable[[], Figure]  # a partial of a module-level function of the data: picklable
+
+    @cached_property
+    def figure(self) -> Figure:
+        return self.draw()
 
 
 @dataclass(frozen=True)
@@ -71,18 +95,51 @@ def new_figure(rows: int = 1, cols: int = 1, height: float = 2.8, **kw) -> tuple
     return figure, axes
 
 
-def save(chart: Chart, folder: Path, root: Path) -> SavedChart:
-    """Write <name>.svg and <name>.csv into folder; paths in the result are relative to root."""
+def describe(chart: Chart, folder: Path, root: Path) -> SavedChart:
+    """Where save() puts a chart, relative to root, with its caption and alt text."""
+    svg, csv = (folder / f"{chart.name}.{ext}" for ext in ("svg", "csv"))
+    return SavedChart(
+        svg.relative_to(root).as_posix(), csv.relative_to(root).as_posix(), chart.caption, chart.alt
+    )
+
+
+def csv_text(chart: Chart) -> str:
+    return chart.data.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+
+
+def write(chart: Chart, folder: Path, stamp: str | None = None) -> None:
+    """<name>.svg and <name>.csv in folder, byte-deterministic; `stamp` goes into the SVG's metadata."""
     folder.mkdir(parents=True, exist_ok=True)
-    svg, csv = folder / f"{chart.name}.svg", folder / f"{chart.name}.csv"
+    for ax in chart.figure.axes:
+        if ax.get_yscale() == "log":
+            tidy_log_ticks(ax)
+    metadata = {"Date": None, "Identifier": stamp}
     with rc_context(STYLE):
-        chart.figure.savefig(svg, format="svg", metadata={"Date": None})
-    chart.data.to_csv(csv, index=False, float_format="%.6g", lineterminator="\n")
-    return SavedChart(svg.relative_to(root).as_posix(), csv.relative_to(root).as_posix(), chart.caption, chart.alt)
+        chart.figure.savefig(folder / f"{chart.name}.svg", format="svg", metadata=metadata, dpi=RASTER_DPI)
+    (folder / f"{chart.name}.csv").write_text(csv_text(chart), encoding="utf-8")
 
 
-def colour(scenarios: list[str], name: str) -> str:
-    return PALETTE[scenarios.index(name) % len(PALETTE)]
+def stamped(svg: Path, stamp: str) -> bool:
+    """Whether an SVG written by `write` carries this stamp."""
+    with svg.open(encoding="utf-8") as file:
+        return f"<dc:identifier>{stamp}</dc:identifier>" in file.read(2000)
+
+
+def save(chart: Chart, folder: Path, root: Path) -> SavedChart:
+    write(chart, folder)
+    return describe(chart, folder, root)
+
+
+def colours(keys: list[Key]) -> dict[str, str]:
+    """Series label -> colour: by catalogue position across scenarios, by order across one scenario."""
+    names = [k[0] for k in keys]
+    if len(set(names)) == 1:
+        return {label(k): PALETTE[i % len(PALETTE)] for i, k in enumerate(keys)}
+    rank = {
+        n: CATALOGUE_ORDER.index(n) if n in CATALOGUE_ORDER else len(CATALOGUE_ORDER) + i
+        for i, n in enumerate(dict.fromkeys(names))
+    }
+    return {label(k): PALETTE[rank[k[0]] % len(PALETTE)] for k in keys}
 
 
 def finite(series: pd.Series) -> pd.Series:
@@ -116,8 +173,17 @@ def band_lines(ax: Axes, band: pd.DataFrame, x: str, label: str, colour: str) ->
 def mark_nonfinite(ax: Axes, xs: pd.Series) -> None:
     if len(xs):
         transform = ax.get_xaxis_transform()
-        ax.scatter(xs, np.full(len(xs), 0.97), marker="x", color=NONFINITE, s=28, zorder=5,
-                   transform=transform, clip_on=False, label="non-finite")
+        ax.scatter(
+            xs,
+            np.full(len(xs), 0.97),
+            marker="x",
+            color=NONFINITE,
+            s=28,
+            zorder=5,
+            transform=transform,
+            clip_on=False,
+            label="non-finite",
+        )
 
 
 def nonfinite_note(band: pd.DataFrame, x: str, what: str) -> str:
@@ -143,24 +209,51 @@ class PowerFormatter(ticker.LogFormatter):
         return power if coefficient == 1 else f"{coefficient}×{power}"
 
 
+def legend_below(figure: Figure, title: str | None = None) -> None:
+    """One legend under the axes for all of them, each label once."""
+    entries: dict[str, object] = {}
+    for ax in figure.axes:
+        for handle, text in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(text, handle)
+    widest = max((len(text) for text in entries), default=1)
+    columns = max(1, min(len(entries), 4, LEGEND_CHARACTERS // (widest + 6)))
+    figure.legend(
+        list(entries.values()),
+        list(entries),
+        loc="outside lower center",
+        ncols=columns,
+        title=title,
+        title_fontsize=7.5,
+    )
+
+
 def log_axis(ax: Axes, xlabel: str, ylabel: str) -> None:
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(PowerFormatter())
-    ax.yaxis.set_minor_formatter(PowerFormatter(minor_thresholds=(1, 0.4)))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+
+
+def widen_log(ax: Axes, decades: float = 1.0) -> None:
+    """Show at least `decades` on a log axis, so that a flat profile looks flat, not like a cliff."""
+    low, high = ax.get_ylim()
+    if low > 0 and high > low and np.log10(high / low) < decades:
+        centre = np.sqrt(low * high)
+        ax.set_ylim(centre / 10 ** (decades / 2), centre * 10 ** (decades / 2))
+
+
+def tidy_log_ticks(ax: Axes) -> None:
+    """Decade ticks only (minor ticks cost half the drawing time); 1-2-5 ticks when the range is short."""
+    low, high = ax.get_ylim()
+    decades = np.log10(high / low) if low > 0 and high > low else 0.0
+    subs = (1.0, 2.0, 5.0) if decades < 2.5 else (1.0,)
+    ax.yaxis.set_major_locator(ticker.LogLocator(subs=subs))
+    ax.yaxis.set_major_formatter(PowerFormatter(minor_thresholds=(np.inf, np.inf)))  # label every tick
+    ax.yaxis.set_minor_locator(ticker.NullLocator())
 
 
 def seeds_text(frame: pd.DataFrame) -> str:
     n = frame["seed"].nunique()
     return f"{n} seed{'s' if n != 1 else ''}"
-
-
-def empty_chart(name: str, message: str) -> Chart:
-    figure, axes = new_figure(height=1.2)
-    axes[0, 0].axis("off")
-    axes[0, 0].text(0.5, 0.5, message, ha="center", va="center")
-    return Chart(name, figure, pd.DataFrame({"note": [message]}), message, message)
 
 
 # -- 1. gradient flow ------------------------------------------------------------------------------
@@ -181,17 +274,27 @@ def flow_data(layer: pd.DataFrame) -> pd.DataFrame:
 def gradient_flow(layer: pd.DataFrame, scenario: str, depth: int) -> Chart:
     """Figure 1: per-layer δ and kernel-gradient norm at step 0 and the end of each epoch."""
     data = flow_data(layer)
-    figure, axes = new_figure(1, 2, sharex=True)
+    caption, alt = flow_caption(data, layer, scenario, depth), flow_alt(data, scenario, depth)
+    return Chart(f"flow-{scenario}-d{depth}", data, caption, alt, partial(draw_flow, data))
+
+
+def snapshot_colours(data: pd.DataFrame) -> dict[str, tuple]:
+    """Snapshot label -> colour along viridis, in time order."""
     snapshots = data[["order", "snapshot"]].drop_duplicates().sort_values("order")["snapshot"].tolist()
     cmap = colormaps["viridis"]
-    for ax, (quantity, label) in zip(axes[0], FLOW_QUANTITIES.items()):
-        for i, snapshot in enumerate(snapshots):
+    return {s: cmap(i / max(len(snapshots) - 1, 1) * 0.85) for i, s in enumerate(snapshots)}
+
+
+def draw_flow(data: pd.DataFrame) -> Figure:
+    figure, axes = new_figure(1, 2, sharex=True)
+    for ax, (quantity, label) in zip(axes[0], FLOW_QUANTITIES.items(), strict=True):
+        for snapshot, colour in snapshot_colours(data).items():
             rows = data[(data["quantity"] == quantity) & (data["snapshot"] == snapshot)]
-            band_lines(ax, rows, "layer", snapshot, cmap(i / max(len(snapshots) - 1, 1) * 0.85))
+            band_lines(ax, rows, "layer", snapshot, colour)
         log_axis(ax, "weight layer (0 = input side)", label)
+        widen_log(ax)
     axes[0, 0].legend()
-    name = f"flow-{scenario}-d{depth}"
-    return Chart(name, figure, data, flow_caption(data, layer, scenario, depth), flow_alt(data, scenario, depth))
+    return figure
 
 
 def first_last(data: pd.DataFrame, quantity: str, snapshot: str) -> tuple[float, float]:
@@ -221,11 +324,11 @@ def flow_alt(data: pd.DataFrame, scenario: str, depth: int) -> str:
 # -- 2. layer × step heatmap -----------------------------------------------------------------------
 
 
-def heatmap_data(layer: pd.DataFrame) -> pd.DataFrame:
+def heatmap_data(layer: pd.DataFrame, quantities: tuple[str, ...] = tuple(FLOW_QUANTITIES)) -> pd.DataFrame:
     """log10 of the seed-median norm per layer × step; NaN where a seed was non-finite."""
     layer = layer[layer["layer_role"] != "shortcut"].astype({"step": int, "layer": int})
     parts = []
-    for quantity in FLOW_QUANTITIES:
+    for quantity in quantities:
         band = analysis.seed_band(layer, "step", quantity, ["layer"])
         value = np.log10(band["median"].where((band["n_nonfinite"] == 0) & (band["median"] > 0)))
         parts.append(band[["layer", "step", "n_nonfinite"]].assign(quantity=quantity, log10_median=value))
@@ -233,32 +336,42 @@ def heatmap_data(layer: pd.DataFrame) -> pd.DataFrame:
 
 
 def heat_image(ax: Axes, rows: pd.DataFrame, **scale):
-    """imshow of log10_median as layer × step; non-finite cells in neon green, never as a colour of the scale."""
+    """imshow of log10_median, layer × step; non-finite cells neon green, never a colour of the scale."""
     grid = rows.pivot(index="layer", columns="step", values="log10_median")
     steps, layers = grid.columns.to_numpy(), grid.index.to_numpy()
     extent = (steps.min() - 0.5, steps.max() + 0.5, layers.min() - 0.5, layers.max() + 0.5)
     ax.grid(False)
     ax.set_xlabel("training step")
-    return ax.imshow(np.ma.masked_invalid(grid.to_numpy(float)), aspect="auto", origin="lower",
-                     interpolation="nearest", cmap=colormaps["magma"].with_extremes(bad="#39ff14"),
-                     extent=extent, **scale)
+    return ax.imshow(
+        np.ma.masked_invalid(grid.to_numpy(float)),
+        aspect="auto",
+        origin="lower",
+        interpolation="nearest",
+        cmap=colormaps["magma"].with_extremes(bad="#39ff14"),
+        extent=extent,
+        **scale,
+    )
 
 
 def draw_heatmap(ax: Axes, rows: pd.DataFrame, label: str) -> None:
-    ax.figure.colorbar(heat_image(ax, rows), ax=ax, label=f"log10 {label}", shrink=0.9)
+    short = label.split(" = ")[0]
+    ax.figure.colorbar(heat_image(ax, rows), ax=ax, label=f"log10 {short}", shrink=0.9)
     ax.set_ylabel("weight layer")
 
 
 def heatmap(layer: pd.DataFrame, scenario: str, depth: int) -> Chart:
     """Figure 2: the signature picture of vanishing (dark lower rows) and exploding (bright right edge)."""
     data = heatmap_data(layer)
+    caption, alt = heatmap_caption(data, layer, scenario, depth), heatmap_alt(data, scenario, depth)
+    return Chart(f"heatmap-{scenario}-d{depth}", data, caption, alt, partial(draw_heatmaps, data))
+
+
+def draw_heatmaps(data: pd.DataFrame) -> Figure:
     figure, axes = new_figure(1, 2, height=2.6)
-    for ax, (quantity, label) in zip(axes[0], FLOW_QUANTITIES.items()):
+    for ax, (quantity, label) in zip(axes[0], FLOW_QUANTITIES.items(), strict=True):
         draw_heatmap(ax, data[data["quantity"] == quantity], label)
         ax.set_title(label, fontsize=8.5)
-    name = f"heatmap-{scenario}-d{depth}"
-    return Chart(name, figure, data, heatmap_caption(data, layer, scenario, depth),
-                 heatmap_alt(data, scenario, depth))
+    return figure
 
 
 def heatmap_span(data: pd.DataFrame, quantity: str = "delta_norm") -> tuple[float, float]:
@@ -300,17 +413,33 @@ def depth_sweep(runs: pd.DataFrame, scenarios: list[str], name: str = "depth-swe
     """Figure 3: first/last δ ratio at step 0 against depth, measured (solid) and predicted (dashed)."""
     runs = runs[runs["scenario"].isin(scenarios)]
     data = sweep_data(runs)
+    return Chart(name, data, sweep_caption(data, runs), sweep_alt(data), partial(draw_sweep, data, scenarios))
+
+
+def draw_sweep(data: pd.DataFrame, scenarios: list[str]) -> Figure:
     figure, axes = new_figure(height=3.0)
     ax = axes[0, 0]
+    palette = colours([(s, 0) for s in scenarios] + [("", 0)])  # the dummy key keeps catalogue colours
     for scenario in [s for s in scenarios if s in set(data["scenario"])]:
         rows = data[data["scenario"] == scenario]
-        band_lines(ax, rows, "depth", scenario, colour(scenarios, scenario))
-        ax.plot(rows["depth"], rows["predicted_delta_ratio"], ls="--", marker="o", mfc="none",
-                color=colour(scenarios, scenario), lw=1)
+        band_lines(ax, rows, "depth", scenario, palette[label((scenario, 0))])
+        ax.plot(
+            rows["depth"],
+            rows["predicted_delta_ratio"],
+            ls="--",
+            marker="o",
+            mfc="none",
+            color=palette[label((scenario, 0))],
+            lw=1,
+        )
     ax.axhline(1.0, color="#888", lw=0.8)
+    depths = sorted(data["depth"].astype(int).unique())
+    ax.set_xticks(depths)
+    ax.set_xlim(min(depths) - 1, max(depths) + 1)
     log_axis(ax, "depth (hidden layers or residual blocks)", "‖δ first‖ / ‖δ last‖ at step 0")
-    ax.legend(ncols=2, title="solid: measured, dashed: mean-field theory", title_fontsize=7.5)
-    return Chart(name, figure, data, sweep_caption(data, runs), sweep_alt(data))
+    widen_log(ax, 2.0)
+    legend_below(figure, "solid: measured, dashed: mean-field theory")
+    return figure
 
 
 def sweep_caption(data: pd.DataFrame, runs: pd.DataFrame) -> str:
@@ -334,15 +463,10 @@ def sweep_alt(data: pd.DataFrame) -> str:
 
 # -- 4. loss and accuracy --------------------------------------------------------------------------
 
-Key = tuple[str, int]  # (scenario, depth)
-
-
-def label(key: Key) -> str:
-    return f"{key[0]} d{key[1]}"
-
 
 def select(frame: pd.DataFrame, keys: list[Key]) -> pd.DataFrame:
     """Rows of the given (scenario, depth) keys, with a 'series' column naming each key."""
+    frame = frame[frame["scenario"].isin({k[0] for k in keys}) & frame["depth"].isin({k[1] for k in keys})]
     series = frame["scenario"].astype(str) + " d" + frame["depth"].astype(int).astype(str)
     return frame.assign(series=series)[series.isin([label(k) for k in keys])]
 
@@ -358,11 +482,11 @@ def diverged(runs: pd.DataFrame, keys: list[Key]) -> pd.DataFrame:
 
 
 def draw_series(ax: Axes, data: pd.DataFrame, keys: list[Key], x: str) -> None:
-    labels = [label(k) for k in keys]
-    for name in labels:
+    palette = colours(keys)
+    for name, colour in palette.items():
         rows = data[data["series"] == name]
         if len(rows):
-            band_lines(ax, rows, x, name, PALETTE[labels.index(name) % len(PALETTE)])
+            band_lines(ax, rows, x, name, colour)
 
 
 def mark_divergence(ax: Axes, stops: pd.DataFrame) -> None:
@@ -371,20 +495,44 @@ def mark_divergence(ax: Axes, stops: pd.DataFrame) -> None:
     mark_nonfinite(ax, stops["diverged_step"].dropna().astype(int))
 
 
-def training_curves(step: pd.DataFrame, epoch: pd.DataFrame, runs: pd.DataFrame, keys: list[Key], name: str) -> Chart:
+def training_curves(
+    step: pd.DataFrame, epoch: pd.DataFrame, runs: pd.DataFrame, keys: list[Key], name: str
+) -> Chart:
     """Figure 4: batch loss against step and held-out accuracy against epoch, median with band."""
     loss = keyed_bands(step, keys, "step", "loss")
     accuracy = keyed_bands(epoch, keys, "epoch", "test_accuracy")
     stops = diverged(runs, keys)
+    data = pd.concat([loss, accuracy], ignore_index=True)
+    caption = curves_caption(accuracy, stops, step, keys, loss_is_log(loss))
+    alt = curves_alt(loss, accuracy)
+    return Chart(name, data, caption, alt, partial(draw_curves, data, stops, keys))
+
+
+def draw_curves(data: pd.DataFrame, stops: pd.DataFrame, keys: list[Key]) -> Figure:
     figure, axes = new_figure(1, 2)
+    loss, accuracy = (data[data["quantity"] == q] for q in ("loss", "test_accuracy"))
     draw_series(axes[0, 0], loss, keys, "step")
     mark_divergence(axes[0, 0], stops)
-    log_axis(axes[0, 0], "training step", "batch loss (log)")
+    loss_axis(axes[0, 0], loss)
     draw_series(axes[0, 1], accuracy, keys, "epoch")
-    axes[0, 1].set(xlabel="epoch", ylabel="held-out accuracy", ylim=(0, 1))
-    axes[0, 1].legend()
-    data = pd.concat([loss, accuracy], ignore_index=True)
-    return Chart(name, figure, data, curves_caption(accuracy, stops, step, keys), curves_alt(loss, accuracy))
+    epochs = sorted(accuracy["epoch"].astype(int).unique())
+    axes[0, 1].set(xlabel="epoch", ylabel="held-out accuracy", ylim=(0, 1), xticks=epochs)
+    axes[0, 1].set_xlim(min(epochs, default=1) - 0.5, max(epochs, default=1) + 0.5)
+    legend_below(figure)
+    return figure
+
+
+def loss_is_log(loss: pd.DataFrame) -> bool:
+    """A loss that spans more than a decade (it blew up) is drawn on a log scale."""
+    values = finite(loss["max"]).dropna()
+    return bool(len(values) and values.min() > 0 and values.max() / values.min() > 10)
+
+
+def loss_axis(ax: Axes, loss: pd.DataFrame) -> None:
+    if loss_is_log(loss):
+        log_axis(ax, "training step", "batch loss (log)")
+    else:
+        ax.set(xlabel="training step", ylabel="batch loss")
 
 
 def final_accuracy(accuracy: pd.DataFrame) -> dict[str, float]:
@@ -395,14 +543,20 @@ def final_accuracy(accuracy: pd.DataFrame) -> dict[str, float]:
 def divergence_text(stops: pd.DataFrame) -> str:
     if stops.empty:
         return " No run diverged."
-    items = [f"{r.series} seed {r.seed} at step {fmt(r.diverged_step)} ({r.diverged_layer})" for r in stops.itertuples()]
+    items = [
+        f"{r.series} seed {r.seed} at step {fmt(r.diverged_step)} ({r.diverged_layer})"
+        for r in stops.itertuples()
+    ]
     return f" Diverged (red dotted line and x): {'; '.join(items)}; later steps do not exist."
 
 
-def curves_caption(accuracy: pd.DataFrame, stops: pd.DataFrame, step: pd.DataFrame, keys: list[Key]) -> str:
+def curves_caption(
+    accuracy: pd.DataFrame, stops: pd.DataFrame, step: pd.DataFrame, keys: list[Key], log: bool
+) -> str:
     finals = "; ".join(f"{s} {fmt(v)}" for s, v in final_accuracy(accuracy).items())
+    scale = ", log scale" if log else ""
     return (
-        f"Batch loss per step (left, log scale) and held-out accuracy per epoch (right), median over "
+        f"Batch loss per step (left{scale}) and held-out accuracy per epoch (right), median over "
         f"{seeds_text(select(step, keys))} with min–max band. Final held-out accuracy (median): {finals}."
         + divergence_text(stops)
     )
@@ -437,42 +591,58 @@ def global_grad_norm(step: pd.DataFrame, runs: pd.DataFrame, keys: list[Key], na
     """Figure 5: global gradient norm per step, before (solid) and after (dashed) clipping."""
     rates = clip_rates(step, runs, keys)
     data = grad_norm_data(step, keys, rates)
+    stops = diverged(runs, keys)
+    caption, alt = grad_norm_caption(data, rates, stops), grad_norm_alt(data)
+    return Chart(name, data, caption, alt, partial(draw_grad_norm, data, rates, stops, keys))
+
+
+def draw_grad_norm(data: pd.DataFrame, rates: dict, stops: pd.DataFrame, keys: list[Key]) -> Figure:
     figure, axes = new_figure(height=2.8)
     ax = axes[0, 0]
-    names = [label(k) for k in keys]
-    for i, series in enumerate(names):
+    palette = colours(keys)
+    for series, colour in palette.items():
         tag = f" (clipped {fmt(100 * rates[series])} % of steps)" if rates.get(series) is not None else ""
         rows = data[(data["series"] == series) & (data["quantity"] == "grad_norm")]
         if len(rows):
-            band_lines(ax, rows, "step", series + tag, PALETTE[i % len(PALETTE)])
-        after = data[(data["series"] == series) & (data["quantity"] == "grad_norm_clipped")].sort_values("step")
-        ax.plot(after["step"], finite(after["median"]), ls="--", lw=1, color=PALETTE[i % len(PALETTE)])
-    mark_divergence(ax, diverged(runs, keys))
+            band_lines(ax, rows, "step", series + tag, colour)
+        after = data[(data["series"] == series) & (data["quantity"] == "grad_norm_clipped")].sort_values(
+            "step"
+        )
+        ax.plot(after["step"], finite(after["median"]), ls="--", lw=1, color=colour)
+    mark_divergence(ax, stops)
     log_axis(ax, "training step", "global ‖g‖ (log)")
-    ax.legend(title="solid: before clipping, dashed: after", title_fontsize=7.5)
-    return Chart(name, figure, data, grad_norm_caption(data, rates, runs, keys), grad_norm_alt(data, rates))
+    widen_log(ax)
+    legend_below(figure, "solid: before clipping, dashed: after")
+    return figure
 
 
 def grad_norm_growth(data: pd.DataFrame) -> dict[str, tuple[float, float]]:
     rows = data[data["quantity"] == "grad_norm"].sort_values("step")
     finite_rows = rows[np.isfinite(rows["median"].astype(float))]
     grouped = finite_rows.groupby("series")["median"]
-    return {s: (float(first), float(peak)) for (s, first), peak in zip(grouped.first().items(), grouped.max())}
+    return {
+        s: (float(first), float(peak))
+        for (s, first), peak in zip(grouped.first().items(), grouped.max(), strict=True)
+    }
 
 
-def grad_norm_caption(data: pd.DataFrame, rates: dict, runs: pd.DataFrame, keys: list[Key]) -> str:
-    growth = "; ".join(f"{s} {fmt(a)} at the first step, peak {fmt(b)}" for s, (a, b) in grad_norm_growth(data).items())
+def grad_norm_caption(data: pd.DataFrame, rates: dict, stops: pd.DataFrame) -> str:
+    growth = "; ".join(
+        f"{s} {fmt(a)} at the first step, peak {fmt(b)}" for s, (a, b) in grad_norm_growth(data).items()
+    )
     clip = "; ".join(f"{s} {fmt(100 * r)} %" for s, r in rates.items() if r is not None)
     return (
         "Global gradient norm over all trainable variables per step, median over seeds with min–max band "
         f"(solid: before clipping; dashed: after). Median norm: {growth}."
         + (f" Clipping fired on this share of steps: {clip}." if clip else "")
-        + divergence_text(diverged(runs, keys))
+        + divergence_text(stops)
     )
 
 
-def grad_norm_alt(data: pd.DataFrame, rates: dict) -> str:
-    growth = "; ".join(f"{s} from {fmt(a)} to a peak of {fmt(b)}" for s, (a, b) in grad_norm_growth(data).items())
+def grad_norm_alt(data: pd.DataFrame) -> str:
+    growth = "; ".join(
+        f"{s} from {fmt(a)} to a peak of {fmt(b)}" for s, (a, b) in grad_norm_growth(data).items()
+    )
     return f"Log-scale line chart of the global gradient norm against step: {growth}."
 
 
@@ -492,12 +662,19 @@ def histogram_data(histogram: pd.DataFrame) -> pd.DataFrame:
 
 
 def draw_ridges(ax: Axes, rows: pd.DataFrame, epochs: list[int]) -> None:
-    styles = {epochs[0]: dict(fill=True, color="#bbbbbb"), epochs[-1]: dict(fill=False, color=PALETTE[0], lw=1)}
-    for (epoch, layer), bins in rows.groupby(["epoch", "layer"]):
-        bins = bins.sort_values("bin_left")
-        height = 0.9 * bins["count"].to_numpy(float) / max(bins["count"].max(), 1)
-        edges = np.append(bins["bin_left"].to_numpy(float), bins["bin_right"].iloc[-1])
-        ax.stairs(height + layer, edges, baseline=layer, **styles[epoch])
+    styles = {
+        epochs[0]: dict(fill=True, color="#bbbbbb"),
+        epochs[-1]: dict(fill=False, color=PALETTE[0], lw=1),
+    }
+    rows = rows.sort_values(["epoch", "layer", "bin_left"])
+    keys = rows[["epoch", "layer"]].to_numpy(int)
+    counts, lefts, rights = (rows[c].to_numpy(float) for c in ("count", "bin_left", "bin_right"))
+    starts = np.flatnonzero(np.r_[True, (keys[1:] != keys[:-1]).any(axis=1)])
+    for start, stop in zip(starts, np.r_[starts[1:], len(rows)], strict=True):
+        epoch, layer = keys[start]
+        height = 0.9 * counts[start:stop] / max(counts[start:stop].max(), 1.0)
+        edges = np.append(lefts[start:stop], rights[stop - 1])
+        ax.stairs(height + layer, edges, baseline=layer, rasterized=True, **styles[epoch])
     ax.set_ylabel("weight layer")
     ax.grid(False)
 
@@ -507,19 +684,28 @@ def histograms(histogram: pd.DataFrame, scenario: str, depth: int) -> Chart:
     data = histogram_data(histogram)
     epochs = sorted(data["epoch"].unique().tolist())
     layers = data["layer"].nunique()
-    figure, axes = new_figure(1, 2, height=1.2 + 0.17 * layers, sharey=True)
-    for ax, (quantity, name) in zip(axes[0], HISTOGRAM_QUANTITIES.items()):
-        draw_ridges(ax, data[data["quantity"] == quantity], epochs)
-        ax.set_xlabel(name)
-    axes[0, 1].set_ylabel("")
     caption = (
         f"Distributions per weight layer (one row each, input side at the bottom; heights scaled per row) "
         f"of {scenario} at depth {depth}, seed {fmt(data['seed'].min())}: grey = at initialisation, "
-        f"blue outline = end of epoch {epochs[-1]}. Left: weights; right: log10 |gradient| on a fixed probe batch."
-        + typical_gradient_text(data)
+        f"blue outline = end of epoch {epochs[-1]}. Left: weights; right: log10 |gradient| on a fixed "
+        "probe batch." + typical_gradient_text(data)
     )
-    alt = f"Two ridge plots of {layers} layers each, weights and log10 gradient magnitudes, at epoch 0 and {epochs[-1]}."
-    return Chart(f"histograms-{scenario}-d{depth}", figure, data, caption, alt)
+    alt = (
+        f"Two ridge plots of {layers} layers each, weights and log10 gradient magnitudes, at epoch 0 "
+        f"and {epochs[-1]}."
+    )
+    return Chart(f"histograms-{scenario}-d{depth}", data, caption, alt, partial(draw_histograms, data))
+
+
+def draw_histograms(data: pd.DataFrame) -> Figure:
+    epochs = sorted(data["epoch"].unique().tolist())
+    figure, axes = new_figure(1, 2, height=1.2 + 0.17 * data["layer"].nunique(), sharey=True)
+    for ax, (quantity, name) in zip(axes[0], HISTOGRAM_QUANTITIES.items(), strict=True):
+        draw_ridges(ax, data[data["quantity"] == quantity], epochs)
+        ax.set_xlabel(name)
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(nbins=6))  # values, not counts
+    axes[0, 1].set_ylabel("")
+    return figure
 
 
 def typical_log_gradient(data: pd.DataFrame, epoch: int) -> pd.Series:
@@ -549,16 +735,18 @@ def inactive_units(layer: pd.DataFrame, scenario: str, depth: int) -> Chart | No
     if rows.empty:
         return None
     data = analysis.seed_band(rows, "layer", "inactive_fraction", ["order", "snapshot"])
+    caption, alt = inactive_caption(data, layer, scenario, depth), inactive_alt(data, scenario, depth)
+    return Chart(f"inactive-{scenario}-d{depth}", data, caption, alt, partial(draw_inactive, data))
+
+
+def draw_inactive(data: pd.DataFrame) -> Figure:
     figure, axes = new_figure(height=2.5)
     ax = axes[0, 0]
-    snapshots = data[["order", "snapshot"]].drop_duplicates().sort_values("order")["snapshot"].tolist()
-    for i, snapshot in enumerate(snapshots):
-        band_lines(ax, data[data["snapshot"] == snapshot], "layer", snapshot,
-                   colormaps["viridis"](i / max(len(snapshots) - 1, 1) * 0.85))
+    for snapshot, colour in snapshot_colours(data).items():
+        band_lines(ax, data[data["snapshot"] == snapshot], "layer", snapshot, colour)
     ax.set(xlabel="hidden layer (0 = input side)", ylabel="inactive fraction of units", ylim=(0, 1))
     ax.legend()
-    return Chart(f"inactive-{scenario}-d{depth}", figure, data, inactive_caption(data, layer, scenario, depth),
-                 inactive_alt(data, scenario, depth))
+    return figure
 
 
 def inactive_extremes(data: pd.DataFrame, snapshot: str) -> tuple[float, float]:
@@ -571,7 +759,8 @@ def inactive_caption(data: pd.DataFrame, layer: pd.DataFrame, scenario: str, dep
     last = data.sort_values("order")["snapshot"].iloc[-1]
     end_low, end_high = inactive_extremes(data, last)
     return (
-        f"Fraction of saturated (sigmoid, tanh) or dead (ReLU family) units per hidden layer of {scenario} at "
+        f"Fraction of saturated (sigmoid, tanh) or dead (ReLU family) units per hidden layer of {scenario} "
+        "at "
         f"depth {depth}, median over {seeds_text(layer)} with min–max band. Step 0: {fmt(low)}–{fmt(high)} "
         f"across layers; {last}: {fmt(end_low)}–{fmt(end_high)}."
     )
@@ -579,7 +768,10 @@ def inactive_caption(data: pd.DataFrame, layer: pd.DataFrame, scenario: str, dep
 
 def inactive_alt(data: pd.DataFrame, scenario: str, depth: int) -> str:
     low, high = inactive_extremes(data, "step 0")
-    return f"Line chart of inactive unit fraction per layer for {scenario} depth {depth}; at step 0 between {fmt(low)} and {fmt(high)}."
+    return (
+        f"Line chart of inactive unit fraction per layer for {scenario} depth {depth}; at step 0 between "
+        f"{fmt(low)} and {fmt(high)}."
+    )
 
 
 # -- comparisons for the phenomenon pages ----------------------------------------------------------
@@ -597,58 +789,85 @@ def flow_comparison(layer: pd.DataFrame, keys: list[Key], name: str) -> Chart:
     """‖δ‖ per layer, one line per scenario, at step 0 (left) and at the end of training (right)."""
     rows = step0_and_end(select(layer[layer["layer_role"] != "shortcut"], keys))
     data = analysis.seed_band(rows, "layer", "delta_norm", ["order", "snapshot", "series"])
+    caption, alt = comparison_caption(data, keys), comparison_alt(data, keys)
+    return Chart(name, data, caption, alt, partial(draw_flow_comparison, data, keys))
+
+
+def draw_flow_comparison(data: pd.DataFrame, keys: list[Key]) -> Figure:
     figure, axes = new_figure(1, 2, sharey=True)
-    for ax, (order, part) in zip(axes[0], data.groupby("order")):
+    for ax, (_, part) in zip(axes[0], data.groupby("order"), strict=False):
         draw_series(ax, part, keys, "layer")
         log_axis(ax, "weight layer (0 = input side)", "‖δ‖ (log)")
+        widen_log(ax)
         ax.set_title(part["snapshot"].iloc[0], fontsize=8.5)
-    axes[0, 0].legend()
-    return Chart(name, figure, data, comparison_caption(data), comparison_alt(data))
+    legend_below(figure)
+    return figure
 
 
-def ratio_by_series(data: pd.DataFrame) -> dict[str, float]:
-    """Median ‖δ‖ of the first layer over that of the last, at step 0, per series."""
-    rows = data[data["order"] == 0].sort_values("layer").groupby("series")["median"]
-    return (rows.first() / rows.last()).to_dict()
+def ratio_by_series(data: pd.DataFrame, keys: list[Key]) -> dict[str, float]:
+    """Median ‖δ‖ of the first layer over that of the last hidden one (before the output), at step 0."""
+    step0 = data[data["order"] == 0]
+    ratios = {}
+    for key in keys:
+        medians = step0[step0["series"] == label(key)].sort_values("layer")["median"].to_numpy(float)
+        if len(medians) >= 2:
+            ratios[label(key)] = float(medians[0] / medians[-2])
+    return ratios
 
 
-def comparison_caption(data: pd.DataFrame) -> str:
-    ratios = "; ".join(f"{s} {fmt(r)}" for s, r in ratio_by_series(data).items())
+def comparison_caption(data: pd.DataFrame, keys: list[Key]) -> str:
+    ratios = "; ".join(f"{s} {fmt(r)}" for s, r in ratio_by_series(data, keys).items())
     return (
         "‖δ‖ per weight layer at step 0 (left) and at the end of training (right), one colour per "
-        f"scenario, median over seeds with min–max band. First-layer over output-layer ‖δ‖ at step 0: {ratios}."
-        + nonfinite_note(data, "layer", "‖δ‖")
+        "series, median over seeds with min–max band. Median ‖δ‖ of the first layer over that of the last "
+        f"hidden layer at step 0: {ratios}." + nonfinite_note(data, "layer", "‖δ‖")
     )
 
 
-def comparison_alt(data: pd.DataFrame) -> str:
-    ratios = "; ".join(f"{s} {fmt(r)}" for s, r in ratio_by_series(data).items())
-    return f"Two log-scale line charts of ‖δ‖ per layer, one line per scenario; first/output ratio at step 0: {ratios}."
+def comparison_alt(data: pd.DataFrame, keys: list[Key]) -> str:
+    ratios = "; ".join(f"{s} {fmt(r)}" for s, r in ratio_by_series(data, keys).items())
+    return (
+        "Two log-scale line charts of ‖δ‖ per layer, one line per series; first over last hidden layer at "
+        f"step 0: {ratios}."
+    )
 
 
 def heatmap_grid(layer: pd.DataFrame, keys: list[Key], name: str) -> Chart:
     """log10 ‖δ‖ heatmaps side by side on one colour scale: problem and fixes, same seeds."""
-    present = [k for k in keys if label(k) in set(select(layer, keys)["series"])]
-    data = pd.concat([heatmap_data(select(layer, [k])).assign(series=label(k)) for k in present], ignore_index=True)
-    data = data[data["quantity"] == "delta_norm"]
+    parts = dict(list(select(layer, keys).groupby("series")))
+    present = [k for k in keys if label(k) in parts]
+    data = pd.concat(
+        [heatmap_data(parts[label(k)], ("delta_norm",)).assign(series=label(k)) for k in present],
+        ignore_index=True,
+    )
+    return Chart(name, data, grid_caption(data), grid_alt(data), partial(draw_heatmap_grid, data, present))
+
+
+def draw_heatmap_grid(data: pd.DataFrame, present: list[Key]) -> Figure:
     figure, axes = new_figure(1, len(present), height=2.4, sharey=True)
     low, high = np.nanmin(data["log10_median"]), np.nanmax(data["log10_median"])
-    for ax, key in zip(axes[0], present):
+    for ax, key in zip(axes[0], present, strict=True):
         image = heat_image(ax, data[data["series"] == label(key)], vmin=low, vmax=high)
         ax.set_title(label(key), fontsize=8.5)
     axes[0, 0].set_ylabel("weight layer")
     figure.colorbar(image, ax=list(axes[0]), label="log10 ‖δ‖", shrink=0.9)
-    return Chart(name, figure, data, grid_caption(data), grid_alt(data))
+    return figure
 
 
 def grid_caption(data: pd.DataFrame) -> str:
-    spans = "; ".join(f"{s} {fmt(g['log10_median'].min())} to {fmt(g['log10_median'].max())}"
-                      for s, g in data.groupby("series", sort=False))
+    spans = "; ".join(
+        f"{s} {fmt(g['log10_median'].min())} to {fmt(g['log10_median'].max())}"
+        for s, g in data.groupby("series", sort=False)
+    )
     bad = int((data["n_nonfinite"] > 0).sum())
     note = f" Green cells ({bad}): a seed was non-finite, not drawn." if bad else ""
-    return ("log10 ‖δ‖ for every layer (input side at the bottom) and step, median over seeds, on one colour "
-            f"scale. Range of log10 ‖δ‖: {spans}." + note)
+    return (
+        "log10 ‖δ‖ for every layer (input side at the bottom) and step, median over seeds, on one colour "
+        f"scale. Range of log10 ‖δ‖: {spans}." + note
+    )
 
 
 def grid_alt(data: pd.DataFrame) -> str:
-    return f"{data['series'].nunique()} heatmaps side by side of log10 ‖δ‖, layers by steps. " + grid_caption(data)
+    return f"{data['series'].nunique()} heatmaps side by side of log10 ‖δ‖, layers by steps. " + grid_caption(
+        data
+    )

@@ -49,7 +49,7 @@ class Phenomenon:
     problems: tuple[str, ...]  # scenarios that show the problem
     fixes: tuple[str, ...]  # scenarios that fix it, compared on the same seeds
     depth: int  # depth of the side-by-side comparison
-    figures: tuple[str, ...]  # comparison figures, keys of COMPARISONS
+    figures: tuple[str, ...]  # comparison figures: the kinds comparison_chart draws
 
 
 PHENOMENA: tuple[Phenomenon, ...] = (
@@ -176,7 +176,7 @@ class Shelf:
     pool: Executor | None = None
     previous: Path | None = None  # the site this build replaces
     pending: list[Future] = field(default_factory=list)
-    code: str = field(default_factory=lambda: code_version())
+    code: str = field(default_factory=code_version)
 
     def put(self, chart: figures.Chart | None, page: str) -> SavedChart | None:
         if chart is None:
@@ -193,8 +193,10 @@ class Shelf:
         return saved
 
     def stamp(self, chart: figures.Chart) -> str:
-        text = "\0".join([self.code, chart.name, chart.caption, chart.alt, figures.csv_text(chart)])
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+        digest = hashlib.sha256("\0".join([self.code, chart.name, chart.caption, chart.alt]).encode())
+        digest.update(",".join(map(str, chart.data.columns)).encode())
+        digest.update(pd.util.hash_pandas_object(chart.data, index=False).to_numpy().tobytes())
+        return digest.hexdigest()[:32]
 
     def reuse(self, saved: SavedChart, stamp: str) -> bool:
         if self.previous is None:
@@ -319,14 +321,14 @@ DETAIL_KEYS = (
     ("test samples", "test_samples"), ("epochs", "epochs"), ("batch size", "batch_size"),
     ("Python", "python_version"), ("numpy", "numpy_version"), ("platform", "platform"),
     ("device kind", "device_kind"), ("deterministic ops", "determinism"), ("XLA", "xla"),
-    ("git commit", "git_commit"), ("gradbench", "gradbench_version"), ("started (UTC)", "started_at"),
+    ("git commit", "git_commit"), ("gradbench", "gradbench_version"),
 )  # fmt: skip
 
 
 def result_set(key: tuple, rows: pd.DataFrame) -> ResultSet:
     tf, keras, profile, dataset, device = (str(v) for v in key)
     started = sorted(str(v) for v in rows.get("started_at", pd.Series(dtype=str)).dropna())
-    details = [(name, distinct(rows, column)) for name, column in DETAIL_KEYS if column != "started_at"]
+    details = [(name, distinct(rows, column)) for name, column in DETAIL_KEYS]
     if started:
         details.append(("started (UTC)", f"{started[0]} – {started[-1]}"))
     return ResultSet(
@@ -443,20 +445,16 @@ class ArticlePage:
     figures: list[SavedChart]
 
 
-def article_page(data: Data, shelf: Shelf) -> ArticlePage:
-    claims = analysis.article_claims(data.runs, data.cells, data.results)
-    views = [
-        ClaimView(
-            c.experiment,
-            c.experiment.split(",")[0],
-            c.claim,
-            c.measured,
-            c.reproduced,
-            c.evidence,
-            scenario_href(c.experiment.split(",")[0]),
-        )
-        for c in claims
-    ]
+def claim_view(claim: analysis.Claim) -> ClaimView:
+    scenario = claim.experiment.split(",")[0]  # "sigmoid, depth 11"
+    href = scenario_href(scenario)
+    return ClaimView(
+        claim.experiment, scenario, claim.claim, claim.measured, claim.reproduced, claim.evidence, href
+    )
+
+
+def article_charts(data: Data) -> list[figures.Chart]:
+    """The ARTICLE_FIGURES that these results can draw, each scenario at the article's depth."""
     charts = []
     for kind, names in ARTICLE_FIGURES:
         keys = [
@@ -464,14 +462,18 @@ def article_page(data: Data, shelf: Shelf) -> ArticlePage:
         ]
         seeds = common_seeds(data.results.runs, keys)
         if keys and seeds:
-            charts.append(
-                comparison_chart(kind, data, keys, seeds, f"article-{kind}-{'-'.join(k[0] for k in keys)}")
-            )
+            name = f"article-{kind}-{'-'.join(k[0] for k in keys)}"
+            charts.append(comparison_chart(kind, data, keys, seeds, name))
+    return charts
+
+
+def article_page(data: Data, shelf: Shelf) -> ArticlePage:
+    views = [claim_view(c) for c in analysis.article_claims(data.runs, data.cells, data.results)]
     return ArticlePage(
         claims=views,
         reproduced=sum(v.reproduced is True for v in views),
         checked=sum(v.reproduced is not None for v in views),
-        figures=[shelf.put(c, "article") for c in charts],
+        figures=[shelf.put(c, "article") for c in article_charts(data)],
     )
 
 
@@ -509,6 +511,10 @@ class DepthSection:
     cell: CellView
     runs: list[RunView]
     figures: list[SavedChart]
+    notes: list[str]  # why a figure is missing
+
+
+NO_INACTIVE = "No inactive-unit figure: {} units are never saturated or dead, so none were recorded."
 
 
 @dataclass
@@ -579,8 +585,11 @@ def depth_section(name: str, view: CellView, data: Data, shelf: Shelf, drawn: bo
     rows = data.runs[(data.runs["scenario"] == name) & (data.runs["depth"] == view.depth)]
     charts = layer_charts(name, view.depth, data, list(rows["seed"])) if drawn else []
     saved = [shelf.put(c, f"scenarios/{name}") for c in charts]
+    inactive_missing = drawn and charts[-1] is None  # layer_charts puts the inactive-unit figure last
+    recorded = data.results.runs[data.results.runs["scenario"] == name]
+    notes = [NO_INACTIVE.format(distinct(recorded, "activation"))] if inactive_missing else []
     return DepthSection(
-        view.depth, view, [run_view(r) for r in rows.to_dict("records")], [s for s in saved if s]
+        view.depth, view, [run_view(r) for r in rows.to_dict("records")], [s for s in saved if s], notes
     )
 
 

@@ -8,9 +8,7 @@ import tensorflow as tf
 
 from bench import instrument, train
 from bench.models import build_model
-from bench.scenarios import SCENARIOS
-
-from bench.scenarios import PROFILES
+from bench.scenarios import PROFILES, SCENARIOS
 
 SMOKE = PROFILES["smoke"]
 

@@ -1,0 +1,74 @@
+"""The benchmark end to end on tiny settings: every figure, a valid JSON and a page. No timing is asserted."""
+
+import json
+import math
+
+import pytest
+
+from bench import benchmark, store
+
+TRAINING = {"instrumented_xla_off", "instrumented_xla_on"}
+EXPECTED = {
+    *(f"samples_per_s.{k}" for k in (*TRAINING, "fit")),
+    *(f"speedup_over_fit.{k}" for k in TRAINING),
+    *(f"compile_s.{k}" for k in (*TRAINING, "plain_xla_off", "plain_xla_on", "fit")),
+    "instrumentation_cost.xla_off", "instrumentation_cost.xla_on",
+    "step_mflop", "matmul_gflops", "floor_ms",
+    *(f"step_ms.{k}" for k in TRAINING), *(f"floor_ratio.{k}" for k in TRAINING),
+    "render_s.x1", "render_s.x2", "render_growth_exponent", "render_peak_rss_mib",
+    "sweep_peak_rss_mib", "sweep_wall_s", "parquet_kib_per_run",
+}
+SIGNED = {"instrumentation_cost.xla_off", "instrumentation_cost.xla_on", "render_growth_exponent"}  # noise may flip
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("benchmark") / "site"
+    assert benchmark.main(["--tiny", "--out", str(out)]) == 0
+    return out
+
+
+def test_every_figure_is_a_finite_positive_range(tiny):
+    report = json.loads((tiny / "benchmark.json").read_text())
+    figures = {f["key"]: f for f in report["figures"]}
+    assert set(figures) == EXPECTED
+    for key, f in figures.items():
+        assert all(math.isfinite(v) for v in f["values"]), key
+        assert f["min"] <= f["median"] <= f["max"], key
+        assert key in SIGNED or f["min"] > 0, key
+    assert len(figures["samples_per_s.fit"]["values"]) == benchmark.TINY.repeats
+    assert figures["step_mflop"]["median"] == pytest.approx(6 * 32 * (784 * 32 + 32 * 32 + 32 * 10) / 1e6)
+
+
+def test_targets_and_provenance_are_recorded(tiny):
+    report = json.loads((tiny / "benchmark.json").read_text())
+    targeted = {f["key"]: f for f in report["figures"] if f["target"]}
+    assert {"speedup_over_fit.instrumented_xla_off", "instrumentation_cost.xla_off", "render_s.x1",
+            "render_growth_exponent", "sweep_peak_rss_mib"} <= set(targeted)
+    assert all(isinstance(f["met"], bool) for f in targeted.values())
+    meta = report["provenance"]
+    assert len(meta["load_average_start"]) == len(meta["load_average_end"]) == 3
+    assert meta["cpu"] and meta["tf_version"] and meta["started_at"] <= meta["finished_at"]
+
+
+def test_page_is_a_site_page(tiny):
+    html = (tiny / "benchmark.html").read_text()
+    assert html.startswith("<!DOCTYPE html>") and "speed-up over fit" in html and "load_average_start" in html
+    assert (tiny / "style.css").exists()
+
+
+def test_replicated_runs_load_as_new_runs(smoke_results, tmp_path):
+    source = store.load(smoke_results).runs
+    benchmark.replicate(smoke_results, tmp_path / "x2", 2 * len(source))
+    copied = store.load(tmp_path / "x2")
+    runs = copied.runs
+    assert set(copied.layer["seed"]) == set(runs["seed"]) and set(copied.step["run_id"]) == set(runs["run_id"])
+    assert runs["run_id"].is_unique and len(runs) == 2 * len(source)
+    assert sorted(runs["seed"]) == sorted([*source["seed"], *(source["seed"] + benchmark.SEED_STRIDE)])
+
+
+def test_growth_exponent_and_targets():
+    assert benchmark.growth_exponent([1, 4, 16], [2.0, 8.0, 32.0]) == pytest.approx(1.0)
+    fast = benchmark.Figure("k", "s", "name", "×", [1.0, 3.0, 2.5], bound=2.0)
+    assert fast.median == 2.5 and fast.met and fast.target == "≥ 2"
+    assert benchmark.Figure("k", "s", "name", "%", [12.0], bound=10.0, higher_is_better=False).met is False

@@ -1,0 +1,106 @@
+"""A real headless Chromium opens the built site: no console error, no missing resource, not blank.
+
+Chromium is required, not optional: without it this test fails and says how to install it.
+"""
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from matplotlib import image as mpimg
+
+from report import site
+from tests.test_site import BUILT_AT, SITE_FOLDER, sweep_smoke
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--enable-logging=stderr", "--v=0", "--hide-scrollbars",
+)  # fmt: skip
+CONSOLE_PROBLEMS = ("Uncaught", "Failed to load resource", "ERR_FILE_NOT_FOUND", "Not allowed to load")
+
+
+def chromium() -> str:
+    for name in CHROMIUM_NAMES:
+        if found := shutil.which(name):
+            return found
+    pytest.fail("headless Chromium is needed for this test: apt-get install chromium", pytrace=False)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """The site of test_site.py's results, in the same folder: whichever module builds second reuses the
+    figures of the first (their stamps match) instead of drawing them again."""
+    base = tmp_path_factory.getbasetemp()
+    results = sweep_smoke(base / "smoke-results")  # resumes the sweep if test_site.py ran it
+    return site.build(results, base / SITE_FOLDER, built_at=BUILT_AT).parent
+
+
+def open_page(page: Path, profile: Path, *mode: str) -> subprocess.CompletedProcess:
+    command = [chromium(), *FLAGS, f"--user-data-dir={profile}", *mode, page.as_uri()]
+    return subprocess.run(command, capture_output=True, text=True, timeout=180)
+
+
+def console_problems(stderr: str) -> list[str]:
+    return [
+        line
+        for line in stderr.splitlines()
+        if ("CONSOLE" in line and IMAGE_REPORT not in line) or any(p in line for p in CONSOLE_PROBLEMS)
+    ]
+
+
+@pytest.mark.parametrize("name", ["index.html", "vanishing.html"])
+def test_page_loads_without_console_errors_and_is_not_blank(built, name, tmp_path):
+    shot = tmp_path / "shot.png"
+    done = open_page(built / name, tmp_path / "profile", f"--screenshot={shot}", "--window-size=1200,2000")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not console_problems(done.stderr), console_problems(done.stderr)
+    pixels = mpimg.imread(shot)[..., :3]
+    assert pixels.shape[:2] == (2000, 1200)
+    assert pixels.std() > 0.05, "the screenshot is (nearly) one colour"
+    dark = (pixels.mean(axis=2) < 0.5).mean()
+    assert 0.005 < dark < 0.5, f"share of dark pixels {dark:.3f}: no text drawn, or nothing but dark"
+
+
+def test_dom_is_the_rendered_page(built, tmp_path):
+    done = open_page(built / "vanishing.html", tmp_path / "profile", "--dump-dom")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "<h1>Vanishing gradients</h1>" in done.stdout and "vanishing-flow.svg" in done.stdout
+    assert not console_problems(done.stderr), console_problems(done.stderr)
+
+
+IMAGE_REPORT = "IMAGES"
+IMAGE_CHECK = """<!DOCTYPE html><html lang="en"><title>image check</title>{images}
+<script>window.addEventListener("load", () => {{
+  const broken = [...document.images].filter(i => !(i.complete && i.naturalWidth > 0))
+    .map(i => i.getAttribute("src"));
+  console.log("IMAGES " + document.images.length + " BROKEN " + broken.length + " " + broken.join(" "));
+}});</script></html>"""
+
+
+def image_report(folder: Path, sources: list[str], profile: Path) -> str:
+    """Load the images in Chromium from a page in `folder`; its console line 'IMAGES n BROKEN k ...'."""
+    check = folder / "_image_check.html"
+    check.write_text(IMAGE_CHECK.format(images="".join(f'<img src="{s}" alt="">' for s in sources)))
+    try:
+        done = open_page(check, profile, "--dump-dom")
+    finally:
+        check.unlink()
+    lines = [line for line in done.stderr.splitlines() if f'"{IMAGE_REPORT} ' in line]
+    assert lines, f"no image report from Chromium:\n{done.stderr[-2000:]}"
+    return lines[0].split('"')[1]
+
+
+@pytest.mark.parametrize("name", ["index.html", "vanishing.html", "exploding.html", "article.html"])
+def test_every_image_of_the_page_decodes_in_the_browser(built, name, tmp_path):
+    sources = [m for m in re.findall(r'<img src="([^"]+)"', (built / name).read_text())]
+    assert sources, f"{name} has no images"
+    report = image_report(built, sources, tmp_path / "profile")
+    assert report == f"{IMAGE_REPORT} {len(sources)} BROKEN 0 ", report
+
+
+def test_the_image_check_catches_a_broken_image(built, tmp_path):
+    report = image_report(built, ["style.css", "nope.svg"], tmp_path / "profile")
+    assert report == f"{IMAGE_REPORT} 2 BROKEN 2 style.css nope.svg"
