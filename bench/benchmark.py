@@ -1,0 +1,565 @@
+"""python -m bench.benchmark [--tiny] [--out DIR]: how fast gradbench is, measured side by side (DESIGN §9).
+
+In one process, interleaved and repeated (alternating order) so that machine noise shows as a range:
+1. instrumented training against plain `model.fit` of the same model on the same data (samples/s);
+2. the cost of the statistics: the same loop with statistics on and off;
+3. the step time against a floor: the step's FLOPs over a matmul rate measured at the step's shapes;
+4. the time to build the site from 1x, 4x and 16x the quick profile's number of runs (replicated files);
+5. the peak resident memory of a quick sweep (a subprocess) and the parquet bytes per run.
+Prints a table, writes <out>/benchmark.json and <out>/benchmark.html. It measures; it never fails on a timing.
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from bench import data as datasets  # noqa: E402
+from bench import instrument, provenance, store, sweep, train  # noqa: E402
+from bench.models import build_model  # noqa: E402
+from bench.scenarios import CATALOGUE, PROFILES, SCENARIOS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH = 32
+SCENARIO = SCENARIOS["sigmoid"]  # the article's vanishing-gradient MLP, trained with Adam
+SEED_STRIDE = 1000  # a replicated run's seed: the original's + SEED_STRIDE x copy number
+
+
+@dataclass(frozen=True)
+class Settings:
+    repeats: int  # timed repeats of every training measurement
+    train_samples: int  # one timed epoch: Fashion-MNIST's first n (generated 28x28 images when tiny)
+    depth: int
+    width: int
+    matmul_loops: int  # iterations of the step's matmuls in one floor measurement
+    sweep_profile: str  # profile of the footprint sweep, whose runs also seed the rendering
+    sweep_scenarios: str
+    sweep_depths: str | None  # None: the profile's depths
+    render_scales: tuple[int, ...]  # multiples of the quick profile's number of runs
+    render_repeats: int
+    tiny: bool = False
+
+
+FULL = Settings(repeats=5, train_samples=4096, depth=11, width=256, matmul_loops=400, sweep_profile="quick",
+                sweep_scenarios="sigmoid,linear", sweep_depths=None, render_scales=(1, 4, 16), render_repeats=3)
+TINY = Settings(repeats=2, train_samples=256, depth=2, width=32, matmul_loops=20, sweep_profile="smoke",
+                sweep_scenarios="sigmoid", sweep_depths="3", render_scales=(1, 2), render_repeats=1, tiny=True)
+
+
+class BenchmarkError(Exception):
+    """A measurement could not be made (not a slow one: timings never fail the benchmark)."""
+
+
+# -- figures ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Figure:
+    """One measured quantity over the repeats, with its target (a bound on the median) if it has one."""
+
+    key: str
+    section: str
+    name: str
+    unit: str
+    values: list[float]
+    bound: float | None = None
+    higher_is_better: bool = True
+
+    @property
+    def target(self) -> str:
+        return "" if self.bound is None else f"{'≥' if self.higher_is_better else '≤'} {fmt(self.bound)}"
+
+    @property
+    def met(self) -> bool | None:
+        if self.bound is None:
+            return None
+        return self.median >= self.bound if self.higher_is_better else self.median <= self.bound
+
+    @property
+    def min(self) -> float:
+        return float(np.min(self.values))
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.values))
+
+    @property
+    def max(self) -> float:
+        return float(np.max(self.values))
+
+    def as_dict(self) -> dict:
+        return dict(key=self.key, section=self.section, name=self.name, unit=self.unit, min=self.min,
+                    median=self.median, max=self.max, values=[float(v) for v in self.values], target=self.target,
+                    met=self.met)
+
+
+def fmt(value: float) -> str:
+    """Three significant digits, without exponents for everyday magnitudes."""
+    if not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) >= 0.001 else f"{value:.2e}"
+
+
+# -- training: gradbench's loop, model.fit, and the matmul floor -----------------------------------
+
+
+@dataclass
+class Variant:
+    """Something timed per repeat: `run` does one unit of work (an epoch) and returns its seconds."""
+
+    name: str
+    run: Callable[[], float]
+    reset: Callable[[], None] = lambda: None
+    first_s: float = float("nan")  # the first call, with tracing and compiling
+    seconds: list[float] = field(default_factory=list)
+
+
+def training_data(settings: Settings) -> datasets.Dataset:
+    """Fashion-MNIST's first n samples; generated 28x28 images when tiny or when it is not available."""
+    if not settings.tiny:
+        try:
+            return datasets.load("fashion_mnist", train_samples=settings.train_samples, test_samples=BATCH)
+        except datasets.DataError as err:
+            print(f"benchmark: {err}; using generated 28x28 images", file=sys.stderr)
+    rng = np.random.default_rng(0)
+    x = rng.random((settings.train_samples, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, settings.train_samples).astype(np.int32)
+    return datasets.Dataset("generated", "uniform 28x28 images, seed 0", x, y, x[:BATCH], y[:BATCH], 10)
+
+
+def run_spec(settings: Settings) -> train.RunSpec:
+    profile = replace(PROFILES["quick"], width=settings.width, train_samples=settings.train_samples)
+    return train.RunSpec(SCENARIO, settings.depth, 0, profile)
+
+
+def uninstrumented(spec: train.RunSpec, data: datasets.Dataset, jit: bool) -> train.Compiled:
+    """As train.compile_run, with make_train_chunk(statistics=False)."""
+    model = build_model(spec.scenario, spec.depth, data.image_shape, data.num_classes, spec.width)
+    probe = instrument.make_probe(model)
+    optimizer = train.make_optimizer(spec.scenario, model.trainable_variables)
+    chunk = instrument.make_train_chunk(probe, optimizer, tf.constant(data.x_train), tf.constant(data.y_train),
+                                        jit_compile=jit, statistics=False)
+    start = [v.numpy() for v in optimizer.variables]
+    return train.Compiled(("uninstrumented", jit), model, probe, optimizer, start, chunk, None, None)
+
+
+def gradbench_variant(name: str, run: train.Compiled, data: datasets.Dataset, weights: list) -> Variant:
+    """One epoch of gradbench's loop: STEPS_PER_CALL steps per call, statistics fetched after each call."""
+    rng = np.random.default_rng(0)
+
+    def epoch() -> float:
+        started = time.perf_counter()
+        for _, indices in train.chunks(train.epoch_batches(rng, len(data.y_train), BATCH)):
+            [t.numpy() for t in run.train_chunk(tf.constant(indices))]
+        return time.perf_counter() - started
+
+    return Variant(name, epoch, lambda: run.reset(weights))
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Seconds of the last epoch, from its first batch to its end (fit's per-call set-up excluded)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds = time.perf_counter() - self.started
+
+
+def fit_variant(spec: train.RunSpec, data: datasets.Dataset, weights: list) -> tuple[Variant, keras.Model]:
+    """The same model trained by plain model.fit: Adam, cross-entropy on logits, no metrics, verbose=0."""
+    model = build_model(spec.scenario, spec.depth, data.image_shape, data.num_classes, spec.width)
+    model.compile(optimizer=keras.optimizers.Adam(spec.scenario.learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    timer = EpochTimer()
+
+    def epoch() -> float:
+        model.fit(data.x_train, data.y_train, batch_size=BATCH, epochs=1, shuffle=True, verbose=0, callbacks=[timer])
+        return timer.seconds
+
+    return Variant("model.fit", epoch, lambda: model.set_weights(weights)), model
+
+
+def dense_shapes(model: keras.Model) -> list[tuple[int, int]]:
+    return [tuple(layer.kernel.shape) for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+
+
+def step_flops(shapes: list[tuple[int, int]], batch: int) -> float:
+    """Forward + backward ≈ 3x the forward matmuls: 6·B·Σ fan_in·fan_out."""
+    return 6.0 * batch * sum(fan_in * fan_out for fan_in, fan_out in shapes)
+
+
+def matmul_variant(shapes: list[tuple[int, int]], batch: int, loops: int) -> Variant:
+    """The step's matmuls (forward, input gradient, weight gradient of every Dense layer), `loops` times."""
+    rng = tf.random.Generator.from_seed(0)
+    operands = [(rng.normal([batch, i]), rng.normal([i, o]), rng.normal([batch, o])) for i, o in shapes]
+
+    @tf.function
+    def loop():
+        total = tf.constant(0.0)
+        for _ in tf.range(loops):
+            carry = total * 0.0  # a loop-carried input: nothing can be hoisted out of the loop
+            for x, w, g in operands:
+                x, g = x + carry, g + carry
+                total += tf.matmul(x, w)[0, 0] + tf.matmul(g, w, transpose_b=True)[0, 0]
+                total += tf.matmul(x, g, transpose_a=True)[0, 0]
+        return total
+
+    def timed() -> float:
+        started = time.perf_counter()
+        loop().numpy()
+        return time.perf_counter() - started
+
+    return Variant("matmul floor", timed)
+
+
+def measure(variants: list[Variant], repeats: int) -> None:
+    """A warm-up call each, then `repeats` rounds, alternating the order from round to round."""
+    for variant in variants:
+        variant.reset()
+        variant.first_s = variant.run()
+    for round_ in range(repeats):
+        for variant in variants if round_ % 2 == 0 else variants[::-1]:
+            variant.reset()
+            variant.seconds.append(variant.run())
+
+
+# -- training figures ------------------------------------------------------------------------------
+
+
+def ratio(a: Variant, b: Variant) -> list[float]:
+    """Per round: a's seconds over b's (both measured in the same round)."""
+    return [x / y for x, y in zip(a.seconds, b.seconds, strict=True)]
+
+
+def training_figures(v: dict[str, Variant], steps: int, flops: float, loops: int) -> list[Figure]:
+    samples = steps * BATCH
+    fit = v["fit"]
+    rows = [Figure(f"samples_per_s.{k}", "1 · against plain fit", f"samples/s, {v[k].name}", "samples/s",
+                   [samples / s for s in v[k].seconds]) for k in ("instrumented_xla_off", "instrumented_xla_on", "fit")]
+    rows += [Figure(f"speedup_over_fit.{k}", "1 · against plain fit", f"speed-up over fit, {v[k].name}", "×",
+                    ratio(fit, v[k]), bound=2.0) for k in ("instrumented_xla_off", "instrumented_xla_on")]
+    rows += [Figure(f"compile_s.{k}", "1 · against plain fit", f"compile: first − steady epoch, {v[k].name}",
+                    "s", [v[k].first_s - float(np.median(v[k].seconds))]) for k in v if k != "matmul"]
+    rows += [Figure(f"instrumentation_cost.xla_{x}", "2 · cost of instrumentation", f"statistics on vs off, XLA {x}",
+                    "%", [100 * (r - 1) for r in ratio(v[f"instrumented_xla_{x}"], v[f"plain_xla_{x}"])], bound=10.0,
+                    higher_is_better=False) for x in ("off", "on")]
+    return rows + floor_figures(v, steps, flops, loops)
+
+
+def floor_figures(v: dict[str, Variant], steps: int, flops: float, loops: int) -> list[Figure]:
+    section = "3 · distance to the floor"
+    floor_ms = [1e3 * s / loops for s in v["matmul"].seconds]
+    rows = [Figure("step_mflop", section, "step FLOPs, 6·B·Σ fan_in·fan_out", "MFLOP", [flops / 1e6]),
+            Figure("matmul_gflops", section, "matmul rate at the step's shapes", "GFLOP/s",
+                   [flops / 1e6 / ms for ms in floor_ms]),
+            Figure("floor_ms", section, "floor: step FLOPs / matmul rate", "ms/step", floor_ms)]
+    for x in ("off", "on"):
+        step_ms = [1e3 * s / steps for s in v[f"instrumented_xla_{x}"].seconds]
+        rows += [Figure(f"step_ms.instrumented_xla_{x}", section, f"step time, instrumented, XLA {x}", "ms/step",
+                        step_ms),
+                 Figure(f"floor_ratio.instrumented_xla_{x}", section, f"step time / floor, instrumented, XLA {x}", "×",
+                        [s / f for s, f in zip(step_ms, floor_ms, strict=True)], bound=3.0, higher_is_better=False)]
+    return rows
+
+
+def gradbench_variants(spec: train.RunSpec, data: datasets.Dataset, weights: list) -> dict[str, Variant]:
+    """gradbench's loop with statistics (train.compile_run) and without, XLA off and on."""
+    variants = {}
+    for jit in (False, True):
+        xla = "on" if jit else "off"
+        variants[f"instrumented_xla_{xla}"] = gradbench_variant(
+            f"instrumented, XLA {xla}", train.compile_run(spec, data, jit), data, weights)
+        variants[f"plain_xla_{xla}"] = gradbench_variant(
+            f"uninstrumented, XLA {xla}", uninstrumented(spec, data, jit), data, weights)
+    return variants
+
+
+def training(settings: Settings) -> tuple[list[Figure], dict]:
+    """Sections 1-3: every variant measured in the same rounds; returns the figures and the set-up."""
+    data, spec = training_data(settings), run_spec(settings)
+    weights = train.initial_weights(spec, data)
+    variants = gradbench_variants(spec, data, weights)
+    variants["fit"], fit_model = fit_variant(spec, data, weights)
+    shapes = dense_shapes(fit_model)
+    variants["matmul"] = matmul_variant(shapes, BATCH, settings.matmul_loops)
+    measure(list(variants.values()), settings.repeats)
+    steps = len(data.y_train) // BATCH
+    setup = dict(dataset=data.name, dataset_source=data.source, samples_per_epoch=steps * BATCH, batch=BATCH,
+                 scenario=SCENARIO.name, depth=spec.depth, width=spec.width, dense_shapes=shapes,
+                 steps_per_call=train.STEPS_PER_CALL, fit_jit_compile=fit_model.jit_compile)
+    return training_figures(variants, steps, step_flops(shapes, BATCH), settings.matmul_loops), setup
+
+
+# -- footprint: a sweep in a subprocess ------------------------------------------------------------
+
+
+def sweep_command(settings: Settings, results: Path) -> list[str]:
+    depths = ["--depths", settings.sweep_depths] if settings.sweep_depths else []
+    return [sys.executable, "-m", "bench", "sweep", "--profile", settings.sweep_profile, "--scenarios",
+            settings.sweep_scenarios, *depths, "--seeds", "0", "--results", str(results)]
+
+
+# A child forked from this (large, TensorFlow-laden) process would count this process's memory in its
+# ru_maxrss: Linux keeps the high-water mark across exec. So a small Python process starts the command and
+# reports RUSAGE_CHILDREN: the largest resident set of the command or of any process it waited for.
+PEAK_RSS_WRAPPER = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[2:]); "
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); sys.exit(code)"
+)
+
+
+def run_measured(command: list[str], log: Path) -> tuple[float, float]:
+    """(peak resident MiB, wall seconds) of a command, its output in `log`."""
+    peak_file = log.with_suffix(".maxrss")
+    started = time.perf_counter()
+    with log.open("w") as out:
+        code = subprocess.call([sys.executable, "-c", PEAK_RSS_WRAPPER, str(peak_file), *command], cwd=ROOT,
+                               stdout=out, stderr=subprocess.STDOUT)
+    seconds = time.perf_counter() - started
+    if code != 0:
+        raise BenchmarkError(f"{' '.join(command)} exited with {code}; see {log}")
+    return int(peak_file.read_text()) / 1024, seconds  # ru_maxrss is in KiB on Linux
+
+
+def footprint(settings: Settings, work: Path) -> tuple[list[Figure], Path, str]:
+    """The figures, the sweep's results folder and its command."""
+    results = work / "sweep-results"
+    command = sweep_command(settings, results)
+    peak_mib, seconds = run_measured(command, work / "sweep.log")
+    files = store.run_files(results)
+    if not files:
+        raise BenchmarkError(f"the footprint sweep wrote no result files into {results}")
+    section, what = "5 · footprint", f"{settings.sweep_profile} sweep ({len(files)} runs)"
+    return [
+        Figure("sweep_peak_rss_mib", section, f"peak resident memory, {what}", "MiB", [peak_mib], bound=2048.0,
+               higher_is_better=False),
+        Figure("sweep_wall_s", section, f"wall time with start-up, {what}", "s", [seconds]),
+        Figure("parquet_kib_per_run", section, "parquet bytes per run", "KiB",
+               [sum(f.stat().st_size for f in files) / len(files) / 1024]),
+    ], results, " ".join(command[1:])
+
+
+# -- rendering: build the site from replicated results ---------------------------------------------
+
+
+def quick_run_count() -> int:
+    return len(sweep.grid(PROFILES["quick"], list(CATALOGUE), None, None))
+
+
+def replicate_file(table: pa.Table, target: Path, copy: int) -> None:
+    """A copy of a run under a new run_id and seed, in the metadata and in the columns."""
+    run = json.loads(table.schema.metadata[store.METADATA_KEY])["run"]
+    run = {**run, "run_id": f"{run['run_id']}-x{copy}", "seed": int(run["seed"]) + SEED_STRIDE * copy}
+    for name, value, kind in (("run_id", run["run_id"], pa.string()), ("seed", run["seed"], pa.int32())):
+        index = table.schema.get_field_index(name)
+        table = table.set_column(index, name, pa.array([value] * table.num_rows, kind))
+    meta = json.dumps({"schema_version": store.SCHEMA_VERSION, "run": run}, sort_keys=True)
+    pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: meta}), target / f"{run['run_id']}.parquet",
+                   compression="zstd")
+
+
+def replicate(source: Path, target: Path, count: int) -> None:
+    """`count` runs: the source's files, then copies of them round-robin."""
+    files = store.run_files(source)
+    tables = [pq.read_table(f) for f in files]
+    target.mkdir(parents=True)
+    for k in range(count):
+        copy, index = divmod(k, len(files))
+        if copy == 0:
+            shutil.copyfile(files[index], target / files[index].name)
+        else:
+            replicate_file(tables[index], target, copy)
+
+
+def time_build(results: Path, out: Path) -> tuple[float, float]:
+    """(peak resident MiB, seconds) of `python -m report build`, in its own process as a user runs it."""
+    command = [sys.executable, "-m", "report", "build", "--results", str(results), "--out", str(out)]
+    return run_measured(command, out.with_suffix(".log"))
+
+
+def growth_exponent(runs: list[int], seconds: list[float]) -> float:
+    """Slope of log(time) against log(runs)."""
+    return float(np.polyfit(np.log(runs), np.log(seconds), 1)[0])
+
+
+def rendering(settings: Settings, source: Path, work: Path) -> list[Figure]:
+    """Section 4: site builds of 1x, 4x, 16x the quick profile's runs (tiny: of the source's runs)."""
+    base = len(store.run_files(source)) if settings.tiny else quick_run_count()
+    counts = [base * scale for scale in settings.render_scales]
+    for count in counts:
+        replicate(source, work / f"results-{count}", count)
+    builds: dict[int, list[tuple[float, float]]] = {count: [] for count in counts}
+    for round_ in range(settings.render_repeats):
+        for count in counts if round_ % 2 == 0 else counts[::-1]:
+            builds[count].append(time_build(work / f"results-{count}", work / f"site-{count}"))
+    seconds = {count: [s for _, s in builds[count]] for count in counts}
+    section, largest = "4 · rendering", counts[-1]
+    rows = [Figure(f"render_s.x{scale}", section, f"site build, {count} runs ({scale}×)", "s", seconds[count],
+                   bound=30.0 if scale == 1 else None, higher_is_better=False)
+            for scale, count in zip(settings.render_scales, counts, strict=True)]
+    slopes = [growth_exponent(counts, [seconds[c][r] for c in counts]) for r in range(settings.render_repeats)]
+    return rows + [
+        Figure("render_growth_exponent", section, "growth exponent, log time vs log runs", "", slopes, bound=1.1,
+               higher_is_better=False),
+        Figure("render_peak_rss_mib", section, f"peak resident memory, site build of {largest} runs", "MiB",
+               [mib for mib, _ in builds[largest]]),
+    ]
+
+
+# -- provenance, table, JSON and page --------------------------------------------------------------
+
+
+def machine() -> dict:
+    return dict(cpu=provenance.cpu_model(), cores=os.cpu_count(), affinity=len(os.sched_getaffinity(0)),
+                platform=platform.platform(), **provenance.versions(), git_commit=provenance.git_commit(),
+                inter_op_threads=tf.config.threading.get_inter_op_parallelism_threads(),
+                intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads())
+
+
+def load_average() -> list[float]:
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def table(figures: list[Figure]) -> str:
+    header = f"{'figure':<54} {'unit':<10} {'min':>9} {'median':>9} {'max':>9}  {'target':<8} met"
+    lines, section = [header, "-" * len(header)], None
+    for f in figures:
+        if f.section != section:
+            section = f.section
+            lines.append(section)
+        met = "" if f.met is None else ("yes" if f.met else "NO")
+        lines.append(f"  {f.name:<52} {f.unit:<10} {fmt(f.min):>9} {fmt(f.median):>9} {fmt(f.max):>9}  "
+                     f"{f.target:<8} {met}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Row:
+    """A figure as the page prints it."""
+
+    name: str
+    unit: str
+    min: str
+    median: str
+    max: str
+    target: str
+    met: bool | None
+    repeats: int
+
+
+@dataclass
+class BenchmarkPage:
+    sections: list[tuple[str, list[Row]]]
+    provenance: list[tuple[str, str]]
+    command: str
+
+
+def page_view(report: dict, figures: list[Figure]) -> BenchmarkPage:
+    sections: dict[str, list[Row]] = {}
+    for f in figures:
+        row = Row(f.name, f.unit, fmt(f.min), fmt(f.median), fmt(f.max), f.target, f.met, len(f.values))
+        sections.setdefault(f.section, []).append(row)
+    facts = {**report["provenance"], **{f"setting: {k}": v for k, v in report["settings"].items()}}
+    return BenchmarkPage(list(sections.items()), [(k, str(v)) for k, v in facts.items()],
+                         report["provenance"]["command"])
+
+
+def write_page(report: dict, figures: list[Figure], out: Path) -> Path:
+    """<out>/benchmark.html with the site's templates; a new folder is marked as a gradbench site."""
+    from report import site
+
+    new = not out.exists() or not any(out.iterdir())
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / "style.css").exists():
+        shutil.copyfile(site.TEMPLATES / "style.css", out / "style.css")
+    if new:
+        (out / site.MARKER).write_text("built by python -m report build; rebuilding replaces this folder\n")
+    page = site.Page("benchmark.html", "benchmark.html.j2", "Benchmark", page_view(report, figures))
+    html = site.render(site.environment(), page, report["provenance"]["finished_at"])
+    (out / "benchmark.html").write_text(html, encoding="utf-8", newline="\n")
+    return out / "benchmark.html"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def section(name: str, durations: dict, measure_section: Callable, *args):
+    """Run one section, noting its wall time (and telling a waiting user on stderr)."""
+    print(f"benchmark: {name}...", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    result = measure_section(*args)
+    durations[name] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def measure_all(settings: Settings, render_from: Path | None) -> tuple[list[Figure], dict]:
+    """Every figure, in section order, and the settings they were measured with."""
+    durations: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="gradbench-benchmark-") as tmp:
+        work = Path(tmp)
+        figures, setup = section("training", durations, training, settings)
+        footprint_rows, sweep_results, sweep_run = section("footprint", durations, footprint, settings, work)
+        figures += section("rendering", durations, rendering, settings, render_from or sweep_results, work)
+    source = str(render_from) if render_from else f"the footprint sweep's {settings.sweep_profile} runs"
+    return figures + footprint_rows, {**asdict(settings), **setup, "footprint_command": sweep_run,
+                                      "render_source": source, "section_seconds": durations}
+
+
+def run(settings: Settings, out: Path, render_from: Path | None = None) -> dict:
+    """Every measurement; writes benchmark.json and benchmark.html into `out` and returns the report."""
+    started = dict(started_at=now(), load_average_start=load_average(), command=" ".join(sys.argv))
+    figures, used = measure_all(settings, render_from)
+    meta = {**started, **machine(), "finished_at": now(), "load_average_end": load_average()}
+    report = {"provenance": meta, "settings": used, "figures": [f.as_dict() for f in figures]}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "benchmark.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    write_page(report, figures, out)
+    print(table(figures))
+    print(f"load average at start {meta['load_average_start']}, at end {meta['load_average_end']} "
+          f"({meta['affinity']} cores); written {out / 'benchmark.json'} and {out / 'benchmark.html'}")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.benchmark", description=__doc__.splitlines()[0])
+    parser.add_argument("--tiny", action="store_true", help="tiny model and data, 2 repeats, smoke sweep (tests)")
+    parser.add_argument("--out", type=Path, default=Path("site"), help="folder for benchmark.json/.html (site)")
+    parser.add_argument("--repeats", type=int, help="timed repeats of the training measurements")
+    parser.add_argument("--render-from", type=Path,
+                        help="results folder to replicate for the rendering figures (default: the footprint sweep's)")
+    args = parser.parse_args(argv)
+    settings = TINY if args.tiny else FULL
+    if args.repeats:
+        settings = replace(settings, repeats=args.repeats)
+    try:
+        run(settings, args.out, args.render_from)
+    except (BenchmarkError, store.StoreError) as err:
+        print(f"benchmark: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
