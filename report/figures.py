@@ -244,7 +244,11 @@ def widen_log(ax: Axes, decades: float = 1.0) -> None:
 def tidy_log_ticks(ax: Axes) -> None:
     """Decade ticks only (minor ticks cost half the drawing time); 1-2-5 ticks when the range is short."""
     low, high = ax.get_ylim()
-    decades = np.log10(high / low) if low > 0 and high > low else 0.0
+    if not (np.isfinite([low, high]).all() and 0 < low < high):  # nothing finite and positive to draw
+        ax.set_yscale("linear")
+        ax.text(0.5, 0.5, "no finite positive values", transform=ax.transAxes, ha="center", color="#b00")
+        return
+    decades = np.log10(high / low)
     subs = (1.0, 2.0, 5.0) if decades < 2.5 else (1.0,)
     ax.yaxis.set_major_locator(ticker.LogLocator(subs=subs))
     ax.yaxis.set_major_formatter(PowerFormatter(minor_thresholds=(np.inf, np.inf)))  # label every tick
