@@ -24,10 +24,6 @@ class Scenario:
     expected: str = "healthy"  # the verdict the literature predicts: healthy | vanishing | exploding
     article: bool = False  # one of the article's four experiments
 
-    @property
-    def clips(self) -> bool:
-        return self.clipnorm is not None or self.global_clipnorm is not None
-
 
 SIGMOID = Scenario(
     "sigmoid",
@@ -111,7 +107,6 @@ CATALOGUE: tuple[Scenario, ...] = (
     ),
 )
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in CATALOGUE}
-ARTICLE = tuple(s.name for s in CATALOGUE if s.article)
 
 
 @dataclass(frozen=True)
