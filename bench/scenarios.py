@@ -107,6 +107,7 @@ CATALOGUE: tuple[Scenario, ...] = (
     ),
 )
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in CATALOGUE}
+NOT_CONFIG = ("name", "summary", "expected", "article")  # Scenario fields that do not change a run's numbers
 
 
 @dataclass(frozen=True)

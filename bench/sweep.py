@@ -12,7 +12,7 @@ import pandas as pd
 
 from bench import provenance, store
 from bench.data import Dataset
-from bench.scenarios import Profile, Scenario
+from bench.scenarios import NOT_CONFIG, Profile, Scenario
 from bench.train import RunSpec, train, use_xla
 
 
@@ -39,7 +39,7 @@ def config(spec: RunSpec, data: Dataset, device_kind: str) -> dict:
         "scenario": spec.scenario.name, "depth": spec.depth, "seed": spec.seed, "profile": spec.profile.name,
         "dataset": data.name, "train_samples": len(data.y_train), "test_samples": len(data.y_test),
         "epochs": spec.profile.epochs, "batch_size": spec.profile.batch_size, "log_every": spec.profile.log_every,
-        **{k: v for k, v in asdict(spec.scenario).items() if k not in ("name", "summary", "expected", "article")},
+        **{k: v for k, v in asdict(spec.scenario).items() if k not in NOT_CONFIG},
         "width": spec.width, "device_kind": device_kind, **provenance.versions(),
     }
 

@@ -151,6 +151,10 @@ class Compiled:
     evaluate: object
     histograms: object
 
+    @property
+    def xla(self) -> bool:
+        return self.key[-1]
+
     def reset(self, weights: list) -> None:
         self.model.set_weights(weights)
         for variable, value in zip(self.optimizer.variables, self.optimizer_start):
@@ -219,7 +223,7 @@ def train(spec: RunSpec, data: Dataset, jit_compile: bool = False) -> tuple[dict
     rng = np.random.default_rng(spec.seed)
     tables = {"step": [], "layer": [], "epoch": [], "histogram": run.histograms(0)}
     outcome = {"status": "completed", "diverged_step": None, "diverged_layer": None, "steps_run": 0,
-               "steps_per_epoch": len(data.y_train) // spec.profile.batch_size, "xla": run.key[-1]}
+               "steps_per_epoch": len(data.y_train) // spec.profile.batch_size, "xla": run.xla}
     for epoch in range(1, spec.profile.epochs + 1):
         losses = train_epoch(run, spec, data, rng, epoch, tables, outcome)
         if outcome["status"] == "diverged":

@@ -19,11 +19,10 @@ import pandas as pd
 
 from bench import store
 from bench.errors import UserError
-from bench.scenarios import SCENARIOS, Scenario
+from bench.scenarios import NOT_CONFIG, SCENARIOS, Scenario
 from report import analysis
 
 VERSION_KEYS = ("tf_version", "keras_version", "python_version", "numpy_version")
-NOT_CONFIG = ("name", "summary", "expected", "article")  # Scenario fields that do not change a run's numbers
 # the run config of bench.sweep.config without the versions (tests/test_diff.py checks they agree)
 MATCH_KEYS = (
     "scenario", "depth", "seed", "profile", "dataset", "train_samples", "test_samples", "epochs",
