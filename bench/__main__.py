@@ -61,8 +61,8 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", help="folder with IDX .gz or .npz files (or set GRADBENCH_DATA_DIR)")
     parser.add_argument("--results", type=Path, help="results folder (default: results/tf-<TF version>)")
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
-    parser.add_argument("--xla", choices=("auto", "on", "off"), default="auto",
-                        help="compile the train step with XLA (auto: for runs of 1000 steps or more)")
+    parser.add_argument("--xla", choices=("on", "off"), default="off",
+                        help="compile the train step with XLA (on a CPU it compiles for longer and is not faster)")
 
 
 def make_parser() -> Parser:
@@ -99,8 +99,9 @@ def print_catalogue() -> None:
 def train_command(args) -> None:
     """run and sweep: load data once, then train what is missing."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
-    from bench import data, provenance, store, sweep  # TensorFlow loads only here
+    from bench import data, provenance, store, sweep, train  # TensorFlow loads only here
 
+    train.configure_threads(args.xla == "on")
     profile = PROFILES[args.profile]
     if args.epochs:
         profile = replace(profile, epochs=args.epochs[0])
@@ -116,7 +117,7 @@ def train_command(args) -> None:
     print(f"dataset {dataset.name}: {dataset.source} ({len(dataset.y_train)} train / {len(dataset.y_test)} test)"
           + (f" [{dataset.note}]" if dataset.note else ""), file=sys.stderr)
     print(f"{len(runs)} runs on {device} into {results}/", file=sys.stderr)
-    trained = sweep.sweep(runs, dataset, results, device, args.xla)
+    trained = sweep.sweep(runs, dataset, results, device, args.xla == "on")
     print(f"{trained} trained, {len(runs) - trained} already stored; results in {results}/", file=sys.stderr)
 
 

@@ -1,6 +1,7 @@
 """python -m bench.benchmark [--tiny] [--out DIR]: how fast gradbench is, measured side by side (DESIGN §9).
 
-In one process, interleaved and repeated (alternating order) so that machine noise shows as a range:
+Interleaved and repeated (alternating order) so that machine noise shows as a range, in two processes:
+one with gradbench's thread pools (as python -m bench trains), one with TensorFlow's defaults:
 1. instrumented training against plain `model.fit` of the same model on the same data (samples/s);
 2. the cost of the statistics: the same loop with statistics on and off;
 3. the step time against a floor: the step's FLOPs over a matmul rate measured at the step's shapes;
@@ -186,7 +187,7 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self.started
 
 
-def fit_variant(spec: train.RunSpec, data: datasets.Dataset, weights: list) -> tuple[Variant, keras.Model]:
+def fit_variant(spec: train.RunSpec, data: datasets.Dataset, weights: list) -> Variant:
     """The same model trained by plain model.fit: Adam, cross-entropy on logits, no metrics, verbose=0."""
     model = build_model(spec.scenario, spec.depth, data.image_shape, data.num_classes, spec.width)
     model.compile(optimizer=keras.optimizers.Adam(spec.scenario.learning_rate),
@@ -197,11 +198,7 @@ def fit_variant(spec: train.RunSpec, data: datasets.Dataset, weights: list) -> t
         model.fit(data.x_train, data.y_train, batch_size=BATCH, epochs=1, shuffle=True, verbose=0, callbacks=[timer])
         return timer.seconds
 
-    return Variant("model.fit", epoch, lambda: model.set_weights(weights)), model
-
-
-def dense_shapes(model: keras.Model) -> list[tuple[int, int]]:
-    return [tuple(layer.kernel.shape) for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    return Variant("model.fit", epoch, lambda: model.set_weights(weights))
 
 
 def step_flops(shapes: list[tuple[int, int]], batch: int) -> float:
@@ -244,71 +241,124 @@ def measure(variants: list[Variant], repeats: int) -> None:
             variant.seconds.append(variant.run())
 
 
-# -- training figures ------------------------------------------------------------------------------
+# -- training in two processes: gradbench's thread pools, and TensorFlow's defaults ------------------
+
+# Thread pools are fixed when TensorFlow starts, so each configuration is measured in its own process:
+# "gradbench" as python -m bench trains (train.configure_threads, XLA off); "default" with TensorFlow's
+# default pools, as a plain model.fit and gradbench's --xla on run. Within a process the variants are
+# interleaved; the two processes run one after the other.
+CONFIGURATIONS = {
+    "gradbench": ("instrumented", "plain", "fit", "matmul"),
+    "default": ("instrumented_xla", "plain_xla", "instrumented", "fit", "matmul"),
+}
+LABELS = {  # (configuration, variant) -> its name in the table
+    ("gradbench", "instrumented"): "gradbench, instrumented",
+    ("default", "fit"): "model.fit (as a user runs it)",
+    ("gradbench", "fit"): "model.fit, gradbench's threads",
+    ("default", "instrumented_xla"): "gradbench --xla on, instrumented",
+    ("default", "instrumented"): "gradbench, instrumented, TF default threads",
+    ("gradbench", "plain"): "gradbench, statistics off",
+    ("default", "plain_xla"): "gradbench --xla on, statistics off",
+}
 
 
-def ratio(a: Variant, b: Variant) -> list[float]:
-    """Per round: a's seconds over b's (both measured in the same round)."""
-    return [x / y for x, y in zip(a.seconds, b.seconds, strict=True)]
+def make_variant(kind: str, spec: train.RunSpec, data: datasets.Dataset, weights: list, loops: int) -> Variant:
+    if kind == "fit":
+        return fit_variant(spec, data, weights)
+    if kind == "matmul":
+        return matmul_variant(model_shapes(spec, data), BATCH, loops)
+    jit = kind.endswith("_xla")
+    run = train.compile_run(spec, data, jit) if kind.startswith("instrumented") else uninstrumented(spec, data, jit)
+    return gradbench_variant(kind, run, data, weights)
 
 
-def training_figures(v: dict[str, Variant], steps: int, flops: float, loops: int) -> list[Figure]:
-    samples = steps * BATCH
-    fit = v["fit"]
-    rows = [Figure(f"samples_per_s.{k}", "1 · against plain fit", f"samples/s, {v[k].name}", "samples/s",
-                   [samples / s for s in v[k].seconds]) for k in ("instrumented_xla_off", "instrumented_xla_on", "fit")]
-    rows += [Figure(f"speedup_over_fit.{k}", "1 · against plain fit", f"speed-up over fit, {v[k].name}", "×",
-                    ratio(fit, v[k]), bound=2.0) for k in ("instrumented_xla_off", "instrumented_xla_on")]
-    rows += [Figure(f"compile_s.{k}", "1 · against plain fit", f"compile: first − steady epoch, {v[k].name}",
-                    "s", [v[k].first_s - float(np.median(v[k].seconds))]) for k in v if k != "matmul"]
-    rows += [Figure(f"instrumentation_cost.xla_{x}", "2 · cost of instrumentation", f"statistics on vs off, XLA {x}",
-                    "%", [100 * (r - 1) for r in ratio(v[f"instrumented_xla_{x}"], v[f"plain_xla_{x}"])], bound=10.0,
-                    higher_is_better=False) for x in ("off", "on")]
-    return rows + floor_figures(v, steps, flops, loops)
+def model_shapes(spec: train.RunSpec, data: datasets.Dataset) -> list[tuple[int, int]]:
+    model = build_model(spec.scenario, spec.depth, data.image_shape, data.num_classes, spec.width)
+    return [tuple(layer.kernel.shape) for layer in model.layers if isinstance(layer, keras.layers.Dense)]
 
 
-def floor_figures(v: dict[str, Variant], steps: int, flops: float, loops: int) -> list[Figure]:
+def measure_configuration(settings: Settings, configuration: str) -> dict:
+    """In this process: every variant of one configuration; their seconds and the set-up, as JSON data."""
+    if configuration == "gradbench":
+        train.configure_threads()
+    data, spec = training_data(settings), run_spec(settings)
+    weights = train.initial_weights(spec, data)
+    variants = {kind: make_variant(kind, spec, data, weights, settings.matmul_loops)
+                for kind in CONFIGURATIONS[configuration]}
+    measure(list(variants.values()), settings.repeats)
+    return dict(
+        seconds={k: v.seconds for k, v in variants.items()}, first_s={k: v.first_s for k, v in variants.items()},
+        threads=provenance.threads(),
+        setup=dict(dataset=data.name, dataset_source=data.source, steps=len(data.y_train) // BATCH, batch=BATCH,
+                   scenario=SCENARIO.name, depth=spec.depth, width=spec.width, dense_shapes=model_shapes(spec, data),
+                   steps_per_call=train.STEPS_PER_CALL),
+    )
+
+
+def measure_in_child(settings: Settings, configuration: str, work: Path) -> dict:
+    result, log = work / f"training-{configuration}.json", work / f"training-{configuration}.log"
+    command = [sys.executable, "-m", "bench.benchmark", "--configuration", configuration, "--json", str(result),
+               "--repeats", str(settings.repeats), *(["--tiny"] if settings.tiny else [])]
+    with log.open("w") as out:
+        if subprocess.call(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT) != 0:
+            raise BenchmarkError(f"training measurements ({configuration}) failed:\n{log.read_text()[-2000:]}")
+    return json.loads(result.read_text())
+
+
+def per_round(a: list[float], b: list[float]) -> list[float]:
+    """a's seconds over b's, round by round."""
+    return [x / y for x, y in zip(a, b, strict=True)]
+
+
+def training_figures(gb: dict, df: dict, loops: int) -> list[Figure]:
+    """Sections 1-3 from the two configurations (gb: gradbench's threads, df: TensorFlow's defaults)."""
+    measured = {"gradbench": gb, "default": df}
+    steps, flops = gb["setup"]["steps"], step_flops(gb["setup"]["dense_shapes"], BATCH)
+    s1, fit = "1 · against plain fit", df["seconds"]["fit"]
+    rows = [Figure(f"samples_per_s.{c}.{k}", s1, f"samples/s, {label}", "samples/s",
+                   [steps * BATCH / s for s in measured[c]["seconds"][k]])
+            for (c, k), label in LABELS.items() if not k.startswith("plain")]
+    rows += [
+        Figure("speedup_over_fit.gradbench", s1, "speed-up of gradbench over model.fit (two processes)", "×",
+               per_round(fit, gb["seconds"]["instrumented"]), bound=2.0),
+        Figure("speedup_over_fit.same_threads", s1, "the same, model.fit with gradbench's threads", "×",
+               per_round(gb["seconds"]["fit"], gb["seconds"]["instrumented"]), bound=2.0),
+        Figure("speedup_over_fit.xla", s1, "speed-up of gradbench --xla on over model.fit", "×",
+               per_round(fit, df["seconds"]["instrumented_xla"]), bound=2.0),
+    ]
+    rows += [Figure(f"compile_s.{c}.{k}", s1, f"compile: first − steady epoch, {label}", "s",
+                    [measured[c]["first_s"][k] - float(np.median(measured[c]["seconds"][k]))])
+             for (c, k), label in LABELS.items()]
+    s2 = "2 · cost of instrumentation"
+    rows += [Figure(f"instrumentation_cost.{key}", s2, f"statistics on vs off, {name}", "%",
+                    [100 * (r - 1) for r in per_round(m["seconds"][on], m["seconds"][off])], bound=10.0,
+                    higher_is_better=False)
+             for key, name, m, on, off in (("gradbench", "gradbench", gb, "instrumented", "plain"),
+                                           ("xla", "--xla on", df, "instrumented_xla", "plain_xla"))]
+    return rows + floor_figures(gb, df, steps, flops, loops)
+
+
+def floor_figures(gb: dict, df: dict, steps: int, flops: float, loops: int) -> list[Figure]:
     section = "3 · distance to the floor"
-    floor_ms = [1e3 * s / loops for s in v["matmul"].seconds]
-    rows = [Figure("step_mflop", section, "step FLOPs, 6·B·Σ fan_in·fan_out", "MFLOP", [flops / 1e6]),
-            Figure("matmul_gflops", section, "matmul rate at the step's shapes", "GFLOP/s",
-                   [flops / 1e6 / ms for ms in floor_ms]),
-            Figure("floor_ms", section, "floor: step FLOPs / matmul rate", "ms/step", floor_ms)]
-    for x in ("off", "on"):
-        step_ms = [1e3 * s / steps for s in v[f"instrumented_xla_{x}"].seconds]
-        rows += [Figure(f"step_ms.instrumented_xla_{x}", section, f"step time, instrumented, XLA {x}", "ms/step",
-                        step_ms),
-                 Figure(f"floor_ratio.instrumented_xla_{x}", section, f"step time / floor, instrumented, XLA {x}", "×",
-                        [s / f for s, f in zip(step_ms, floor_ms, strict=True)], bound=3.0, higher_is_better=False)]
+    rows = [Figure("step_mflop", section, "step FLOPs, 6·B·Σ fan_in·fan_out", "MFLOP", [flops / 1e6])]
+    for name, what, m, variant in (("gradbench", "gradbench", gb, "instrumented"),
+                                   ("xla", "--xla on (TF default threads)", df, "instrumented_xla")):
+        floor_ms = [1e3 * s / loops for s in m["seconds"]["matmul"]]
+        step_ms = [1e3 * s / steps for s in m["seconds"][variant]]
+        rows += [Figure(f"matmul_gflops.{name}", section, f"matmul rate at the step's shapes, {what}", "GFLOP/s",
+                        [flops / 1e6 / ms for ms in floor_ms]),
+                 Figure(f"floor_ms.{name}", section, f"floor: step FLOPs / matmul rate, {what}", "ms/step", floor_ms),
+                 Figure(f"step_ms.{name}", section, f"step time, instrumented, {what}", "ms/step", step_ms),
+                 Figure(f"floor_ratio.{name}", section, f"step time / floor, {what}", "×",
+                        per_round(step_ms, floor_ms), bound=3.0, higher_is_better=False)]
     return rows
 
 
-def gradbench_variants(spec: train.RunSpec, data: datasets.Dataset, weights: list) -> dict[str, Variant]:
-    """gradbench's loop with statistics (train.compile_run) and without, XLA off and on."""
-    variants = {}
-    for jit in (False, True):
-        xla = "on" if jit else "off"
-        variants[f"instrumented_xla_{xla}"] = gradbench_variant(
-            f"instrumented, XLA {xla}", train.compile_run(spec, data, jit), data, weights)
-        variants[f"plain_xla_{xla}"] = gradbench_variant(
-            f"uninstrumented, XLA {xla}", uninstrumented(spec, data, jit), data, weights)
-    return variants
-
-
-def training(settings: Settings) -> tuple[list[Figure], dict]:
-    """Sections 1-3: every variant measured in the same rounds; returns the figures and the set-up."""
-    data, spec = training_data(settings), run_spec(settings)
-    weights = train.initial_weights(spec, data)
-    variants = gradbench_variants(spec, data, weights)
-    variants["fit"], fit_model = fit_variant(spec, data, weights)
-    shapes = dense_shapes(fit_model)
-    variants["matmul"] = matmul_variant(shapes, BATCH, settings.matmul_loops)
-    measure(list(variants.values()), settings.repeats)
-    steps = len(data.y_train) // BATCH
-    setup = dict(dataset=data.name, dataset_source=data.source, samples_per_epoch=steps * BATCH, batch=BATCH,
-                 scenario=SCENARIO.name, depth=spec.depth, width=spec.width, dense_shapes=shapes,
-                 steps_per_call=train.STEPS_PER_CALL, fit_jit_compile=fit_model.jit_compile)
-    return training_figures(variants, steps, step_flops(shapes, BATCH), settings.matmul_loops), setup
+def training(settings: Settings, work: Path) -> tuple[list[Figure], dict]:
+    """Sections 1-3, each configuration in its own process; returns the figures and the set-up."""
+    gb, df = (measure_in_child(settings, c, work) for c in CONFIGURATIONS)
+    setup = {**gb["setup"], "threads_gradbench": gb["threads"], "threads_default": df["threads"]}
+    return training_figures(gb, df, settings.matmul_loops), setup
 
 
 # -- footprint: a sweep in a subprocess ------------------------------------------------------------
@@ -519,7 +569,7 @@ def measure_all(settings: Settings, render_from: Path | None) -> tuple[list[Figu
     durations: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="gradbench-benchmark-") as tmp:
         work = Path(tmp)
-        figures, setup = section("training", durations, training, settings)
+        figures, setup = section("training", durations, training, settings, work)
         footprint_rows, sweep_results, sweep_run = section("footprint", durations, footprint, settings, work)
         figures += section("rendering", durations, rendering, settings, render_from or sweep_results, work)
     source = str(render_from) if render_from else f"the footprint sweep's {settings.sweep_profile} runs"
@@ -549,10 +599,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="timed repeats of the training measurements")
     parser.add_argument("--render-from", type=Path,
                         help="results folder to replicate for the rendering figures (default: the footprint sweep's)")
+    parser.add_argument("--configuration", choices=CONFIGURATIONS, help=argparse.SUPPRESS)  # a training child
+    parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)  # where the child writes its seconds
     args = parser.parse_args(argv)
     settings = TINY if args.tiny else FULL
     if args.repeats:
         settings = replace(settings, repeats=args.repeats)
+    if args.configuration:
+        args.json.write_text(json.dumps(measure_configuration(settings, args.configuration)))
+        return 0
     try:
         run(settings, args.out, args.render_from)
     except (BenchmarkError, store.StoreError) as err:

@@ -66,8 +66,9 @@ def inactive_fraction(activation: str | None, a: tf.Tensor) -> tf.Tensor:
     return tf.constant(float("nan"))
 
 
-def norm(t) -> tf.Tensor:
-    return tf.norm(tf.reshape(t, [-1]))
+def norms(tensors) -> tf.Tensor:
+    """Euclidean norm of each tensor, as one vector (two ops a tensor and one square root)."""
+    return tf.sqrt(tf.stack([tf.reduce_sum(tf.square(t)) for t in tensors]))
 
 
 def clipping(norms: tf.Tensor, clipnorm, global_clipnorm) -> tuple[tf.Tensor, tf.Tensor]:
@@ -101,38 +102,38 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
     kernels = [layer.kernel for layer in probe.layers]
     biases = [layer.bias for layer in probe.layers]
     position = {id(v): i for i, v in enumerate(variables)}
+    kernel_at = [position[id(k)] for k in kernels]
+    bias_at = [position[id(b)] if b is not None else None for b in biases]
+    nan = tf.constant(float("nan"))
 
-    def layer_rows(norms, deltas, act_inputs, before):
-        rows = []
-        for i, act in enumerate(probe.activations):
-            kernel_norm = norm(before[i])
-            rows.append(tf.stack([
-                norms[position[id(kernels[i])]],
-                norms[position[id(biases[i])]] if biases[i] is not None else tf.constant(float("nan")),
-                kernel_norm,
-                norm(tf.convert_to_tensor(kernels[i]) - before[i]) / kernel_norm,
-                norm(deltas[i]),
-                inactive_fraction(act, act_inputs[i]),
-            ]))
-        return tf.stack(rows)
+    def layer_rows(grad_norms, deltas, act_inputs, before):
+        """[L, 6]: one column per LAYER_STATS entry; `before` holds the kernels before the update."""
+        kernel_norms = norms(before)
+        return tf.stack([
+            tf.gather(grad_norms, kernel_at),
+            tf.stack([grad_norms[i] if i is not None else nan for i in bias_at]),
+            kernel_norms,
+            norms([tf.convert_to_tensor(k) - b for k, b in zip(kernels, before)]) / kernel_norms,
+            norms(deltas),
+            tf.stack([inactive_fraction(act, a) for act, a in zip(probe.activations, act_inputs)]),
+        ], axis=1)
 
     def instrumented_step(x, y):
         with tf.GradientTape() as tape:
             loss, accuracy, zs, act_inputs = forward(probe, x, y, training=True)
         grads = tape.gradient(loss, [*variables, *zs])
         var_grads, deltas = grads[: len(variables)], grads[len(variables) :]
-        norms = tf.stack([norm(g) for g in var_grads])
-        clipped_norm, clipped = clipping(norms, clipnorm, global_clipnorm)
+        grad_norms = norms(var_grads)
+        clipped_norm, clipped = clipping(grad_norms, clipnorm, global_clipnorm)
         before = [tf.convert_to_tensor(k) for k in kernels]
         optimizer.apply_gradients(zip(var_grads, variables))
-        step_row = tf.stack([loss, accuracy, tf.norm(norms), clipped_norm, tf.cast(clipped, tf.float32)])
-        return step_row, layer_rows(norms, deltas, act_inputs, before)
+        step_row = tf.stack([loss, accuracy, tf.norm(grad_norms), clipped_norm, tf.cast(clipped, tf.float32)])
+        return step_row, layer_rows(grad_norms, deltas, act_inputs, before)
 
     def plain_step(x, y):
         with tf.GradientTape() as tape:
             loss, accuracy, _, _ = forward(probe, x, y, training=True)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        nan = tf.constant(float("nan"))
         return tf.stack([loss, accuracy, nan, nan, 0.0]), tf.zeros([len(kernels), len(LAYER_STATS)])
 
     step = instrumented_step if statistics else plain_step

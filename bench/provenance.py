@@ -64,9 +64,16 @@ def versions() -> dict:
             "python_version": platform.python_version(), "numpy_version": np.__version__}
 
 
+def threads() -> dict:
+    """TensorFlow's thread pool sizes (train.configure_threads); 0 is the default, one thread per core."""
+    return {"intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+            "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads()}
+
+
 def provenance(device: str) -> dict:
     return {
         **versions(),
+        **threads(),
         "platform": platform.platform(),
         "device": device_name(device),
         "device_kind": "gpu" if device.startswith("/GPU") else "cpu",

@@ -13,7 +13,7 @@ import pandas as pd
 from bench import provenance, store
 from bench.data import Dataset
 from bench.scenarios import NOT_CONFIG, Profile, Scenario
-from bench.train import RunSpec, train, use_xla
+from bench.train import RunSpec, train
 
 
 def grid(profile: Profile, scenarios: list[Scenario], depths: list[int] | None, seeds: list[int] | None):
@@ -92,14 +92,14 @@ class Progress:
             print("\r" + " " * 100 + "\r", end="", file=sys.stderr, flush=True)
 
 
-def execute(spec: RunSpec, data: Dataset, results: Path, device: str, xla: str) -> tuple[dict, dict]:
+def execute(spec: RunSpec, data: Dataset, results: Path, device: str, xla: bool) -> tuple[dict, dict]:
     """Train one run under the device and store it; returns (run, tables)."""
     import tensorflow as tf
 
     meta = provenance.provenance(device)
     cfg = config(spec, data, meta["device_kind"])
     with tf.device(device):
-        outcome, tables = train(spec, data, use_xla(xla, spec, len(data.y_train)))
+        outcome, tables = train(spec, data, xla)
     run = {"run_id": run_id(cfg), **cfg, **meta, **outcome, "dataset_source": data.source,
            "dataset_note": data.note, "input_features": data.features,
            "input_mean_square": float(np.mean(np.square(data.x_train)))}
@@ -107,7 +107,7 @@ def execute(spec: RunSpec, data: Dataset, results: Path, device: str, xla: str) 
     return run, tables
 
 
-def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: str = "auto") -> int:
+def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: bool = False) -> int:
     """Train every run not stored yet; returns how many were trained."""
     device_kind = "gpu" if device.startswith("/GPU") else "cpu"
     progress, trained = Progress(len(runs)), 0

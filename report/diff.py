@@ -433,7 +433,8 @@ def cell_lines(diff: Diff) -> list[CellLine]:
 def side_text(side: Side) -> str:
     runs = side.results.runs
     return (f"{side.folder}: {side.versions()} ({distinct(runs, 'profile')}, {distinct(runs, 'dataset')}, "
-            f"{len(runs)} runs)")
+            f"{len(runs)} runs; {distinct(runs, 'device')}, XLA {distinct(runs, 'xla')}, intra/inter-op threads "
+            f"{distinct(runs, 'intra_op_threads')}/{distinct(runs, 'inter_op_threads')})")
 
 
 def unmatched_text(diff: Diff, which: str) -> str:

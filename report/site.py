@@ -321,6 +321,7 @@ DETAIL_KEYS = (
     ("test samples", "test_samples"), ("epochs", "epochs"), ("batch size", "batch_size"),
     ("Python", "python_version"), ("numpy", "numpy_version"), ("platform", "platform"),
     ("device kind", "device_kind"), ("deterministic ops", "determinism"), ("XLA", "xla"),
+    ("intra-op threads", "intra_op_threads"), ("inter-op threads", "inter_op_threads"),
     ("git commit", "git_commit"), ("gradbench", "gradbench_version"),
 )  # fmt: skip
 

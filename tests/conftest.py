@@ -6,8 +6,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
 
-from bench import data  # noqa: E402
+from bench import data, train  # noqa: E402
 from bench.scenarios import PROFILES  # noqa: E402
+
+train.configure_threads()  # as python -m bench does, before TensorFlow starts its thread pools
 
 SMOKE = PROFILES["smoke"]
 

@@ -2,23 +2,24 @@
 
 import json
 import math
+import os
 
 import pytest
 
 from bench import benchmark, store
 
-TRAINING = {"instrumented_xla_off", "instrumented_xla_on"}
 EXPECTED = {
-    *(f"samples_per_s.{k}" for k in (*TRAINING, "fit")),
-    *(f"speedup_over_fit.{k}" for k in TRAINING),
-    *(f"compile_s.{k}" for k in (*TRAINING, "plain_xla_off", "plain_xla_on", "fit")),
-    "instrumentation_cost.xla_off", "instrumentation_cost.xla_on",
-    "step_mflop", "matmul_gflops", "floor_ms",
-    *(f"step_ms.{k}" for k in TRAINING), *(f"floor_ratio.{k}" for k in TRAINING),
+    *(f"samples_per_s.{k}" for k in ("gradbench.instrumented", "default.fit", "gradbench.fit",
+                                     "default.instrumented_xla", "default.instrumented")),
+    *(f"speedup_over_fit.{k}" for k in ("gradbench", "same_threads", "xla")),
+    *(f"compile_s.{c}.{k}" for c, k in benchmark.LABELS),
+    "instrumentation_cost.gradbench", "instrumentation_cost.xla", "step_mflop",
+    *(f"{figure}.{k}" for figure in ("matmul_gflops", "floor_ms", "step_ms", "floor_ratio")
+      for k in ("gradbench", "xla")),
     "render_s.x1", "render_s.x2", "render_growth_exponent", "render_peak_rss_mib",
     "sweep_peak_rss_mib", "sweep_wall_s", "parquet_kib_per_run",
 }
-SIGNED = {"instrumentation_cost.xla_off", "instrumentation_cost.xla_on", "render_growth_exponent"}  # noise may flip
+SIGNED = {"instrumentation_cost.gradbench", "instrumentation_cost.xla", "render_growth_exponent"}  # noise may flip
 
 
 @pytest.fixture(scope="module")
@@ -36,24 +37,27 @@ def test_every_figure_is_a_finite_positive_range(tiny):
         assert all(math.isfinite(v) for v in f["values"]), key
         assert f["min"] <= f["median"] <= f["max"], key
         assert key in SIGNED or f["min"] > 0, key
-    assert len(figures["samples_per_s.fit"]["values"]) == benchmark.TINY.repeats
+    assert len(figures["samples_per_s.default.fit"]["values"]) == benchmark.TINY.repeats
     assert figures["step_mflop"]["median"] == pytest.approx(6 * 32 * (784 * 32 + 32 * 32 + 32 * 10) / 1e6)
 
 
 def test_targets_and_provenance_are_recorded(tiny):
     report = json.loads((tiny / "benchmark.json").read_text())
     targeted = {f["key"]: f for f in report["figures"] if f["target"]}
-    assert {"speedup_over_fit.instrumented_xla_off", "instrumentation_cost.xla_off", "render_s.x1",
+    assert {"speedup_over_fit.gradbench", "instrumentation_cost.gradbench", "render_s.x1",
             "render_growth_exponent", "sweep_peak_rss_mib"} <= set(targeted)
     assert all(isinstance(f["met"], bool) for f in targeted.values())
     meta = report["provenance"]
     assert len(meta["load_average_start"]) == len(meta["load_average_end"]) == 3
     assert meta["cpu"] and meta["tf_version"] and meta["started_at"] <= meta["finished_at"]
+    cores = len(os.sched_getaffinity(0))
+    assert report["settings"]["threads_gradbench"] == {"intra_op_threads": max(1, cores // 2), "inter_op_threads": 2}
+    assert report["settings"]["threads_default"] == {"intra_op_threads": 0, "inter_op_threads": 0}
 
 
 def test_page_is_a_site_page(tiny):
     html = (tiny / "benchmark.html").read_text()
-    assert html.startswith("<!DOCTYPE html>") and "speed-up over fit" in html and "load_average_start" in html
+    assert html.startswith("<!DOCTYPE html>") and "speed-up of gradbench over model.fit" in html and "load_average_start" in html
     assert (tiny / "style.css").exists()
 
 

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bench import store, sweep
+from bench import store, sweep, train
 from bench.scenarios import CATALOGUE, PROFILES, SCENARIOS
 
 SMOKE = PROFILES["smoke"]
@@ -34,14 +34,14 @@ def test_interrupted_sweep_resumes_writing_each_run_once(tmp_path, synthetic, mo
 
     monkeypatch.setattr(sweep, "train", interrupted_on_third)
     with pytest.raises(KeyboardInterrupt):
-        sweep.sweep(runs, synthetic, tmp_path, "/CPU:0", "off")
+        sweep.sweep(runs, synthetic, tmp_path, "/CPU:0")
     stored = {p.name: p.stat().st_mtime_ns for p in store.run_files(tmp_path)}
     assert len(stored) == 2 and not [p for p in tmp_path.iterdir() if p.suffix != ".parquet"]
     monkeypatch.setattr(sweep, "train", real_train)
-    assert sweep.sweep(runs, synthetic, tmp_path, "/CPU:0", "off") == 2
+    assert sweep.sweep(runs, synthetic, tmp_path, "/CPU:0") == 2
     after = {p.name: p.stat().st_mtime_ns for p in store.run_files(tmp_path)}
     assert len(after) == 4 and all(after[name] == mtime for name, mtime in stored.items())
-    assert sweep.sweep(runs, synthetic, tmp_path, "/CPU:0", "off") == 0
+    assert sweep.sweep(runs, synthetic, tmp_path, "/CPU:0") == 0
 
 
 def test_store_round_trip_and_provenance(smoke_results):
@@ -51,6 +51,10 @@ def test_store_round_trip_and_provenance(smoke_results):
     for key in ("tf_version", "keras_version", "python_version", "numpy_version", "device", "git_commit",
                 "started_at", "wall_time_s", "dataset_source", "determinism"):
         assert run[key] not in (None, ""), key
+    threads = train.configure_threads()  # conftest configured them as python -m bench does
+    assert threads == {"intra_op_threads": max(1, len(os.sched_getaffinity(0)) // 2), "inter_op_threads": 2}
+    assert (results.runs["intra_op_threads"] == threads["intra_op_threads"]).all()
+    assert (results.runs["inter_op_threads"] == 2).all() and not results.runs["xla"].any()
     for kind in store.KINDS:
         frame = results.table(kind)
         assert set(frame["run_id"]) == set(results.runs["run_id"]), kind
