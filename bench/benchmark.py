@@ -60,7 +60,7 @@ class Settings:
 
 
 FULL = Settings(repeats=5, train_samples=4096, depth=11, width=256, matmul_loops=400, sweep_profile="quick",
-                sweep_scenarios="sigmoid,linear", sweep_depths=None, render_scales=(1, 4, 16), render_repeats=3)
+                sweep_scenarios="sigmoid,linear,resnet", sweep_depths=None, render_scales=(1, 4, 16), render_repeats=3)
 TINY = Settings(repeats=2, train_samples=256, depth=2, width=32, matmul_loops=20, sweep_profile="smoke",
                 sweep_scenarios="sigmoid", sweep_depths="3", render_scales=(1, 2), render_repeats=1, tiny=True)
 
@@ -252,11 +252,11 @@ CONFIGURATIONS = {
     "default": ("instrumented_xla", "plain_xla", "instrumented", "fit", "matmul"),
 }
 LABELS = {  # (configuration, variant) -> its name in the table
-    ("gradbench", "instrumented"): "gradbench, instrumented",
-    ("default", "fit"): "model.fit (as a user runs it)",
+    ("gradbench", "instrumented"): "gradbench",
+    ("default", "fit"): "model.fit, TF default threads",
     ("gradbench", "fit"): "model.fit, gradbench's threads",
-    ("default", "instrumented_xla"): "gradbench --xla on, instrumented",
-    ("default", "instrumented"): "gradbench, instrumented, TF default threads",
+    ("default", "instrumented_xla"): "gradbench --xla on",
+    ("default", "instrumented"): "gradbench, TF default threads",
     ("gradbench", "plain"): "gradbench, statistics off",
     ("default", "plain_xla"): "gradbench --xla on, statistics off",
 }
@@ -319,14 +319,14 @@ def training_figures(gb: dict, df: dict, loops: int) -> list[Figure]:
                    [steps * BATCH / s for s in measured[c]["seconds"][k]])
             for (c, k), label in LABELS.items() if not k.startswith("plain")]
     rows += [
-        Figure("speedup_over_fit.gradbench", s1, "speed-up of gradbench over model.fit (two processes)", "×",
+        Figure("speedup_over_fit.gradbench", s1, "speed-up, gradbench over model.fit (TF default threads)", "×",
                per_round(fit, gb["seconds"]["instrumented"]), bound=2.0),
-        Figure("speedup_over_fit.same_threads", s1, "the same, model.fit with gradbench's threads", "×",
+        Figure("speedup_over_fit.same_threads", s1, "speed-up, gradbench over model.fit (gradbench's threads)", "×",
                per_round(gb["seconds"]["fit"], gb["seconds"]["instrumented"]), bound=2.0),
-        Figure("speedup_over_fit.xla", s1, "speed-up of gradbench --xla on over model.fit", "×",
+        Figure("speedup_over_fit.xla", s1, "speed-up, gradbench --xla on over model.fit", "×",
                per_round(fit, df["seconds"]["instrumented_xla"]), bound=2.0),
     ]
-    rows += [Figure(f"compile_s.{c}.{k}", s1, f"compile: first − steady epoch, {label}", "s",
+    rows += [Figure(f"compile_s.{c}.{k}", s1, f"trace + compile, {label}", "s",
                     [measured[c]["first_s"][k] - float(np.median(measured[c]["seconds"][k]))])
              for (c, k), label in LABELS.items()]
     s2 = "2 · cost of instrumentation"
@@ -342,7 +342,7 @@ def floor_figures(gb: dict, df: dict, steps: int, flops: float, loops: int) -> l
     section = "3 · distance to the floor"
     rows = [Figure("step_mflop", section, "step FLOPs, 6·B·Σ fan_in·fan_out", "MFLOP", [flops / 1e6])]
     for name, what, m, variant in (("gradbench", "gradbench", gb, "instrumented"),
-                                   ("xla", "--xla on (TF default threads)", df, "instrumented_xla")):
+                                   ("xla", "--xla on", df, "instrumented_xla")):
         floor_ms = [1e3 * s / loops for s in m["seconds"]["matmul"]]
         step_ms = [1e3 * s / steps for s in m["seconds"][variant]]
         rows += [Figure(f"matmul_gflops.{name}", section, f"matmul rate at the step's shapes, {what}", "GFLOP/s",
@@ -492,14 +492,15 @@ def load_average() -> list[float]:
 
 
 def table(figures: list[Figure]) -> str:
-    header = f"{'figure':<54} {'unit':<10} {'min':>9} {'median':>9} {'max':>9}  {'target':<8} met"
+    width = max(len(f.name) for f in figures) + 2
+    header = f"{'figure':<{width + 2}} {'unit':<10} {'min':>9} {'median':>9} {'max':>9}  {'target':<8} met"
     lines, section = [header, "-" * len(header)], None
     for f in figures:
         if f.section != section:
             section = f.section
             lines.append(section)
         met = "" if f.met is None else ("yes" if f.met else "NO")
-        lines.append(f"  {f.name:<52} {f.unit:<10} {fmt(f.min):>9} {fmt(f.median):>9} {fmt(f.max):>9}  "
+        lines.append(f"  {f.name:<{width}} {f.unit:<10} {fmt(f.min):>9} {fmt(f.median):>9} {fmt(f.max):>9}  "
                      f"{f.target:<8} {met}")
     return "\n".join(lines)
 

@@ -6,6 +6,7 @@ device once per K steps. δ is taken with the same tape as the weight gradients:
 probe model exposes each weight layer's output z, and tape.gradient(loss, z) is ∂loss/∂z.
 """
 
+import math
 from dataclasses import dataclass
 
 import keras
@@ -17,6 +18,8 @@ LAYER_STATS = ("kernel_grad_norm", "bias_grad_norm", "kernel_norm", "update_rati
                "inactive_fraction")
 STEP_STATS = ("loss", "batch_accuracy", "grad_norm", "grad_norm_clipped", "clipped")
 SATURATION = 0.01  # a sigmoid/tanh unit is saturated where its derivative is below 1 % of the maximum
+# ... that is where |input| exceeds: 1 - tanh(a)^2 < c  <=>  |a| > atanh(sqrt(1 - c)); sigmoid(a) = (1 + tanh(a/2)) / 2
+SATURATED_INPUT = {"tanh": math.atanh(math.sqrt(1 - SATURATION)), "sigmoid": 2 * math.atanh(math.sqrt(1 - SATURATION))}
 
 
 @dataclass(frozen=True)
@@ -55,11 +58,8 @@ def make_probe(model: keras.Model) -> Probe:
 
 def inactive_fraction(activation: str | None, a: tf.Tensor) -> tf.Tensor:
     """Saturated entries (sigmoid, tanh) or dead units, inactive on the whole batch (ReLU family)."""
-    if activation == "sigmoid":
-        s = tf.sigmoid(a)
-        return tf.reduce_mean(tf.cast(s * (1 - s) < SATURATION * 0.25, tf.float32))
-    if activation == "tanh":
-        return tf.reduce_mean(tf.cast(1 - tf.tanh(a) ** 2 < SATURATION, tf.float32))
+    if activation in ("sigmoid", "tanh"):
+        return tf.reduce_mean(tf.cast(tf.abs(a) > SATURATED_INPUT[activation], tf.float32))
     if activation in ("relu", "leaky_relu", "elu"):
         alive = tf.reduce_any(tf.reshape(a, [-1, a.shape[-1]]) > 0, axis=0)
         return 1 - tf.reduce_mean(tf.cast(alive, tf.float32))
@@ -69,6 +69,11 @@ def inactive_fraction(activation: str | None, a: tf.Tensor) -> tf.Tensor:
 def norms(tensors) -> tf.Tensor:
     """Euclidean norm of each tensor, as one vector (two ops a tensor and one square root)."""
     return tf.sqrt(tf.stack([tf.reduce_sum(tf.square(t)) for t in tensors]))
+
+
+def distances(after, before) -> tf.Tensor:
+    """‖a - b‖ for each pair, as one vector."""
+    return tf.sqrt(tf.stack([tf.reduce_sum(tf.math.squared_difference(a, b)) for a, b in zip(after, before)]))
 
 
 def clipping(norms: tf.Tensor, clipnorm, global_clipnorm) -> tuple[tf.Tensor, tf.Tensor]:
@@ -113,7 +118,7 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
             tf.gather(grad_norms, kernel_at),
             tf.stack([grad_norms[i] if i is not None else nan for i in bias_at]),
             kernel_norms,
-            norms([tf.convert_to_tensor(k) - b for k, b in zip(kernels, before)]) / kernel_norms,
+            distances([tf.convert_to_tensor(k) for k in kernels], before) / kernel_norms,
             norms(deltas),
             tf.stack([inactive_fraction(act, a) for act, a in zip(probe.activations, act_inputs)]),
         ], axis=1)

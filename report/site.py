@@ -641,6 +641,7 @@ class IndexPage:
     result_sets: list[ResultSet]
     sweep: SavedChart | None
     diffs: list[Link] = field(default_factory=list)  # comparisons saved under diff/ (report diff)
+    benchmark: Link | None = None  # benchmark.html, written by python -m bench.benchmark
 
 
 def overview(runs: pd.DataFrame) -> list[tuple[str, str]]:
@@ -663,7 +664,7 @@ def index_page(data: Data, views: list[CellView], article: ArticlePage, shelf: S
         missing=[Link(scenario_href(n), n, SCENARIOS[n].summary) for n in SCENARIOS if n not in present],
         phenomena=[Link(f"{p.slug}.html", p.title, p.summary) for p in PHENOMENA],
         claims=article.claims, result_sets=result_sets(data.results.runs), sweep=shelf.put(sweep, "index"),
-        diffs=diff_links(shelf.root),
+        diffs=diff_links(shelf.root), benchmark=benchmark_link(shelf.root),
     )  # fmt: skip
 
 
@@ -799,7 +800,7 @@ def build(results: Path, out: Path, built_at: str | None = None) -> Path:
     staging.mkdir(parents=True)
     try:
         previous = out if (out / MARKER).is_file() else None
-        keep_diffs(out, staging)
+        keep_added_pages(out, staging)
         write_pages(
             data, staging, built_at or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"), previous
         )
@@ -828,10 +829,26 @@ def diff_links(root: Path) -> list[Link]:
     return [Link(f"{DIFF_FOLDER}/{e['name']}.html", f"{e['a']} → {e['b']}", e["summary"]) for e in entries]
 
 
-def keep_diffs(old_root: Path, new_root: Path) -> None:
-    """A rebuilt site keeps the diff pages of the one it replaces."""
-    if (Path(old_root) / DIFF_FOLDER).is_dir():
-        shutil.copytree(Path(old_root) / DIFF_FOLDER, Path(new_root) / DIFF_FOLDER, dirs_exist_ok=True)
+BENCHMARK_FILES = ("benchmark.html", "benchmark.json")  # written by python -m bench.benchmark
+
+
+def keep_added_pages(old_root: Path, new_root: Path) -> None:
+    """A rebuilt site keeps what other commands added to the one it replaces: diffs, the benchmark."""
+    old_root, new_root = Path(old_root), Path(new_root)
+    if (old_root / DIFF_FOLDER).is_dir():
+        shutil.copytree(old_root / DIFF_FOLDER, new_root / DIFF_FOLDER, dirs_exist_ok=True)
+    for name in BENCHMARK_FILES:
+        if (old_root / name).is_file():
+            shutil.copyfile(old_root / name, new_root / name)
+
+
+def benchmark_link(root: Path) -> Link | None:
+    """The benchmark page, if the site has one, with when it was measured."""
+    path = Path(root) / "benchmark.json"
+    if not path.is_file() or not (Path(root) / "benchmark.html").is_file():
+        return None
+    meta = json.loads(path.read_text()).get("provenance", {})
+    return Link("benchmark.html", "Benchmark", f"measured {meta.get('finished_at', '?')} on {meta.get('cpu', '?')}")
 
 
 def write_diff(page, out: Path, built_at: str | None = None) -> Path:

@@ -82,10 +82,13 @@ def test_clipping_statistics_match_keras_clipping(synthetic):
 
 
 def test_dead_and_saturated_units_are_counted(synthetic):
-    """ReLU units negative on the whole batch are dead; sigmoid entries with |z| > 6 are saturated."""
+    """ReLU units negative on the whole batch are dead; sigmoid entries with |z| > 5.99 are saturated."""
     a = tf.constant([[-1.0, 2.0, -3.0, -0.5], [-2.0, 1.0, -1.0, -0.1]])
     assert instrument.inactive_fraction("relu", a).numpy() == pytest.approx(0.75)
     assert instrument.inactive_fraction("sigmoid", a * 10).numpy() == pytest.approx(6 / 8)
+    edge = tf.constant([5.98, 5.99, -5.99, 2.99, 3.0])  # derivative just above / below 1 % of its maximum
+    assert instrument.inactive_fraction("sigmoid", edge[:3]).numpy() == pytest.approx(2 / 3)
+    assert instrument.inactive_fraction("tanh", edge[3:]).numpy() == pytest.approx(1 / 2)
     assert np.isnan(instrument.inactive_fraction(None, a).numpy())
 
 

@@ -402,3 +402,16 @@ def test_rebuilding_replaces_the_previous_site(one_run, tmp_path):
     site.build(one_run, out, built_at=BUILT_AT)
     assert not (out / "stale.html").exists() and (out / "index.html").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+
+
+def test_rebuilding_keeps_the_benchmark_page_and_links_it(one_run, tmp_path):
+    out = tmp_path / "site"
+    site.build(one_run, out, built_at=BUILT_AT)
+    assert "Not measured for this site" in (out / "index.html").read_text()
+    (out / "benchmark.html").write_text("<!DOCTYPE html><title>benchmark</title>")
+    (out / "benchmark.json").write_text(json.dumps({"provenance": {"finished_at": "2026-01-02 03:04:05 UTC",
+                                                                   "cpu": "Test CPU"}}))
+    site.build(one_run, out, built_at=BUILT_AT)
+    index = (out / "index.html").read_text()
+    assert (out / "benchmark.html").read_text() == "<!DOCTYPE html><title>benchmark</title>"
+    assert 'href="benchmark.html"' in index and "measured 2026-01-02 03:04:05 UTC on Test CPU" in index
