@@ -853,6 +853,7 @@ def draw_heatmap_grid(data: pd.DataFrame, present: list[Key]) -> Figure:
     for ax, key in zip(axes[0], present, strict=True):
         image = heat_image(ax, data[data["series"] == label(key)], vmin=low, vmax=high)
         ax.set_title(label(key), fontsize=8.5)
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(nbins=max(2, 8 // len(present)), integer=True))  # no overlap
     axes[0, 0].set_ylabel("weight layer")
     figure.colorbar(image, ax=list(axes[0]), label="log10 ‖δ‖", shrink=0.9)
     return figure
