@@ -262,11 +262,12 @@ LABELS = {  # (configuration, variant) -> its name in the table
 }
 
 
-def make_variant(kind: str, spec: train.RunSpec, data: datasets.Dataset, weights: list, loops: int) -> Variant:
+def make_variant(kind: str, spec: train.RunSpec, data: datasets.Dataset, weights: list, shapes: list,
+                 loops: int) -> Variant:
     if kind == "fit":
         return fit_variant(spec, data, weights)
     if kind == "matmul":
-        return matmul_variant(model_shapes(spec, data), BATCH, loops)
+        return matmul_variant(shapes, BATCH, loops)
     jit = kind.endswith("_xla")
     run = train.compile_run(spec, data, jit) if kind.startswith("instrumented") else uninstrumented(spec, data, jit)
     return gradbench_variant(kind, run, data, weights)
@@ -282,15 +283,15 @@ def measure_configuration(settings: Settings, configuration: str) -> dict:
     if configuration == "gradbench":
         train.configure_threads()
     data, spec = training_data(settings), run_spec(settings)
-    weights = train.initial_weights(spec, data)
-    variants = {kind: make_variant(kind, spec, data, weights, settings.matmul_loops)
+    weights, shapes = train.initial_weights(spec, data), model_shapes(spec, data)
+    variants = {kind: make_variant(kind, spec, data, weights, shapes, settings.matmul_loops)
                 for kind in CONFIGURATIONS[configuration]}
     measure(list(variants.values()), settings.repeats)
     return dict(
         seconds={k: v.seconds for k, v in variants.items()}, first_s={k: v.first_s for k, v in variants.items()},
         threads=provenance.threads(),
         setup=dict(dataset=data.name, dataset_source=data.source, steps=len(data.y_train) // BATCH, batch=BATCH,
-                   scenario=SCENARIO.name, depth=spec.depth, width=spec.width, dense_shapes=model_shapes(spec, data),
+                   scenario=SCENARIO.name, depth=spec.depth, width=spec.width, dense_shapes=shapes,
                    steps_per_call=train.STEPS_PER_CALL),
     )
 

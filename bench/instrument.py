@@ -111,48 +111,64 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
     bias_at = [position[id(b)] if b is not None else None for b in biases]
     nan = tf.constant(float("nan"))
 
+    def read_kernels():
+        return [tf.convert_to_tensor(k) for k in kernels]
+
     def layer_rows(grad_norms, deltas, act_inputs, before):
-        """[L, 6]: one column per LAYER_STATS entry; `before` holds the kernels before the update."""
-        kernel_norms = norms(before)
+        """[L, 6], one column per LAYER_STATS entry; the update ratio's column is filled in after the loop."""
         return tf.stack([
             tf.gather(grad_norms, kernel_at),
             tf.stack([grad_norms[i] if i is not None else nan for i in bias_at]),
-            kernel_norms,
-            distances([tf.convert_to_tensor(k) for k in kernels], before) / kernel_norms,
+            norms(before),
+            tf.zeros([len(kernels)]),
             norms(deltas),
             tf.stack([inactive_fraction(act, a) for act, a in zip(probe.activations, act_inputs)]),
         ], axis=1)
 
     def instrumented_step(x, y):
+        before = read_kernels()  # read first, so what depends on it runs alongside the forward pass
         with tf.GradientTape() as tape:
             loss, accuracy, zs, act_inputs = forward(probe, x, y, training=True)
         grads = tape.gradient(loss, [*variables, *zs])
         var_grads, deltas = grads[: len(variables)], grads[len(variables) :]
         grad_norms = norms(var_grads)
         clipped_norm, clipped = clipping(grad_norms, clipnorm, global_clipnorm)
-        before = [tf.convert_to_tensor(k) for k in kernels]
         optimizer.apply_gradients(zip(var_grads, variables))
         step_row = tf.stack([loss, accuracy, tf.norm(grad_norms), clipped_norm, tf.cast(clipped, tf.float32)])
-        return step_row, layer_rows(grad_norms, deltas, act_inputs, before)
+        return step_row, layer_rows(grad_norms, deltas, act_inputs, before), before
 
     def plain_step(x, y):
         with tf.GradientTape() as tape:
             loss, accuracy, _, _ = forward(probe, x, y, training=True)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return tf.stack([loss, accuracy, nan, nan, 0.0]), tf.zeros([len(kernels), len(LAYER_STATS)])
+        return tf.stack([loss, accuracy, nan, nan, 0.0]), tf.zeros([len(kernels), len(LAYER_STATS)]), []
 
     step = instrumented_step if statistics else plain_step
+    update_column, kernel_norm_column = LAYER_STATS.index("update_ratio"), LAYER_STATS.index("kernel_norm")
+
+    def with_update_ratios(rows, update_norms):
+        """rows [K, L, 6] with ‖W_after - W_before‖ / ‖W_before‖ in the update ratio's column."""
+        ratios = update_norms / rows[:, :, kernel_norm_column]
+        return tf.concat([rows[:, :, :update_column], ratios[:, :, None], rows[:, :, update_column + 1 :]], axis=2)
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def train_chunk(batch_indices):
         k = tf.shape(batch_indices)[0]
         steps = tf.TensorArray(tf.float32, size=k)
         layers = tf.TensorArray(tf.float32, size=k)
+        updates = tf.TensorArray(tf.float32, size=k)
+        previous = read_kernels() if statistics else []
         for i in tf.range(k):
             indices = batch_indices[i]
-            step_row, rows = step(tf.gather(x_train, indices), tf.gather(y_train, indices))
+            step_row, rows, before = step(tf.gather(x_train, indices), tf.gather(y_train, indices))
             steps = steps.write(i, step_row)
             layers = layers.write(i, rows)
-        return steps.stack(), layers.stack()
+            if statistics:  # step i-1's update, W_i - W_(i-1): computed here, it overlaps step i's forward pass
+                updates = updates.write(i, distances(before, previous))
+                previous = before
+        if not statistics:
+            return steps.stack(), layers.stack()
+        last = distances(read_kernels(), previous)[None]
+        return steps.stack(), with_update_ratios(layers.stack(), tf.concat([updates.stack()[1:], last], axis=0))
 
     return train_chunk

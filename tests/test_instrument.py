@@ -67,6 +67,21 @@ def test_layer_statistics_match_numpy_backprop(name, synthetic):
     np.testing.assert_allclose(stat["update_ratio"], updates, rtol=1e-3)
 
 
+def test_a_chunk_of_steps_records_what_one_call_per_step_records(synthetic):
+    """Each step's update is measured in the next loop iteration (the last one after the loop): no shift."""
+    spec = train.RunSpec(SCENARIOS["sigmoid"], 3, 0, SMOKE)
+    run, weights = train.compile_run(spec, synthetic, jit_compile=False), train.initial_weights(spec, synthetic)
+    indices = np.arange(3 * SMOKE.batch_size, dtype=np.int32).reshape(3, SMOKE.batch_size)
+    run.reset(weights)
+    together = [t.numpy() for t in run.train_chunk(tf.constant(indices))]
+    run.reset(weights)
+    apart = [[t.numpy() for t in run.train_chunk(tf.constant(indices[i : i + 1]))] for i in range(3)]
+    for kind in (0, 1):
+        np.testing.assert_allclose(together[kind], np.concatenate([a[kind] for a in apart]), rtol=1e-6)
+    ratios = together[1][:, :, instrument.LAYER_STATS.index("update_ratio")]
+    assert np.all(ratios > 0) and not np.allclose(ratios[0], ratios[1])
+
+
 def test_clipping_statistics_match_keras_clipping(synthetic):
     """grad_norm_clipped is the global norm of what Adam(clipnorm=1) really applies."""
     scenario = SCENARIOS["linear_clipnorm"]
