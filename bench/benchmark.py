@@ -128,7 +128,6 @@ def fmt(value: float) -> str:
 class Variant:
     """Something timed per repeat: `run` does one unit of work (an epoch) and returns its seconds."""
 
-    name: str
     run: Callable[[], float]
     reset: Callable[[], None] = lambda: None
     first_s: float = float("nan")  # the first call, with tracing and compiling
@@ -164,7 +163,7 @@ def uninstrumented(spec: train.RunSpec, data: datasets.Dataset, jit: bool) -> tr
     return train.Compiled(("uninstrumented", jit), model, probe, optimizer, start, chunk, None, None)
 
 
-def gradbench_variant(name: str, run: train.Compiled, data: datasets.Dataset, weights: list) -> Variant:
+def gradbench_variant(run: train.Compiled, data: datasets.Dataset, weights: list) -> Variant:
     """One epoch of gradbench's loop: STEPS_PER_CALL steps per call, statistics fetched after each call."""
     rng = np.random.default_rng(0)
 
@@ -174,7 +173,7 @@ def gradbench_variant(name: str, run: train.Compiled, data: datasets.Dataset, we
             [t.numpy() for t in run.train_chunk(tf.constant(indices))]
         return time.perf_counter() - started
 
-    return Variant(name, epoch, lambda: run.reset(weights))
+    return Variant(epoch, lambda: run.reset(weights))
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -198,7 +197,7 @@ def fit_variant(spec: train.RunSpec, data: datasets.Dataset, weights: list) -> V
         model.fit(data.x_train, data.y_train, batch_size=BATCH, epochs=1, shuffle=True, verbose=0, callbacks=[timer])
         return timer.seconds
 
-    return Variant("model.fit", epoch, lambda: model.set_weights(weights))
+    return Variant(epoch, lambda: model.set_weights(weights))
 
 
 def step_flops(shapes: list[tuple[int, int]], batch: int) -> float:
@@ -227,7 +226,7 @@ def matmul_variant(shapes: list[tuple[int, int]], batch: int, loops: int) -> Var
         loop().numpy()
         return time.perf_counter() - started
 
-    return Variant("matmul floor", timed)
+    return Variant(timed)
 
 
 def measure(variants: list[Variant], repeats: int) -> None:
@@ -270,7 +269,7 @@ def make_variant(kind: str, spec: train.RunSpec, data: datasets.Dataset, weights
         return matmul_variant(shapes, BATCH, loops)
     jit = kind.endswith("_xla")
     run = train.compile_run(spec, data, jit) if kind.startswith("instrumented") else uninstrumented(spec, data, jit)
-    return gradbench_variant(kind, run, data, weights)
+    return gradbench_variant(run, data, weights)
 
 
 def model_shapes(spec: train.RunSpec, data: datasets.Dataset) -> list[tuple[int, int]]:
@@ -483,9 +482,7 @@ def rendering(settings: Settings, source: Path, work: Path) -> list[Figure]:
 
 def machine() -> dict:
     return dict(cpu=provenance.cpu_model(), cores=os.cpu_count(), affinity=len(os.sched_getaffinity(0)),
-                platform=platform.platform(), **provenance.versions(), git_commit=provenance.git_commit(),
-                inter_op_threads=tf.config.threading.get_inter_op_parallelism_threads(),
-                intra_op_threads=tf.config.threading.get_intra_op_parallelism_threads())
+                platform=platform.platform(), **provenance.versions(), git_commit=provenance.git_commit())
 
 
 def load_average() -> list[float]:

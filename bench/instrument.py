@@ -115,12 +115,11 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
         return [tf.convert_to_tensor(k) for k in kernels]
 
     def layer_rows(grad_norms, deltas, act_inputs, before):
-        """[L, 6], one column per LAYER_STATS entry; the update ratio's column is filled in after the loop."""
+        """[L, 5]: the LAYER_STATS columns but the update ratio, which the loop measures a step later."""
         return tf.stack([
             tf.gather(grad_norms, kernel_at),
             tf.stack([grad_norms[i] if i is not None else nan for i in bias_at]),
             norms(before),
-            tf.zeros([len(kernels)]),
             norms(deltas),
             tf.stack([inactive_fraction(act, a) for act, a in zip(probe.activations, act_inputs)]),
         ], axis=1)
@@ -147,9 +146,9 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
     update_column, kernel_norm_column = LAYER_STATS.index("update_ratio"), LAYER_STATS.index("kernel_norm")
 
     def with_update_ratios(rows, update_norms):
-        """rows [K, L, 6] with ‖W_after - W_before‖ / ‖W_before‖ in the update ratio's column."""
-        ratios = update_norms / rows[:, :, kernel_norm_column]
-        return tf.concat([rows[:, :, :update_column], ratios[:, :, None], rows[:, :, update_column + 1 :]], axis=2)
+        """rows [K, L, 5] -> [K, L, 6], ‖W_after - W_before‖ / ‖W_before‖ inserted as the update ratio's column."""
+        ratios = update_norms / rows[:, :, kernel_norm_column]  # kernel_norm comes before update_ratio
+        return tf.concat([rows[:, :, :update_column], ratios[:, :, None], rows[:, :, update_column:]], axis=2)
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def train_chunk(batch_indices):
