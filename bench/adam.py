@@ -11,6 +11,8 @@ takes 1 - β₂ in float32, where Keras takes it in float64.
 import keras
 import tensorflow as tf
 
+NAME = "Adam, fused update (ResourceApplyAdam)"  # in each run's config: its numbers differ from Keras's Adam's
+
 
 class FusedAdam(keras.optimizers.Adam):
     def apply_gradients(self, grads_and_vars):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import provenance, store
+from bench import adam, provenance, store
 from bench.data import Dataset
 from bench.scenarios import NOT_CONFIG, Profile, Scenario
 from bench.train import RunSpec, train
@@ -40,7 +40,7 @@ def config(spec: RunSpec, data: Dataset, device_kind: str) -> dict:
         "dataset": data.name, "train_samples": len(data.y_train), "test_samples": len(data.y_test),
         "epochs": spec.profile.epochs, "batch_size": spec.profile.batch_size, "log_every": spec.profile.log_every,
         **{k: v for k, v in asdict(spec.scenario).items() if k not in NOT_CONFIG},
-        "width": spec.width, "device_kind": device_kind, **provenance.versions(),
+        "width": spec.width, "optimizer": adam.NAME, "device_kind": device_kind, **provenance.versions(),
     }
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 import tensorflow as tf
 
 from bench import instrument, provenance
+from bench.adam import FusedAdam
 from bench.data import Dataset
 from bench.models import build_model
 from bench.scenarios import Profile, Scenario
@@ -56,7 +57,7 @@ def seed_everything(seed: int) -> None:
 
 
 def make_optimizer(scenario: Scenario, variables):
-    optimizer = keras.optimizers.Adam(
+    optimizer = FusedAdam(
         learning_rate=scenario.learning_rate, clipnorm=scenario.clipnorm, global_clipnorm=scenario.global_clipnorm
     )
     optimizer.build(variables)

@@ -26,7 +26,8 @@ VERSION_KEYS = ("tf_version", "keras_version", "python_version", "numpy_version"
 # the run config of bench.sweep.config without the versions (tests/test_diff.py checks they agree)
 MATCH_KEYS = (
     "scenario", "depth", "seed", "profile", "dataset", "train_samples", "test_samples", "epochs",
-    "batch_size", "log_every", *(f.name for f in fields(Scenario) if f.name not in NOT_CONFIG), "device_kind",
+    "batch_size", "log_every", *(f.name for f in fields(Scenario) if f.name not in NOT_CONFIG), "optimizer",
+    "device_kind",
 )  # fmt: skip
 SET_KEYS = ("dataset", "profile")  # what must agree for two result sets to be comparable at all
 # Step-0 kernel norms this close mean the same initial weights: another TF may sum a norm in another order

@@ -318,7 +318,7 @@ def distinct(rows: pd.DataFrame, column: str) -> str:
 DETAIL_KEYS = (
     ("dataset source", "dataset_source"), ("dataset note", "dataset_note"),
     ("train samples", "train_samples"),
-    ("test samples", "test_samples"), ("epochs", "epochs"), ("batch size", "batch_size"),
+    ("test samples", "test_samples"), ("epochs", "epochs"), ("batch size", "batch_size"), ("optimizer", "optimizer"),
     ("Python", "python_version"), ("numpy", "numpy_version"), ("platform", "platform"),
     ("device kind", "device_kind"), ("deterministic ops", "determinism"), ("XLA", "xla"),
     ("intra-op threads", "intra_op_threads"), ("inter-op threads", "inter_op_threads"),
@@ -533,7 +533,7 @@ class ScenarioPage:
 
 
 CONFIG_KEYS = (
-    "architecture", "activation", "initializer", "init_std", "batch_norm", "width", "learning_rate",
+    "architecture", "activation", "initializer", "init_std", "batch_norm", "width", "optimizer", "learning_rate",
     "clipnorm", "global_clipnorm", "profile", "dataset", "dataset_source", "dataset_note", "train_samples",
     "test_samples", "epochs", "batch_size", "log_every",
 )  # fmt: skip
