@@ -2,7 +2,7 @@
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import keras
 import numpy as np
@@ -173,15 +173,36 @@ class Compiled:
             variable.assign(value)
 
 
-_compiled: list[Compiled] = []  # one slot: the last cell's graph
+@dataclass
+class Cell:
+    """The compiled models of one cell (scenario, depth, data, batch, XLA), built on demand and reused."""
+
+    key: tuple
+    runs: list[Compiled] = field(default_factory=list)
+    calls: dict = field(default_factory=dict)  # ids of some of the runs -> one call training them
+
+
+_cell: list[Cell] = []  # one slot: the last cell's graphs
+
+
+def compile_runs(spec: RunSpec, data: Dataset, jit_compile: bool, count: int = 1) -> list[Compiled]:
+    """`count` models of the spec's cell, each with its own optimizer and compiled functions."""
+    jit_compile = jit_compile and spec.scenario.architecture != "resnet"  # no deterministic XLA MaxPool grad
+    key = (spec.scenario, spec.depth, spec.width, spec.profile.batch_size, id(data), jit_compile)
+    if not _cell or _cell[0].key != key:
+        _cell[:] = [Cell(key)]
+    cell = _cell[0]
+    while len(cell.runs) < count:
+        cell.runs.append(compile_model(spec, data, key))
+    return cell.runs[:count]
 
 
 def compile_run(spec: RunSpec, data: Dataset, jit_compile: bool) -> Compiled:
-    """Build and trace once per (scenario, depth, data, batch, XLA); later seeds reuse the graph."""
-    jit_compile = jit_compile and spec.scenario.architecture != "resnet"  # no deterministic XLA MaxPool grad
-    key = (spec.scenario, spec.depth, spec.width, spec.profile.batch_size, id(data), jit_compile)
-    if _compiled and _compiled[0].key == key:
-        return _compiled[0]
+    return compile_runs(spec, data, jit_compile)[0]
+
+
+def compile_model(spec: RunSpec, data: Dataset, key: tuple) -> Compiled:
+    jit_compile = key[-1]
     model = build_model(spec.scenario, spec.depth, data.image_shape, data.num_classes, spec.width)
     probe = instrument.make_probe(model)
     optimizer = make_optimizer(spec.scenario, model.trainable_variables)
@@ -190,10 +211,22 @@ def compile_run(spec: RunSpec, data: Dataset, jit_compile: bool) -> Compiled:
         spec.scenario.clipnorm, spec.scenario.global_clipnorm, jit_compile,
     )
     batch = spec.profile.batch_size
-    compiled = Compiled(key, model, probe, optimizer, [v.numpy() for v in optimizer.variables], train_chunk,
-                        make_evaluate(probe), make_histograms(probe, data.x_train[:batch], data.y_train[:batch]))
-    _compiled[:] = [compiled]
-    return compiled
+    return Compiled(key, model, probe, optimizer, [v.numpy() for v in optimizer.variables], train_chunk,
+                    make_evaluate(probe), make_histograms(probe, data.x_train[:batch], data.y_train[:batch]))
+
+
+def train_side_by_side(runs: list[Compiled]):
+    """One call that trains several models a chunk each: a list of [K, B] indices -> a (step, layer) pair each.
+
+    Their graphs are independent, so one model's ops fill the core another's leave idle (its forward pass
+    runs one op at a time) and each model's numbers are the ones it gets trained alone."""
+    if len(runs) == 1:
+        return lambda indices: [runs[0].train_chunk(indices[0])]
+    calls, ids = _cell[0].calls, tuple(id(run) for run in runs)
+    if ids not in calls:
+        calls[ids] = tf.function(lambda indices: [run.train_chunk(i) for run, i in zip(runs, indices)],
+                                 reduce_retracing=True)
+    return calls[ids]
 
 
 def initial_weights(spec: RunSpec, data: Dataset) -> list:
@@ -202,49 +235,98 @@ def initial_weights(spec: RunSpec, data: Dataset) -> list:
     return build_model(spec.scenario, spec.depth, data.image_shape, data.num_classes, spec.width).get_weights()
 
 
-def train_epoch(run: Compiled, spec: RunSpec, data: Dataset, rng, epoch: int, tables: dict, outcome: dict):
-    """One epoch, a compiled chunk at a time; stops at the first non-finite value.
+@dataclass
+class Training:
+    """One run in progress: its spec, model, data order, and what it has recorded so far."""
 
-    Appends step and layer rows to `tables`; returns the epoch's batch (loss, accuracy) pairs."""
-    steps_per_epoch = outcome["steps_per_epoch"]
-    losses = []
-    for start, indices in chunks(epoch_batches(rng, len(data.y_train), spec.profile.batch_size)):
-        step_stats, layer_stats = (t.numpy() for t in run.train_chunk(tf.constant(indices)))
-        bad_step, bad_layer = first_nonfinite(step_stats, layer_stats)
-        end = len(step_stats) if bad_step is None else bad_step + 1
-        first = (epoch - 1) * steps_per_epoch + start
-        step_frame, layer_frame = step_frames(run.probe, step_stats[:end], layer_stats[:end], first,
-                                              steps_per_epoch, spec.profile.log_every, keep_last=bad_step is not None)
-        tables["step"].append(step_frame)
-        tables["layer"].append(layer_frame)
-        losses.append(step_stats[:end, :2])
-        outcome["steps_run"] = first + end
-        if bad_step is not None:
-            outcome.update(status="diverged", diverged_step=first + bad_step,
-                           diverged_layer=None if bad_layer is None else run.probe.names[bad_layer])
+    spec: RunSpec
+    run: Compiled
+    rng: np.random.Generator
+    outcome: dict
+    tables: dict
+    losses: list = field(default_factory=list)  # this epoch's batch (loss, accuracy) pairs, a chunk each
+
+    @property
+    def diverged(self) -> bool:
+        return self.outcome["status"] == "diverged"
+
+
+def begin(spec: RunSpec, run: Compiled, weights: list, data: Dataset, side_by_side: int) -> Training:
+    run.reset(weights)
+    outcome = {"status": "completed", "diverged_step": None, "diverged_layer": None, "steps_run": 0,
+               "steps_per_epoch": len(data.y_train) // spec.profile.batch_size, "xla": run.xla,
+               "runs_side_by_side": side_by_side}
+    tables = {"step": [], "layer": [], "epoch": [], "histogram": run.histograms(0)}
+    return Training(spec, run, np.random.default_rng(spec.seed), outcome, tables)
+
+
+def record_chunk(t: Training, step_stats: np.ndarray, layer_stats: np.ndarray, epoch: int, start: int) -> None:
+    """Append a chunk's step and layer rows, up to and including its first non-finite value."""
+    steps_per_epoch = t.outcome["steps_per_epoch"]
+    bad_step, bad_layer = first_nonfinite(step_stats, layer_stats)
+    end = len(step_stats) if bad_step is None else bad_step + 1
+    first = (epoch - 1) * steps_per_epoch + start
+    step_frame, layer_frame = step_frames(t.run.probe, step_stats[:end], layer_stats[:end], first,
+                                          steps_per_epoch, t.spec.profile.log_every, keep_last=bad_step is not None)
+    t.tables["step"].append(step_frame)
+    t.tables["layer"].append(layer_frame)
+    t.losses.append(step_stats[:end, :2])
+    t.outcome["steps_run"] = first + end
+    if bad_step is not None:
+        t.outcome.update(status="diverged", diverged_step=first + bad_step,
+                         diverged_layer=None if bad_layer is None else t.run.probe.names[bad_layer])
+
+
+def train_epoch(trainings: list[Training], data: Dataset, epoch: int) -> None:
+    """One epoch of each run, a compiled chunk at a time, side by side; a run stops at its first non-finite value."""
+    orders = [list(chunks(epoch_batches(t.rng, len(data.y_train), t.spec.profile.batch_size))) for t in trainings]
+    for position in range(len(orders[0])):
+        live = [(t, order[position]) for t, order in zip(trainings, orders) if not t.diverged]
+        if not live:
+            return
+        results = train_side_by_side([t.run for t, _ in live])([tf.constant(indices) for _, (_, indices) in live])
+        for (t, (start, _)), (step_stats, layer_stats) in zip(live, results):
+            record_chunk(t, step_stats.numpy(), layer_stats.numpy(), epoch, start)
+
+
+def end_epoch(t: Training, data: Dataset, epoch: int) -> None:
+    train_loss, train_accuracy = np.concatenate(t.losses).mean(axis=0)
+    t.losses = []
+    test_loss, test_accuracy = t.run.evaluate(data.x_test, data.y_test)
+    t.tables["epoch"].append(dict(epoch=epoch, train_loss=train_loss, train_accuracy=train_accuracy,
+                                  test_loss=test_loss, test_accuracy=test_accuracy))
+    t.tables["histogram"] += t.run.histograms(epoch)
+
+
+def results(t: Training) -> tuple[dict, dict[str, pd.DataFrame]]:
+    frames = {kind: pd.concat(t.tables[kind], ignore_index=True) for kind in ("step", "layer")}
+    return t.outcome, {**frames, "epoch": pd.DataFrame(t.tables["epoch"]),
+                       "histogram": pd.DataFrame(t.tables["histogram"])}
+
+
+def train_together(specs: list[RunSpec], data: Dataset, jit_compile: bool = False) -> list[tuple[dict, dict]]:
+    """Train runs of one cell side by side; each one's outcome and tables (store.COLUMNS kinds).
+
+    Each run's numbers are the ones it gets trained alone; wall_time_s is the whole call's."""
+    if len({(spec.scenario, spec.depth, spec.profile) for spec in specs}) != 1:
+        raise ValueError("runs trained together must share scenario, depth and profile")
+    started = time.perf_counter()
+    weights = [initial_weights(spec, data) for spec in specs]
+    runs = compile_runs(specs[0], data, jit_compile, len(specs))
+    trainings = [begin(spec, run, w, data, len(specs)) for spec, run, w in zip(specs, runs, weights)]
+    for epoch in range(1, specs[0].profile.epochs + 1):
+        live = [t for t in trainings if not t.diverged]
+        if not live:
             break
-    return np.concatenate(losses)
+        train_epoch(live, data, epoch)
+        for t in live:
+            if not t.diverged:
+                end_epoch(t, data, epoch)
+    for t in trainings:
+        t.outcome["wall_time_s"] = round(time.perf_counter() - started, 3)
+    return [results(t) for t in trainings]
 
 
 def train(spec: RunSpec, data: Dataset, jit_compile: bool = False) -> tuple[dict, dict[str, pd.DataFrame]]:
     """Train one run; returns its outcome and its tables (store.COLUMNS kinds)."""
-    started = time.perf_counter()
-    weights = initial_weights(spec, data)
-    run = compile_run(spec, data, jit_compile)
-    run.reset(weights)
-    rng = np.random.default_rng(spec.seed)
-    tables = {"step": [], "layer": [], "epoch": [], "histogram": run.histograms(0)}
-    outcome = {"status": "completed", "diverged_step": None, "diverged_layer": None, "steps_run": 0,
-               "steps_per_epoch": len(data.y_train) // spec.profile.batch_size, "xla": run.xla}
-    for epoch in range(1, spec.profile.epochs + 1):
-        losses = train_epoch(run, spec, data, rng, epoch, tables, outcome)
-        if outcome["status"] == "diverged":
-            break
-        train_loss, train_accuracy = losses.mean(axis=0)
-        test_loss, test_accuracy = run.evaluate(data.x_test, data.y_test)
-        tables["epoch"].append(dict(epoch=epoch, train_loss=train_loss, train_accuracy=train_accuracy,
-                                    test_loss=test_loss, test_accuracy=test_accuracy))
-        tables["histogram"] += run.histograms(epoch)
-    outcome["wall_time_s"] = round(time.perf_counter() - started, 3)
-    frames = {kind: pd.concat(tables[kind], ignore_index=True) for kind in ("step", "layer")}
-    return outcome, {**frames, "epoch": pd.DataFrame(tables["epoch"]), "histogram": pd.DataFrame(tables["histogram"])}
+    return train_together([spec], data, jit_compile)[0]

@@ -24,20 +24,21 @@ def test_shards_partition_the_grid_by_cell():
 
 def test_interrupted_sweep_resumes_writing_each_run_once(tmp_path, synthetic, monkeypatch):
     runs = sweep.grid(SMOKE, [SCENARIOS["sigmoid"], SCENARIOS["linear"]], [2], [0, 1])
-    real_train, calls = sweep.train, []
+    real_train, calls = sweep.train_together, []
 
-    def interrupted_on_third(spec, data, jit):
-        calls.append(spec)
-        if len(calls) == 3:
-            raise KeyboardInterrupt  # what Ctrl-C raises in the middle of a run
-        return real_train(spec, data, jit)
+    def interrupted_on_second(specs, data, jit):
+        calls.append([(spec.scenario.name, spec.seed) for spec in specs])
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # what Ctrl-C raises in the middle of training
+        return real_train(specs, data, jit)
 
-    monkeypatch.setattr(sweep, "train", interrupted_on_third)
+    monkeypatch.setattr(sweep, "train_together", interrupted_on_second)
     with pytest.raises(KeyboardInterrupt):
         sweep.sweep(runs, synthetic, tmp_path, "/CPU:0")
     stored = {p.name: p.stat().st_mtime_ns for p in store.run_files(tmp_path)}
+    assert calls == [[("sigmoid", 0), ("sigmoid", 1)], [("linear", 0), ("linear", 1)]]  # a cell's seeds together
     assert len(stored) == 2 and not [p for p in tmp_path.iterdir() if p.suffix != ".parquet"]
-    monkeypatch.setattr(sweep, "train", real_train)
+    monkeypatch.setattr(sweep, "train_together", real_train)
     assert sweep.sweep(runs, synthetic, tmp_path, "/CPU:0") == 2
     after = {p.name: p.stat().st_mtime_ns for p in store.run_files(tmp_path)}
     assert len(after) == 4 and all(after[name] == mtime for name, mtime in stored.items())

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from bench import train
 from bench.scenarios import PROFILES, SCENARIOS
@@ -32,6 +33,28 @@ def test_same_seed_gives_identical_tables(synthetic):
     _, again = train.train(spec, synthetic)
     for kind in first:
         pd.testing.assert_frame_equal(first[kind], again[kind], check_exact=True)
+
+
+SIDE_BY_SIDE_CASES = {
+    "healthy": (SCENARIOS["sigmoid"], 3, (0, 1), SMOKE),
+    # linear at depth 10, learning rate 2: seed 2 diverges in epoch 3 of 4 and seed 3 trains on alone (TF 2.21)
+    "one_diverges": (replace(SCENARIOS["linear"], learning_rate=2.0), 10, (2, 3), replace(SMOKE, epochs=4)),
+}
+
+
+@pytest.mark.parametrize("case", SIDE_BY_SIDE_CASES)
+def test_runs_trained_side_by_side_get_the_numbers_they_get_alone(case, synthetic):
+    scenario, depth, seeds, profile = SIDE_BY_SIDE_CASES[case]
+    specs = [train.RunSpec(scenario, depth, seed, profile) for seed in seeds]
+    together = train.train_together(specs, synthetic)
+    for spec, (outcome, tables) in zip(specs, together):
+        alone_outcome, alone = train.train(spec, synthetic)
+        assert outcome["runs_side_by_side"] == 2 and alone_outcome["runs_side_by_side"] == 1
+        for key in ("status", "diverged_step", "diverged_layer", "steps_run"):
+            assert outcome[key] == alone_outcome[key], key
+        for kind in alone:
+            pd.testing.assert_frame_equal(tables[kind], alone[kind], check_exact=True)
+    assert not np.array_equal(together[0][1]["layer"]["kernel_norm"], together[1][1]["layer"]["kernel_norm"])
 
 
 def test_seeds_differ_and_every_step_and_layer_is_logged(synthetic):
