@@ -163,17 +163,25 @@ def uninstrumented(spec: train.RunSpec, data: datasets.Dataset, jit: bool) -> tr
     return train.Compiled(("uninstrumented", jit), model, probe, optimizer, start, chunk, None, None)
 
 
-def gradbench_variant(run: train.Compiled, data: datasets.Dataset, weights: list) -> Variant:
-    """One epoch of gradbench's loop: STEPS_PER_CALL steps per call, statistics fetched after each call."""
-    rng = np.random.default_rng(0)
+def gradbench_variant(runs: list[train.Compiled], data: datasets.Dataset, weights: list) -> Variant:
+    """An epoch of gradbench's loop for each run, side by side: STEPS_PER_CALL steps per call, statistics
+    fetched after each call. Its seconds are the epoch's over the number of runs: the time one run's epoch
+    takes in the sweep, so that samples/s counts every run's samples."""
+    rngs = [np.random.default_rng(seed) for seed in range(len(runs))]
+    call = train.train_side_by_side(runs)
 
     def epoch() -> float:
         started = time.perf_counter()
-        for _, indices in train.chunks(train.epoch_batches(rng, len(data.y_train), BATCH)):
-            [t.numpy() for t in run.train_chunk(tf.constant(indices))]
-        return time.perf_counter() - started
+        orders = [list(train.chunks(train.epoch_batches(rng, len(data.y_train), BATCH))) for rng in rngs]
+        for position in range(len(orders[0])):
+            [t.numpy() for pair in call([tf.constant(order[position][1]) for order in orders]) for t in pair]
+        return (time.perf_counter() - started) / len(runs)
 
-    return Variant(epoch, lambda: run.reset(weights))
+    def reset() -> None:
+        for run in runs:
+            run.reset(weights)
+
+    return Variant(epoch, reset)
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -247,11 +255,12 @@ def measure(variants: list[Variant], repeats: int) -> None:
 # default pools, as a plain model.fit and gradbench's --xla on run. Within a process the variants are
 # interleaved; the two processes run one after the other.
 CONFIGURATIONS = {
-    "gradbench": ("instrumented", "plain", "fit", "matmul"),
+    "gradbench": ("side_by_side", "instrumented", "plain", "fit", "matmul"),
     "default": ("instrumented_xla", "plain_xla", "instrumented", "fit", "matmul"),
 }
 LABELS = {  # (configuration, variant) -> its name in the table
-    ("gradbench", "instrumented"): "gradbench",
+    ("gradbench", "side_by_side"): f"gradbench sweep ({sweep.SIDE_BY_SIDE} runs side by side)",
+    ("gradbench", "instrumented"): "gradbench, one run",
     ("default", "fit"): "model.fit, TF default threads",
     ("gradbench", "fit"): "model.fit, gradbench's threads",
     ("default", "instrumented_xla"): "gradbench --xla on",
@@ -267,9 +276,11 @@ def make_variant(kind: str, spec: train.RunSpec, data: datasets.Dataset, weights
         return fit_variant(spec, data, weights)
     if kind == "matmul":
         return matmul_variant(shapes, BATCH, loops)
+    if kind == "side_by_side":
+        return gradbench_variant(train.compile_runs(spec, data, False, sweep.SIDE_BY_SIDE), data, weights)
     jit = kind.endswith("_xla")
     run = train.compile_run(spec, data, jit) if kind.startswith("instrumented") else uninstrumented(spec, data, jit)
-    return gradbench_variant(run, data, weights)
+    return gradbench_variant([run], data, weights)
 
 
 def model_shapes(spec: train.RunSpec, data: datasets.Dataset) -> list[tuple[int, int]]:
@@ -318,17 +329,20 @@ def training_figures(gb: dict, df: dict, loops: int) -> list[Figure]:
     rows = [Figure(f"samples_per_s.{c}.{k}", s1, f"samples/s, {label}", "samples/s",
                    [steps * BATCH / s for s in measured[c]["seconds"][k]])
             for (c, k), label in LABELS.items() if not k.startswith("plain")]
+    sweep_s = gb["seconds"]["side_by_side"]
     rows += [
-        Figure("speedup_over_fit.gradbench", s1, "speed-up, gradbench over model.fit (TF default threads)", "×",
-               per_round(fit, gb["seconds"]["instrumented"]), bound=2.0),
-        Figure("speedup_over_fit.same_threads", s1, "speed-up, gradbench over model.fit (gradbench's threads)", "×",
-               per_round(gb["seconds"]["fit"], gb["seconds"]["instrumented"]), bound=2.0),
+        Figure("speedup_over_fit.gradbench", s1, "speed-up, gradbench sweep over model.fit (TF default threads)", "×",
+               per_round(fit, sweep_s), bound=2.0),
+        Figure("speedup_over_fit.one_run", s1, "speed-up, gradbench one run over model.fit (TF default threads)",
+               "×", per_round(fit, gb["seconds"]["instrumented"]), bound=2.0),
+        Figure("speedup_over_fit.same_threads", s1, "speed-up, gradbench sweep over model.fit (gradbench's threads)",
+               "×", per_round(gb["seconds"]["fit"], sweep_s), bound=2.0),
         Figure("speedup_over_fit.xla", s1, "speed-up, gradbench --xla on over model.fit", "×",
                per_round(fit, df["seconds"]["instrumented_xla"]), bound=2.0),
     ]
     rows += [Figure(f"compile_s.{c}.{k}", s1, f"trace + compile, {label}", "s",
                     [measured[c]["first_s"][k] - float(np.median(measured[c]["seconds"][k]))])
-             for (c, k), label in LABELS.items()]
+             for (c, k), label in LABELS.items() if k != "side_by_side"]
     s2 = "2 · cost of instrumentation"
     rows += [Figure(f"instrumentation_cost.{key}", s2, f"statistics on vs off, {name}", "%",
                     [100 * (r - 1) for r in per_round(m["seconds"][on], m["seconds"][off])], bound=10.0,

@@ -9,10 +9,10 @@ import pytest
 from bench import benchmark, store
 
 EXPECTED = {
-    *(f"samples_per_s.{k}" for k in ("gradbench.instrumented", "default.fit", "gradbench.fit",
+    *(f"samples_per_s.{k}" for k in ("gradbench.side_by_side", "gradbench.instrumented", "default.fit", "gradbench.fit",
                                      "default.instrumented_xla", "default.instrumented")),
-    *(f"speedup_over_fit.{k}" for k in ("gradbench", "same_threads", "xla")),
-    *(f"compile_s.{c}.{k}" for c, k in benchmark.LABELS),
+    *(f"speedup_over_fit.{k}" for k in ("gradbench", "one_run", "same_threads", "xla")),
+    *(f"compile_s.{c}.{k}" for c, k in benchmark.LABELS if k != "side_by_side"),
     "instrumentation_cost.gradbench", "instrumentation_cost.xla", "step_mflop",
     *(f"{figure}.{k}" for figure in ("matmul_gflops", "floor_ms", "step_ms", "floor_ratio")
       for k in ("gradbench", "xla")),
@@ -57,7 +57,7 @@ def test_targets_and_provenance_are_recorded(tiny):
 
 def test_page_is_a_site_page(tiny):
     html = (tiny / "benchmark.html").read_text()
-    assert html.startswith("<!DOCTYPE html>") and "speed-up, gradbench over model.fit" in html
+    assert html.startswith("<!DOCTYPE html>") and "speed-up, gradbench sweep over model.fit" in html
     assert "load_average_start" in html and "threads_gradbench" in html
     assert (tiny / "style.css").exists()
 
