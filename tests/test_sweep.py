@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bench import store, sweep, train
+from bench import adam, store, sweep, train
 from bench.scenarios import CATALOGUE, PROFILES, SCENARIOS
 
 SMOKE = PROFILES["smoke"]
@@ -56,6 +56,8 @@ def test_store_round_trip_and_provenance(smoke_results):
     assert threads == {"intra_op_threads": max(1, len(os.sched_getaffinity(0)) // 2), "inter_op_threads": 2}
     assert (results.runs["intra_op_threads"] == threads["intra_op_threads"]).all()
     assert (results.runs["inter_op_threads"] == 2).all() and not results.runs["xla"].any()
+    assert (results.runs["runs_side_by_side"] == 2).all()  # each cell's two seeds trained together
+    assert (results.runs["optimizer"] == adam.NAME).all()
     for kind in store.KINDS:
         frame = results.table(kind)
         assert set(frame["run_id"]) == set(results.runs["run_id"]), kind
