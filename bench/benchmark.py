@@ -34,7 +34,7 @@ import pyarrow.parquet as pq  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bench import data as datasets  # noqa: E402
-from bench import instrument, provenance, store, sweep, train  # noqa: E402
+from bench import provenance, store, sweep, train  # noqa: E402
 from bench.models import build_model  # noqa: E402
 from bench.scenarios import CATALOGUE, PROFILES, SCENARIOS  # noqa: E402
 
@@ -152,17 +152,6 @@ def run_spec(settings: Settings) -> train.RunSpec:
     return train.RunSpec(SCENARIO, settings.depth, 0, profile)
 
 
-def uninstrumented(spec: train.RunSpec, data: datasets.Dataset, jit: bool) -> train.Compiled:
-    """As train.compile_run, with make_train_chunk(statistics=False)."""
-    model = build_model(spec.scenario, spec.depth, data.image_shape, data.num_classes, spec.width)
-    probe = instrument.make_probe(model)
-    optimizer = train.make_optimizer(spec.scenario, model.trainable_variables)
-    chunk = instrument.make_train_chunk(probe, optimizer, tf.constant(data.x_train), tf.constant(data.y_train),
-                                        jit_compile=jit, statistics=False)
-    start = [v.numpy() for v in optimizer.variables]
-    return train.Compiled(("uninstrumented", jit), model, probe, optimizer, start, chunk, None, None)
-
-
 def gradbench_variant(runs: list[train.Compiled], data: datasets.Dataset, weights: list) -> Variant:
     """An epoch of gradbench's loop for each run, side by side: STEPS_PER_CALL steps per call, statistics
     fetched after each call. Its seconds are the epoch's over the number of runs: the time one run's epoch
@@ -172,9 +161,8 @@ def gradbench_variant(runs: list[train.Compiled], data: datasets.Dataset, weight
 
     def epoch() -> float:
         started = time.perf_counter()
-        orders = [list(train.chunks(train.epoch_batches(rng, len(data.y_train), BATCH))) for rng in rngs]
-        for position in range(len(orders[0])):
-            [t.numpy() for pair in call([tf.constant(order[position][1]) for order in orders]) for t in pair]
+        for position in train.side_by_side_chunks(rngs, len(data.y_train), BATCH):
+            [t.numpy() for pair in call([tf.constant(indices) for _, indices in position]) for t in pair]
         return (time.perf_counter() - started) / len(runs)
 
     def reset() -> None:
@@ -279,7 +267,8 @@ def make_variant(kind: str, spec: train.RunSpec, data: datasets.Dataset, weights
     if kind == "side_by_side":
         return gradbench_variant(train.compile_runs(spec, data, False, sweep.SIDE_BY_SIDE), data, weights)
     jit = kind.endswith("_xla")
-    run = train.compile_run(spec, data, jit) if kind.startswith("instrumented") else uninstrumented(spec, data, jit)
+    run = (train.compile_run(spec, data, jit) if kind.startswith("instrumented")
+           else train.compile_model(spec, data, jit, statistics=False))
     return gradbench_variant([run], data, weights)
 
 

@@ -75,6 +75,11 @@ def chunks(indices: np.ndarray):
         yield start, indices[start : start + STEPS_PER_CALL]
 
 
+def side_by_side_chunks(rngs: list[np.random.Generator], samples: int, batch: int) -> list[tuple]:
+    """One epoch of several runs, each with its own data order: per chunk, each run's (first step, indices)."""
+    return list(zip(*(chunks(epoch_batches(rng, samples, batch)) for rng in rngs)))
+
+
 def first_nonfinite(step_stats: np.ndarray, layer_stats: np.ndarray) -> tuple[int | None, int | None]:
     """(step, layer) of the first non-finite value in a chunk; layer None if only the loss broke."""
     checked = [instrument.LAYER_STATS.index(c) for c in ("kernel_grad_norm", "kernel_norm", "delta_norm")]
@@ -154,7 +159,6 @@ def step_frames(probe, step_stats, layer_stats, first_step, steps_per_epoch, log
 class Compiled:
     """A model and its compiled functions; the seeds of one cell reuse them with fresh weights."""
 
-    key: tuple
     model: keras.Model
     probe: instrument.Probe
     optimizer: keras.optimizers.Optimizer
@@ -162,10 +166,7 @@ class Compiled:
     train_chunk: object
     evaluate: object
     histograms: object
-
-    @property
-    def xla(self) -> bool:
-        return self.key[-1]
+    xla: bool
 
     def reset(self, weights: list) -> None:
         self.model.set_weights(weights)
@@ -193,7 +194,7 @@ def compile_runs(spec: RunSpec, data: Dataset, jit_compile: bool, count: int = 1
         _cell[:] = [Cell(key)]
     cell = _cell[0]
     while len(cell.runs) < count:
-        cell.runs.append(compile_model(spec, data, key))
+        cell.runs.append(compile_model(spec, data, jit_compile))
     return cell.runs[:count]
 
 
@@ -201,18 +202,19 @@ def compile_run(spec: RunSpec, data: Dataset, jit_compile: bool) -> Compiled:
     return compile_runs(spec, data, jit_compile)[0]
 
 
-def compile_model(spec: RunSpec, data: Dataset, key: tuple) -> Compiled:
-    jit_compile = key[-1]
+def compile_model(spec: RunSpec, data: Dataset, jit_compile: bool, statistics: bool = True) -> Compiled:
+    """A fresh model, its optimizer and compiled functions (statistics=False: the benchmark's plain loop)."""
     model = build_model(spec.scenario, spec.depth, data.image_shape, data.num_classes, spec.width)
     probe = instrument.make_probe(model)
     optimizer = make_optimizer(spec.scenario, model.trainable_variables)
     train_chunk = instrument.make_train_chunk(
         probe, optimizer, tf.constant(data.x_train), tf.constant(data.y_train),
-        spec.scenario.clipnorm, spec.scenario.global_clipnorm, jit_compile,
+        spec.scenario.clipnorm, spec.scenario.global_clipnorm, jit_compile, statistics,
     )
     batch = spec.profile.batch_size
-    return Compiled(key, model, probe, optimizer, [v.numpy() for v in optimizer.variables], train_chunk,
-                    make_evaluate(probe), make_histograms(probe, data.x_train[:batch], data.y_train[:batch]))
+    return Compiled(model, probe, optimizer, [v.numpy() for v in optimizer.variables], train_chunk,
+                    make_evaluate(probe), make_histograms(probe, data.x_train[:batch], data.y_train[:batch]),
+                    jit_compile)
 
 
 def train_side_by_side(runs: list[Compiled]):
@@ -279,9 +281,9 @@ def record_chunk(t: Training, step_stats: np.ndarray, layer_stats: np.ndarray, e
 
 def train_epoch(trainings: list[Training], data: Dataset, epoch: int) -> None:
     """One epoch of each run, a compiled chunk at a time, side by side; a run stops at its first non-finite value."""
-    orders = [list(chunks(epoch_batches(t.rng, len(data.y_train), t.spec.profile.batch_size))) for t in trainings]
-    for position in range(len(orders[0])):
-        live = [(t, order[position]) for t, order in zip(trainings, orders) if not t.diverged]
+    batch = trainings[0].spec.profile.batch_size
+    for position in side_by_side_chunks([t.rng for t in trainings], len(data.y_train), batch):
+        live = [(t, chunk) for t, chunk in zip(trainings, position) if not t.diverged]
         if not live:
             return
         results = train_side_by_side([t.run for t, _ in live])([tf.constant(indices) for _, (_, indices) in live])

@@ -845,10 +845,9 @@ def keep_added_pages(old_root: Path, new_root: Path) -> None:
 
 def benchmark_link(root: Path) -> Link | None:
     """The benchmark page, if the site has one, with when it was measured."""
-    path = Path(root) / "benchmark.json"
-    if not path.is_file() or not (Path(root) / "benchmark.html").is_file():
+    if not all((Path(root) / name).is_file() for name in BENCHMARK_FILES):
         return None
-    meta = json.loads(path.read_text()).get("provenance", {})
+    meta = json.loads((Path(root) / "benchmark.json").read_text()).get("provenance", {})
     return Link("benchmark.html", "Benchmark", f"measured {meta.get('finished_at', '?')} on {meta.get('cpu', '?')}")
 
 
