@@ -37,12 +37,17 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".", *session.posargs)
 
 
-@nox.session(python="3.11")
-@nox.parametrize("tf", TF_VERSIONS)
-def bench(session: nox.Session, tf: str) -> None:
-    """Sweep a profile into results/tf-<version>/ (default quick): nox -s bench-2.21.0 -- --profile full"""
-    install(session, tf)
-    session.run("python", "-m", "bench", "sweep", *(session.posargs or ["--profile", "quick"]))
+def bench_session(tf: str):
+    def bench(session: nox.Session) -> None:
+        install(session, tf)
+        session.run("python", "-m", "bench", "sweep", *(session.posargs or ["--profile", "quick"]))
+
+    bench.__doc__ = f"Sweep a profile under TensorFlow {tf} into results/<profile>/tf-{tf}/: -- --profile full"
+    return nox.session(python="3.11", name=f"bench-{tf}")(bench)
+
+
+for _tf in TF_VERSIONS:  # named as the README calls them: nox -s bench-2.15.1
+    globals()[f"bench_{_tf.replace('.', '_')}"] = bench_session(_tf)
 
 
 @nox.session(python="3.11")
@@ -51,16 +56,17 @@ def diff(session: nox.Session) -> None:
 
     Without arguments: the oldest against the newest TensorFlow of the bench matrix."""
     install(session)
-    folders = session.posargs or [f"results/tf-{TF_VERSIONS[0]}", f"results/tf-{DEFAULT_TF}"]
+    folders = session.posargs or [f"results/quick/tf-{TF_VERSIONS[0]}", f"results/quick/tf-{DEFAULT_TF}"]
     session.run("python", "-m", "report", "diff", *folders)
 
 
 @nox.session(python="3.11")
 def report(session: nox.Session) -> None:
-    """Sweep the quick profile where results are missing (resumes), then build the site into site/."""
+    """Sweep the quick profile and its depth scan where missing (resumes), then build the site into site/."""
     install(session)
-    results = f"results/tf-{DEFAULT_TF}"
+    results = f"results/quick/tf-{DEFAULT_TF}"
     session.run("python", "-m", "bench", "sweep", "--profile", "quick", "--results", results)
+    session.run("python", "-m", "bench", "scan", "--profile", "quick", "--results", results)
     session.run("python", "-m", "report", "build", "--results", results, "--out", "site", *session.posargs)
 
 

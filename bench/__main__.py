@@ -1,4 +1,4 @@
-"""python -m bench list | run | sweep: train the scenario catalogue into parquet."""
+"""python -m bench list | run | sweep | scan: train the catalogue, or scan it at initialisation, into parquet."""
 
 import argparse
 import os
@@ -53,16 +53,19 @@ def shard_spec(text: str) -> tuple[int, int]:
     return index, count
 
 
-def add_common(parser: argparse.ArgumentParser) -> None:
+def add_common(parser: argparse.ArgumentParser, training: bool = True) -> None:
     parser.add_argument("--profile", type=choice("profile", PROFILES), default="quick")
-    parser.add_argument("--epochs", type=integer_list("--epochs", 1, 1000), help="default: the profile's")
+    if training:
+        parser.add_argument("--epochs", type=integer_list("--epochs", 1, 1000),
+                            help="every cell trains this many epochs (default: the profile's budgets)")
     parser.add_argument("--dataset", type=choice("dataset", ("auto", "mnist", "fashion_mnist", "digits", "synthetic")),
                         help="default: the profile's (auto: first of mnist, fashion_mnist, digits that loads)")
     parser.add_argument("--data-dir", help="folder with IDX .gz or .npz files (or set GRADBENCH_DATA_DIR)")
-    parser.add_argument("--results", type=Path, help="results folder (default: results/tf-<TF version>)")
+    parser.add_argument("--results", type=Path, help="results folder (default: results/<profile>/tf-<TF version>)")
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
-    parser.add_argument("--xla", choices=("on", "off"), default="off",
-                        help="compile the train step with XLA (on a CPU it compiles for longer and is not faster)")
+    if training:
+        parser.add_argument("--xla", choices=("on", "off"), default="off",
+                            help="compile the train step with XLA (on a CPU it compiles for longer and is not faster)")
 
 
 def make_parser() -> Parser:
@@ -78,8 +81,10 @@ def make_parser() -> Parser:
     sweep.add_argument("--depths", type=integer_list("--depths", 1, MAX_DEPTH), help="default: the profile's")
     sweep.add_argument("--seeds", type=integer_list("--seeds", 0, 2**31 - 1), help="default: the profile's")
     sweep.add_argument("--shard", type=shard_spec, default=(1, 1), help="i/N: run only shard i of N")
+    scan = commands.add_parser("scan", help="step-0 statistics of every MLP scenario over depths 1-64 and 10 seeds")
     for sub in (run, sweep):
         add_common(sub)
+    add_common(scan, training=False)
     return parser
 
 
@@ -96,37 +101,67 @@ def print_catalogue() -> None:
               f"seeds={list(p.seeds)}, extra MLP depths={list(p.mlp_depths)}, log_every={p.log_every}")
 
 
+def default_results(profile: str) -> Path:
+    """results/<profile>/tf-<version>: each profile in its own folder, so no site pools two of them."""
+    from bench import provenance
+
+    return Path("results") / profile / f"tf-{provenance.versions()['tf_version']}"
+
+
+def load_data(args, profile, train_samples):
+    from bench import data
+
+    dataset = data.load(args.dataset or profile.dataset, args.data_dir, train_samples, profile.test_samples)
+    print(f"dataset {dataset.name}: {dataset.source} ({len(dataset.y_train)} train / {len(dataset.y_test)} test)"
+          + (f" [{dataset.note}]" if dataset.note else ""), file=sys.stderr)
+    return dataset
+
+
 def train_command(args) -> None:
     """run and sweep: load data once, then train what is missing."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
-    from bench import data, provenance, store, sweep, train  # TensorFlow loads only here
+    from bench import provenance, store, sweep, train  # TensorFlow loads only here
 
     train.configure_threads(args.xla == "on")
     profile = PROFILES[args.profile]
-    if args.epochs:
-        profile = replace(profile, epochs=args.epochs[0])
+    if args.epochs:  # every cell trains that many epochs, the long ones too
+        profile = replace(profile, epochs=args.epochs[0], long_cells=())
     if args.command == "run":
         runs = sweep.grid(profile, [SCENARIOS[args.scenario]], args.depth, args.seed)
     else:
         scenarios = [SCENARIOS[n] for n in args.scenarios] if args.scenarios else list(CATALOGUE)
         runs = sweep.shard(sweep.grid(profile, scenarios, args.depths, args.seeds), *args.shard)
-    dataset = data.load(args.dataset or profile.dataset, args.data_dir, profile.train_samples, profile.test_samples)
+    whole = any(run.train_samples is None for run in runs)  # a long cell trains on the whole set
+    dataset = load_data(args, profile, None if whole else profile.train_samples)
     device = provenance.resolve_device(args.device)
-    results = args.results or Path("results") / f"tf-{provenance.versions()['tf_version']}"
+    results = args.results or default_results(profile.name)
     store.check_folder(results)  # add nothing to a folder of foreign or old files
-    print(f"dataset {dataset.name}: {dataset.source} ({len(dataset.y_train)} train / {len(dataset.y_test)} test)"
-          + (f" [{dataset.note}]" if dataset.note else ""), file=sys.stderr)
     print(f"{len(runs)} runs on {device} into {results}/", file=sys.stderr)
     trained = sweep.sweep(runs, dataset, results, device, args.xla == "on")
     print(f"{trained} trained, {len(runs) - trained} already stored; results in {results}/", file=sys.stderr)
+
+
+def scan_command(args) -> None:
+    """scan: measure the depth scan into <results>/scan/ unless it is there already."""
+    from bench import provenance, scan, store  # TensorFlow's default thread pools: the scan's matmuls are large
+
+    profile = PROFILES[args.profile]
+    dataset = load_data(args, profile, profile.train_samples)
+    device = provenance.resolve_device(args.device)
+    results = args.results or default_results(profile.name)
+    store.check_folder(results)
+    path, measured = scan.scan(dataset, results, device, width=profile.width)
+    print(f"depth scan {'measured' if measured else 'already stored'}: {path}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so no temporary file is left
     try:
         args = make_parser().parse_args(argv)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out
         if args.command == "list":
             print_catalogue()
+        elif args.command == "scan":
+            scan_command(args)
         else:
             train_command(args)
     except UserError as err:

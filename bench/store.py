@@ -161,3 +161,53 @@ def load(folder: str | Path) -> Results:
         rows = long[long["kind"] == kind][names] if long is not None else pd.DataFrame(columns=names)
         tables[kind] = rows.reset_index(drop=True)
     return Results(runs=runs, **tables)
+
+
+# -- the depth scan (bench/scan.py): one file per scan under <results>/scan/ -------------------------
+
+SCAN_FOLDER = "scan"
+SCAN_COLUMNS: dict[str, pa.DataType] = {
+    "scenario": pa.string(),  # the first catalogue scenario with this step-0 network
+    "depth": pa.int32(),
+    "seed": pa.int32(),
+    "layer": pa.int32(),  # index among the weight layers, forward order
+    "layer_role": pa.string(),  # hidden | output
+    "delta_norm": pa.float32(),  # ||dL/dz|| over the batch at initialisation (0 where below float32's range)
+    "kernel_grad_norm": pa.float32(),
+    "preactivation_rms": pa.float32(),  # sqrt(mean z^2): the forward spread, sqrt(q) of the theory
+    "loss": pa.float32(),  # the batch loss at initialisation
+}
+
+
+def write_scan(path: Path, meta: dict, frame: pd.DataFrame) -> None:
+    """Write a scan atomically, its config and provenance in the metadata like a run's."""
+    target = pa.schema(list(SCAN_COLUMNS.items()))
+    table = pa.Table.from_pandas(frame[list(SCAN_COLUMNS)], schema=target, preserve_index=False)
+    table = table.replace_schema_metadata(
+        {METADATA_KEY: json.dumps({"schema_version": SCHEMA_VERSION, "scan": meta}, sort_keys=True)}
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_scans(folder: str | Path) -> tuple[pd.DataFrame, list[dict]]:
+    """Every depth scan of a results folder: the rows (with a scan_id column) and each scan's metadata."""
+    frames, metas = [], []
+    for path in sorted((Path(folder) / SCAN_FOLDER).glob("*.parquet")):
+        try:
+            schema_meta = pq.read_schema(path).metadata or {}
+            info = json.loads(schema_meta[METADATA_KEY])
+        except (pa.ArrowInvalid, OSError, KeyError, ValueError) as err:
+            raise StoreError(f"{path}: not a gradbench depth scan ({err}); delete it or move it away") from None
+        if info.get("schema_version") != SCHEMA_VERSION or "scan" not in info:
+            raise StoreError(f"{path}: a depth scan of another gradbench version; delete it to measure it again")
+        frames.append(pq.read_table(path).to_pandas().assign(scan_id=path.stem))
+        metas.append({**info["scan"], "scan_id": path.stem})
+    if not frames:
+        return pd.DataFrame(columns=[*SCAN_COLUMNS, "scan_id"]), []
+    return pd.concat(frames, ignore_index=True), metas

@@ -4,7 +4,7 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,8 @@ def config(spec: RunSpec, data: Dataset, device_kind: str) -> dict:
     return {
         "scenario": spec.scenario.name, "depth": spec.depth, "seed": spec.seed, "profile": spec.profile.name,
         "dataset": data.name, "train_samples": len(data.y_train), "test_samples": len(data.y_test),
-        "epochs": spec.profile.epochs, "batch_size": spec.profile.batch_size, "log_every": spec.profile.log_every,
+        "epochs": spec.epochs(len(data.y_train) // spec.profile.batch_size), "steps": spec.steps,
+        "batch_size": spec.profile.batch_size, "log_every": spec.profile.log_every,
         **{k: v for k, v in asdict(spec.scenario).items() if k not in NOT_CONFIG},
         "width": spec.width, "optimizer": adam.NAME, "device_kind": device_kind, **provenance.versions(),
     }
@@ -95,11 +96,25 @@ class Progress:
             print("\r" + " " * 100 + "\r", end="", file=sys.stderr, flush=True)
 
 
+def for_spec(data: Dataset, spec: RunSpec, _subsets: dict = {}) -> Dataset:  # noqa: B006 (a cache on purpose)
+    """The training set a run's budget names: the first train_samples samples, one object per size (the
+    compiled graphs of a cell are cached by the dataset object)."""
+    if spec.train_samples is None or spec.train_samples >= len(data.y_train):
+        return data
+    key = (id(data), spec.train_samples)
+    if key not in _subsets:
+        _subsets.clear()
+        _subsets[key] = replace(data, x_train=data.x_train[: spec.train_samples],
+                                y_train=data.y_train[: spec.train_samples])
+    return _subsets[key]
+
+
 def execute(specs: list[RunSpec], data: Dataset, results: Path, device: str, xla: bool) -> list[tuple[dict, dict]]:
     """Train runs of one cell side by side under the device and store each; returns (run, tables) each."""
     import tensorflow as tf
 
     meta = provenance.provenance(device)
+    data = for_spec(data, specs[0])
     with tf.device(device):
         trained = train_together(specs, data, xla)
     stored = []
@@ -130,7 +145,7 @@ def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: b
     device_kind = "gpu" if device.startswith("/GPU") else "cpu"
     progress, pending = Progress(len(runs)), []
     for spec in runs:
-        if (results / f"{run_id(config(spec, data, device_kind))}.parquet").exists():
+        if (results / f"{run_id(config(spec, for_spec(data, spec), device_kind))}.parquet").exists():
             progress.finish(None)
         else:
             pending.append(spec)

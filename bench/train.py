@@ -32,6 +32,23 @@ class RunSpec:
     def width(self) -> int:
         return self.profile.width or self.scenario.width
 
+    @property
+    def steps(self) -> int | None:
+        """The cell's budget in optimizer steps; None: whole epochs."""
+        return self.profile.budget(self.scenario, self.depth)[0]
+
+    @property
+    def train_samples(self) -> int | None:
+        return self.profile.budget(self.scenario, self.depth)[1]
+
+    def epochs(self, steps_per_epoch: int) -> int:
+        return self.profile.epochs if self.steps is None else -(-self.steps // steps_per_epoch)
+
+    def steps_in_epoch(self, epoch: int, steps_per_epoch: int) -> int:
+        if self.steps is None:
+            return steps_per_epoch
+        return max(0, min(steps_per_epoch, self.steps - (epoch - 1) * steps_per_epoch))
+
 
 def configure_threads(xla: bool = False) -> dict:
     """TensorFlow's thread pools for this process; call before TensorFlow runs its first op.
@@ -75,9 +92,10 @@ def chunks(indices: np.ndarray):
         yield start, indices[start : start + STEPS_PER_CALL]
 
 
-def side_by_side_chunks(rngs: list[np.random.Generator], samples: int, batch: int) -> list[tuple]:
-    """One epoch of several runs, each with its own data order: per chunk, each run's (first step, indices)."""
-    return list(zip(*(chunks(epoch_batches(rng, samples, batch)) for rng in rngs)))
+def side_by_side_chunks(rngs: list[np.random.Generator], samples: int, batch: int, steps: int | None = None) -> list:
+    """One epoch (its first `steps` steps) of several runs, each with its own data order: per chunk, each
+    run's (first step, indices). The whole epoch's order is drawn either way, so a cut changes no later epoch."""
+    return list(zip(*(chunks(epoch_batches(rng, samples, batch)[:steps]) for rng in rngs)))
 
 
 def first_nonfinite(step_stats: np.ndarray, layer_stats: np.ndarray) -> tuple[int | None, int | None]:
@@ -279,10 +297,11 @@ def record_chunk(t: Training, step_stats: np.ndarray, layer_stats: np.ndarray, e
                          diverged_layer=None if bad_layer is None else t.run.probe.names[bad_layer])
 
 
-def train_epoch(trainings: list[Training], data: Dataset, epoch: int) -> None:
-    """One epoch of each run, a compiled chunk at a time, side by side; a run stops at its first non-finite value."""
+def train_epoch(trainings: list[Training], data: Dataset, epoch: int, steps: int) -> None:
+    """`steps` steps of one epoch of each run, a compiled chunk at a time, side by side; a run stops at
+    its first non-finite value."""
     batch = trainings[0].spec.profile.batch_size
-    for position in side_by_side_chunks([t.rng for t in trainings], len(data.y_train), batch):
+    for position in side_by_side_chunks([t.rng for t in trainings], len(data.y_train), batch, steps):
         live = [(t, chunk) for t, chunk in zip(trainings, position) if not t.diverged]
         if not live:
             return
@@ -310,17 +329,18 @@ def train_together(specs: list[RunSpec], data: Dataset, jit_compile: bool = Fals
     """Train runs of one cell side by side; each one's outcome and tables (store.COLUMNS kinds).
 
     Each run's numbers are the ones it gets trained alone; wall_time_s is the whole call's."""
-    if len({(spec.scenario, spec.depth, spec.profile) for spec in specs}) != 1:
+    if len({(spec.scenario, spec.depth, spec.profile) for spec in specs}) != 1:  # so they share a budget too
         raise ValueError("runs trained together must share scenario, depth and profile")
     started = time.perf_counter()
     weights = [initial_weights(spec, data) for spec in specs]
     runs = compile_runs(specs[0], data, jit_compile, len(specs))
     trainings = [begin(spec, run, w, data, len(specs)) for spec, run, w in zip(specs, runs, weights)]
-    for epoch in range(1, specs[0].profile.epochs + 1):
+    steps_per_epoch = trainings[0].outcome["steps_per_epoch"]
+    for epoch in range(1, specs[0].epochs(steps_per_epoch) + 1):
         live = [t for t in trainings if not t.diverged]
         if not live:
             break
-        train_epoch(live, data, epoch)
+        train_epoch(live, data, epoch, specs[0].steps_in_epoch(epoch, steps_per_epoch))
         for t in live:
             if not t.diverged:
                 end_epoch(t, data, epoch)

@@ -25,7 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from bench import scenarios as scenarios_module
 from bench import store
 from bench.scenarios import SCENARIOS, Scenario
-from report import analysis, figures
+from report import analysis, depth_scan, figures
 from report.figures import Key, SavedChart
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -50,6 +50,7 @@ class Phenomenon:
     fixes: tuple[str, ...]  # scenarios that fix it, compared on the same seeds
     depth: int  # depth of the side-by-side comparison
     figures: tuple[str, ...]  # comparison figures: the kinds comparison_chart draws
+    scan: bool = False  # shows the depth scan at initialisation
 
 
 PHENOMENA: tuple[Phenomenon, ...] = (
@@ -79,6 +80,7 @@ PHENOMENA: tuple[Phenomenon, ...] = (
         ("relu_he",),
         11,
         ("flow", "sweep", "curves"),
+        scan=True,
     ),
     Phenomenon(
         "activation",
@@ -124,6 +126,15 @@ ARTICLE_FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
 PROVENANCE_KEYS = ("tf_version", "keras_version", "profile", "dataset", "device")
 
 
+@dataclass(frozen=True)
+class SetAside:
+    """Runs in the folder that this site does not show, so that no cell pools two configs."""
+
+    runs: int
+    what: str
+    why: str
+
+
 @dataclass
 class Data:
     """A results folder with the analysis tables every page reads."""
@@ -131,6 +142,9 @@ class Data:
     results: store.Results
     runs: pd.DataFrame  # analysis.run_table
     cells: pd.DataFrame  # analysis.cell_table
+    set_aside: list[SetAside] = field(default_factory=list)
+    scan: pd.DataFrame | None = None  # the depth scan's rows (bench/scan.py), if the folder has one
+    scan_meta: dict | None = None
     groups: dict[str, dict[Key, pd.DataFrame]] = field(default_factory=dict)  # by table, by (scenario, depth)
 
     def rows(self, kind: str, keys: list[Key], seeds: list[int]) -> pd.DataFrame:
@@ -151,13 +165,57 @@ def load(folder: Path) -> Data:
     if results.runs.empty:
         raise store.StoreError(f"{folder}: no result files (*.parquet); run 'python -m bench sweep' first")
     runs = analysis.run_table(results)
-    return Data(results, runs, analysis.cell_table(runs))
+    keep, set_aside = shown_runs(runs)
+    if len(keep) < len(runs):
+        results = store.Results(**{kind: rows[rows["run_id"].isin(keep)].reset_index(drop=True)
+                                   for kind, rows in vars(results).items()})
+        runs = runs[runs["run_id"].isin(keep)].reset_index(drop=True)
+    scan, scan_meta = pick_scan(*store.load_scans(folder), distinct(results.runs, "dataset"))
+    return Data(results, runs, analysis.cell_table(runs), set_aside, scan, scan_meta)
+
+
+def setting_text(rows: pd.DataFrame) -> str:
+    return ", ".join(f"{name} {distinct(rows, column)}" for name, column in SETTING_KEYS if column in rows)
+
+
+SETTING_KEYS = (("profile", "profile"), ("dataset", "dataset"), ("TensorFlow", "tf_version"),
+                ("steps", "steps_trained"), ("training samples", "train_samples"))
+
+
+def shown_runs(runs: pd.DataFrame) -> tuple[set[str], list[SetAside]]:
+    """The runs the site shows: the experiment with the most runs, and in it one cell per scenario × depth
+    (the one with most seeds, then the longest training). Everything else is set aside and named."""
+    sizes = runs.groupby("experiment")["run_id"].count().sort_values(ascending=False, kind="stable")
+    chosen = runs[runs["experiment"] == sizes.index[0]]
+    ranked = chosen.assign(n=chosen.groupby("cell_id")["run_id"].transform("count")).sort_values(
+        ["n", "steps_trained"], ascending=False, kind="stable")
+    cells = ranked.drop_duplicates(["scenario", "depth"])["cell_id"]
+    keep = set(chosen.loc[chosen["cell_id"].isin(cells), "run_id"])
+    aside = [
+        SetAside(len(rows), setting_text(rows), "another experiment (profile, dataset or versions) in this folder")
+        for experiment, rows in runs[runs["experiment"] != sizes.index[0]].groupby("experiment", sort=False)
+    ] + [
+        SetAside(len(rows), f"{rows['scenario'].iloc[0]} depth {rows['depth'].iloc[0]}: {setting_text(rows)}",
+                 "a second config of a cell already shown")
+        for cell, rows in chosen[~chosen["run_id"].isin(keep)].groupby("cell_id", sort=False)
+    ]
+    return keep, aside
+
+
+def pick_scan(scan: pd.DataFrame, metas: list[dict], dataset: str) -> tuple[pd.DataFrame | None, dict | None]:
+    """The newest depth scan on the dataset the runs used."""
+    matching = [m for m in metas if m.get("dataset") == dataset]
+    if not matching:
+        return None, None
+    meta = max(matching, key=lambda m: str(m.get("started_at", "")))
+    return scan[scan["scan_id"] == meta["scan_id"]].reset_index(drop=True), meta
 
 
 def code_version() -> str:
     """Hash of everything besides a figure's data that decides how it is drawn."""
     sources = [
-        Path(m.__file__).read_bytes() for m in (figures, analysis, scenarios_module, sys.modules[__name__])
+        Path(m.__file__).read_bytes()
+        for m in (figures, analysis, depth_scan, scenarios_module, sys.modules[__name__])
     ]
     return hashlib.sha256(b"".join(sources) + figures.ENGINE.encode()).hexdigest()
 
@@ -240,6 +298,14 @@ class CellView:
     diverged: int  # seeds that diverged
     gain_measured: float  # per-layer factor of ‖δ‖² implied by the step-0 ratio: ratio^(2/(L-1))
     gain_predicted: float  # the same from the mean-field prediction (the geometric mean of χ)
+    factor: float  # the verdict's per-layer ‖δ‖ factor: median ratio over training^(1/(L-1)), median over seeds
+    factor_init: float  # the same at step 0
+    factor_predicted: float  # the mean-field prediction's, at step 0
+    expected_from: str | None
+    steps: float  # training steps, median over seeds
+    growth_epoch: float  # epoch in which ‖g‖ first crossed exploding_growth × its early median, median over seeds
+    spikes: int  # loss spikes over all seeds
+    loss_fall: float  # fraction by which the batch loss fell from the early to the late window, median over seeds
     href: str
 
 
@@ -270,6 +336,13 @@ def cell_view(cell: pd.Series, runs: pd.DataFrame) -> CellView:
         diverged=int((rows["verdict"] == "diverged").sum()),
         gain_measured=per_layer_gain(float(cell["delta_ratio_init"]), depth),
         gain_predicted=per_layer_gain(float(cell["predicted_delta_ratio"]), depth),
+        factor=float(cell["per_layer_factor"]),
+        factor_init=analysis.per_layer_factor(float(cell["delta_ratio_init"]), depth),
+        factor_predicted=float(cell["predicted_factor"]), expected_from=none_if_na(cell["expected_from"]),
+        steps=median_of(rows, "steps_trained"), growth_epoch=median_of(rows, "growth_epoch"),
+        spikes=int(sum(len(s) for s in rows["loss_spikes"] if isinstance(s, list))),
+        loss_fall=analysis.finite_median(pd.Series([analysis.loss_drop(r) for r in rows.to_dict("records")],
+                                                   dtype=float)),
         href=scenario_href(cell["scenario"]),
     )  # fmt: skip
 
@@ -389,6 +462,35 @@ class PhenomenonPage:
     missing: list[str]  # listed scenarios with no results at all
     elsewhere: list[str]  # listed scenarios with results, but not at `depth`
     figures: list[SavedChart]
+    scan: "ScanSection | None" = None
+
+
+@dataclass
+class ScanSection:
+    """The depth scan at initialisation: each scenario's law against the theory's, and the figure."""
+
+    rows: list[depth_scan.ScanRow]
+    by_name: dict[str, depth_scan.ScanRow]
+    figure: SavedChart
+    facts: list[tuple[str, str]]
+    rule: str
+    depths: int
+    seeds: int
+
+
+def scan_section(data: Data, shelf: Shelf, page: str) -> ScanSection | None:
+    if data.scan is None or data.scan.empty:
+        return None
+    rows, frame = depth_scan.table(data.scan, data.scan_meta)
+    meta = data.scan_meta
+    facts = [
+        ("depths", ", ".join(str(d) for d in meta["depths"])), ("seeds per depth", str(len(meta["seeds"]))),
+        ("dataset", f"{meta['dataset']} (batch of {meta['batch']} per seed)"),
+        ("measured in", f"{meta.get('wall_time_s', float('nan')):.1f} s on {meta.get('device', '?')}"),
+        ("TensorFlow", str(meta.get("tf_version"))),
+    ]  # fmt: skip
+    return ScanSection(rows, {r.scenario: r for r in rows}, shelf.put(depth_scan.chart(rows, frame, meta), page),
+                       facts, depth_scan.MODEL_RULE, len(meta["depths"]), len(meta["seeds"]))
 
 
 def comparison_depth(phenomenon: Phenomenon, cells: pd.DataFrame) -> int:
@@ -422,6 +524,7 @@ def phenomenon_page(
         missing=[n for n in names if n not in present],
         elsewhere=[n for n in names if n in present and at[n] is None],
         figures=[shelf.put(c, phenomenon.slug) for c in charts],
+        scan=scan_section(data, shelf, phenomenon.slug) if phenomenon.scan else None,
     )  # fmt: skip
 
 
@@ -436,6 +539,7 @@ class ClaimView:
     measured: str
     reproduced: bool | None
     evidence: str
+    budget: str
     href: str
 
 
@@ -451,7 +555,7 @@ def claim_view(claim: analysis.Claim) -> ClaimView:
     scenario = claim.experiment.split(",")[0]  # "sigmoid, depth 11"
     href = scenario_href(scenario)
     return ClaimView(
-        claim.experiment, scenario, claim.claim, claim.measured, claim.reproduced, claim.evidence, href
+        claim.experiment, scenario, claim.claim, claim.measured, claim.reproduced, claim.evidence, claim.budget, href
     )
 
 
@@ -641,6 +745,7 @@ class IndexPage:
     claims: list[ClaimView]
     result_sets: list[ResultSet]
     sweep: SavedChart | None
+    set_aside: list[SetAside]
     diffs: list[Link] = field(default_factory=list)  # comparisons saved under diff/ (report diff)
     benchmark: Link | None = None  # benchmark.html, written by python -m bench.benchmark
 
@@ -665,6 +770,7 @@ def index_page(data: Data, views: list[CellView], article: ArticlePage, shelf: S
         missing=[Link(scenario_href(n), n, SCENARIOS[n].summary) for n in SCENARIOS if n not in present],
         phenomena=[Link(f"{p.slug}.html", p.title, p.summary) for p in PHENOMENA],
         claims=article.claims, result_sets=result_sets(data.results.runs), sweep=shelf.put(sweep, "index"),
+        set_aside=data.set_aside,
         diffs=diff_links(shelf.root), benchmark=benchmark_link(shelf.root),
     )  # fmt: skip
 
@@ -675,6 +781,9 @@ class MethodsPage:
     rules: list[tuple[str, str]]
     result_sets: list[ResultSet]
     theory_notes: list[tuple[str, str]]  # scenario, why the mean-field theory does not apply
+    set_aside: list[SetAside]
+    expected_sources: tuple[str, str]  # (theory, catalogue): where a cell's expected verdict comes from
+    scan_rule: str
 
 
 def methods_page(data: Data) -> MethodsPage:
@@ -684,6 +793,9 @@ def methods_page(data: Data) -> MethodsPage:
         rules=list(analysis.RULES),
         result_sets=result_sets(data.results.runs),
         theory_notes=[(r.scenario, r.theory_note) for r in notes.itertuples()],
+        set_aside=data.set_aside,
+        expected_sources=(analysis.EXPECTED_FROM_THEORY, analysis.EXPECTED_FROM_CATALOGUE),
+        scan_rule=depth_scan.MODEL_RULE,
     )
 
 

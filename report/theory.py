@@ -120,6 +120,27 @@ def variances(activation: str, depth: int, q1: float, sw2: float) -> list[float]
     return qs
 
 
+def delta_ratio_curve(
+    activation: str,
+    max_depth: int,
+    width: int,
+    input_features: int,
+    input_mean_square: float,
+    initializer: str,
+    init_std: float = 0.0,
+) -> np.ndarray:
+    """Predicted ||delta first hidden|| / ||delta last hidden|| for every depth 1..max_depth (index depth - 1).
+
+    Depth L's ratio is sqrt(prod_{l=1}^{L-1} chi(q^l)): q^l does not depend on the layers after l, so one
+    pass over max_depth layers gives every depth. Values beyond float64's range are inf or 0."""
+    q1 = sigma_w2(initializer, input_features, width, init_std) * input_mean_square
+    sw2 = sigma_w2(initializer, width, width, init_std)
+    qs = variances(activation, max_depth, q1, sw2)
+    with np.errstate(divide="ignore", over="ignore"):
+        log_chis = np.log([chi(activation, sw2, q) for q in qs[:-1]])
+        return np.exp(0.5 * np.concatenate([[0.0], np.cumsum(log_chis)]))
+
+
 def predicted_delta_ratio(
     activation: str,
     depth: int,
@@ -130,11 +151,8 @@ def predicted_delta_ratio(
     init_std: float = 0.0,
 ) -> float:
     """Predicted ||delta first hidden|| / ||delta last hidden|| = sqrt(prod_{l=1}^{L-1} chi(q^l))."""
-    q1 = sigma_w2(initializer, input_features, width, init_std) * input_mean_square
-    sw2 = sigma_w2(initializer, width, width, init_std)
-    qs = variances(activation, depth, q1, sw2)
-    log_product = sum(np.log(chi(activation, sw2, q)) for q in qs[:-1])
-    return float(np.exp(0.5 * log_product))
+    curve = delta_ratio_curve(activation, depth, width, input_features, input_mean_square, initializer, init_std)
+    return float(curve[-1])
 
 
 def applies(run: Mapping) -> str | None:

@@ -35,19 +35,21 @@ def planted(
     test_accuracy: list[float] | tuple = (0.5,),
     train_loss: list[float] | None = None,
     diverged_step: int | None = None,
+    profile: str = "quick",
+    epochs: int | None = None,
 ) -> tuple[dict, dict[str, pd.DataFrame]]:
     """A run dict and its tables: N steps, the given hidden layers plus an output layer, one row per epoch."""
     steps, hidden = deltas.shape
     grad_norms = np.ones(steps) if grad_norms is None else grad_norms
     losses = np.full(steps, 2.3) if losses is None else losses
-    epochs = len(test_accuracy)
+    epochs = epochs or max(len(test_accuracy), 1)
     epoch_of_step = 1 + np.arange(steps) * epochs // steps
     run = {
         "run_id": f"{scenario}-d{depth or hidden}-s{seed}", "scenario": scenario, "depth": depth or hidden,
         "seed": seed, "status": status, "diverged_step": diverged_step,
         "diverged_layer": "hidden__00" if status == "diverged" else None, "wall_time_s": 1.5,
         "width": 256, "init_std": 0.0, "input_mean_square": 0.1, "dataset": "mnist", "epochs": epochs,
-        "train_samples": 4096, "profile": "quick", **CONFIG[scenario],
+        "train_samples": 4096, "profile": profile, "batch_size": 32, **CONFIG[scenario],
     }  # fmt: skip
     step = pd.DataFrame({
         "step": np.arange(steps), "epoch": epoch_of_step, "loss": losses, "batch_accuracy": 0.1,
@@ -63,8 +65,9 @@ def planted(
         "kernel_grad_norm": 0.1, "bias_grad_norm": 0.01, "kernel_norm": 10.0, "update_ratio": 1e-3,
         "delta_norm": delta.ravel(), "inactive_fraction": 0.0,
     })  # fmt: skip
+    finished = len(test_accuracy)
     epoch = pd.DataFrame({
-        "epoch": np.arange(1, epochs + 1), "train_loss": train_loss or [1.0] * epochs, "train_accuracy": 0.5,
+        "epoch": np.arange(1, finished + 1), "train_loss": train_loss or [1.0] * finished, "train_accuracy": 0.5,
         "test_loss": 1.0, "test_accuracy": list(test_accuracy),
     })  # fmt: skip
     return run, {"step": step, "layer": layer, "epoch": epoch}
@@ -99,7 +102,7 @@ def test_planted_vanishing_run_is_vanishing(tmp_path):
     assert row["verdict"] == "vanishing"
     assert row["delta_ratio_init"] == pytest.approx(1e-4, rel=1e-5)
     assert row["delta_ratio_median"] == pytest.approx(1e-4, rel=1e-5)
-    assert "1.00e-04 < 0.001" in row["reason"]
+    assert "per-layer ‖δ‖ factor 0.1 (median first/last ratio 1.00e-04) < 0.75" in row["reason"]
 
 
 def test_planted_divergence_is_diverged(tmp_path):
@@ -141,9 +144,29 @@ def test_backward_growth_through_layers_is_exploding(tmp_path):
 
 def test_modest_growth_and_decay_are_healthy(tmp_path):
     norms = np.geomspace(1.0, 100.0, 30)
-    mild = np.tile([0.01, 0.1, 1.0], (30, 1))  # ratio 1e-2: above the vanishing threshold
+    mild = np.tile([0.64, 0.8, 1.0], (30, 1))  # 0.8 per layer: above the vanishing limit
     found = verdicts(tmp_path, planted("relu_he", 0, mild, norms), planted("relu_he", 1, flat()))
     assert found == {"relu_he-d3-s0": "healthy", "relu_he-d5-s1": "healthy"}
+
+
+@pytest.mark.parametrize("factor, verdict", [(0.7, "vanishing"), (0.8, "healthy"), (1.2, "healthy"),
+                                             (1.4, "exploding")])
+def test_verdict_reads_the_per_layer_factor_so_depth_does_not_change_it(tmp_path, factor, verdict):
+    """The same per-layer factor at depth 3 and depth 21: the same verdict (a raw-ratio limit would split them)."""
+    runs = [planted("relu_he", depth, np.tile(factor ** np.arange(depth - 1, -1, -1), (30, 1))) for depth in (3, 21)]
+    assert set(verdicts(tmp_path, *runs).values()) == {verdict}
+
+
+def test_windows_count_training_steps_not_logged_rows(tmp_path):
+    """A run logged every step and the same run logged every 10th step get the same early window and growth."""
+    steps = np.arange(400)
+    norms = np.where(steps < 20, 1.0, 50.0)  # the early 20 steps at 1, later 50
+    every = planted("linear", 0, flat(400, 3), norms)
+    sparse_run, sparse = planted("linear", 1, flat(400, 3), norms)
+    sparse = {kind: frame[frame["step"] % 10 == 0] if "step" in frame else frame for kind, frame in sparse.items()}
+    table = run_table(results_of(tmp_path, every, (sparse_run, sparse))).set_index("seed")
+    assert table.loc[0, "grad_norm_early"] == table.loc[1, "grad_norm_early"] == 1.0
+    assert table.loc[0, "growth"] == table.loc[1, "growth"] == 50.0
 
 
 def test_single_step_single_hidden_layer_run(tmp_path):
@@ -182,9 +205,14 @@ def test_empty_results(tmp_path):
 
 
 def runs_frame(rows: list[tuple[str, int, int, str, float]]) -> pd.DataFrame:
+    from bench.scenarios import SCENARIOS
+
     frame = pd.DataFrame(rows, columns=["scenario", "depth", "seed", "verdict", "final_test_accuracy"])
-    return frame.assign(delta_ratio_init=1.0, delta_ratio_median=1.0, grad_norm_max=2.0,
-                        predicted_delta_ratio=np.nan, theory_note=None)  # fmt: skip
+    expected = [SCENARIOS[s].expected if s in SCENARIOS else None for s in frame["scenario"]]
+    return frame.assign(delta_ratio_init=1.0, delta_ratio_median=1.0, per_layer_factor=1.0, grad_norm_max=2.0,
+                        predicted_delta_ratio=np.nan, predicted_factor=np.nan, theory_note=None,
+                        expected=expected, expected_from="catalogue", experiment="e",
+                        cell_id=frame["scenario"] + frame["depth"].astype(str))  # fmt: skip
 
 
 def test_cell_majority_and_ties():
@@ -258,7 +286,7 @@ def article_runs(stuck: bool) -> list:
                 test_accuracy=[0.11 if stuck else 0.95],
             )
         )
-        runs.append(planted("linear", seed, flat(steps, 21), norms, blowup, test_accuracy=[0.1]))
+        runs.append(planted("linear", seed, flat(steps, 21), norms, blowup, test_accuracy=[0.1] * 3))
         runs.append(
             planted(
                 "linear_clipnorm",
@@ -280,7 +308,7 @@ def test_article_claims_reproduced_on_planted_data(tmp_path):
     sigmoid = claims["sigmoid"]
     assert "3/3 seeds" in sigmoid.measured and "0.11" in sigmoid.measured
     assert "vanishing 3/3" in sigmoid.measured
-    assert "1 epoch(s) on 4096 training samples of mnist (0.683 % of the article's" in sigmoid.measured
+    assert "trained 40 steps (0.312 epochs) on 4096 training samples of mnist (0.213 % of the article's" in sigmoid.measured
     assert "≤ 0.2" in sigmoid.evidence
     assert "no runs of resnet at depth 6" in claims["resnet"].measured
 
@@ -295,10 +323,11 @@ def test_article_claims_not_reproduced_on_planted_data(tmp_path):
 
 def test_resnet_claim_uses_final_accuracy(tmp_path):
     runs = [
-        planted("resnet", s, flat(5, 6), test_accuracy=[0.85, acc]) for s, acc in enumerate([0.95, 0.92, 0.5])
+        planted("resnet", s, flat(5, 6), test_accuracy=[0.88, acc]) for s, acc in enumerate([0.95, 0.92, 0.5])
     ]
     claim = claims_of(tmp_path, *runs)["resnet"]
-    assert claim.reproduced is True and "2/3 seeds" in claim.measured and "0.85" in claim.measured
+    assert claim.reproduced is True and "2/3 seeds" in claim.measured and "0.88" in claim.measured
+    assert "> 0.9 (the bar for mnist" in claim.evidence and not claim.budget
 
 
 # -- a real tiny run -------------------------------------------------------------------------------
@@ -323,3 +352,66 @@ def test_tables_of_real_smoke_runs(tmp_path):
     assert cells["verdict_label"].str.endswith(" 1/1").all()
     claims = article_claims(runs, cells, results)
     assert [c.reproduced for c in claims] == [None] * 4  # no article depth among these runs
+
+
+# -- cells never pool, and the grading that issue 10 made consistent ------------------------------
+
+
+def test_two_profiles_in_one_folder_give_separate_cells(tmp_path):
+    runs = [planted("sigmoid", s, decaying(), profile=p) for p in ("quick", "full") for s in (0, 1, 2)]
+    for run, _ in runs:
+        run["run_id"] += f"-{run['profile']}"
+        if run["profile"] == "full":
+            run["epochs"] = 10
+    table = run_table(results_of(tmp_path, *runs))
+    cells = cell_table(table)
+    assert len(cells) == 2 and cells["seeds"].tolist() == [3, 3]
+    assert cells["verdict_label"].tolist() == ["vanishing 3/3", "vanishing 3/3"]
+    assert cells["experiment"].nunique() == 2
+
+
+def test_noisy_but_steady_loss_decreases_steadily_and_a_spike_is_reported(tmp_path):
+    rng = np.random.default_rng(0)
+    steps = np.arange(800)
+    noisy = 2.0 * np.exp(-steps / 300) + 0.3 + rng.normal(0, 0.03, len(steps))  # noisy, falling
+    spiked = noisy.copy()
+    spiked[500] = 40.0  # one batch: > 10x the median of the 100 steps before it
+    rising = noisy.copy()
+    rising[600:] *= 1.5  # a late span whose median rises beyond the noise
+    runs = [planted("linear_clipnorm", s, flat(800, 21), losses=loss, test_accuracy=[0.7, 0.8])
+            for s, loss in enumerate([noisy, spiked, rising])]
+    table = run_table(results_of(tmp_path, *runs)).set_index("seed")
+    assert [analysis.decreased_steadily(table.loc[s]) for s in range(3)] == [True, True, False]
+    assert table.loc[0, "loss_spikes"] == [] and table.loc[1, "loss_spikes"][0][:2] == (500, 40.0)
+    claim = claims_of(tmp_path, *runs)["linear_clipnorm"]
+    assert claim.reproduced is True and "seed 1 step 500 (loss 40" in claim.measured
+
+
+def test_linear_claim_checks_around_epoch_3_and_names_the_budget_that_would_reach_it(tmp_path):
+    norms = np.geomspace(1, 1e5, 40)
+    blowup = np.where(np.arange(40) > 30, 1e3, 2.3)
+    early = [planted("linear", s, flat(40, 21), norms, blowup, test_accuracy=[0.1]) for s in range(3)]
+    claim = claims_of(tmp_path, *early)["linear"]  # blew up, but in epoch 1 of 1: not "around epoch 3"
+    assert claim.reproduced is False and "(epoch 1)" in claim.measured
+    assert "about 7500 steps on the whole training set" in claim.budget
+
+
+def test_resnet_claim_uses_the_dataset_s_bar_and_says_when_the_budget_is_short(tmp_path):
+    runs = [planted("resnet", s, flat(5, 6), test_accuracy=[0.4, 0.55]) for s in range(3)]
+    for run, _ in runs:
+        run["dataset"] = "fashion_mnist"
+    claim = claims_of(tmp_path, *runs)["resnet"]
+    assert claim.reproduced is False and "> 0.85 (the bar for fashion_mnist" in claim.evidence
+    assert "not reachable in this budget" in claim.budget
+
+
+def test_expected_verdict_comes_from_theory_per_depth(tmp_path):
+    runs = [planted("sigmoid", 0, decaying(30, 3)), planted("relu_he", 1, flat(30, 3)),
+            planted("linear", 2, flat(30, 21)), planted("linear", 3, flat(30, 3)), planted("resnet", 4, flat(3, 2))]
+    table = run_table(results_of(tmp_path, *runs)).set_index("run_id")
+    expected = table[["expected", "expected_from"]].to_dict("index")
+    assert expected["sigmoid-d3-s0"] == {"expected": "vanishing", "expected_from": analysis.EXPECTED_FROM_THEORY}
+    assert expected["relu_he-d3-s1"]["expected"] == "healthy"
+    assert expected["linear-d21-s2"] == {"expected": "exploding", "expected_from": analysis.EXPECTED_FROM_CATALOGUE}
+    assert expected["linear-d3-s3"] == {"expected": "healthy", "expected_from": analysis.EXPECTED_FROM_THEORY}
+    assert expected["resnet-d2-s4"]["expected_from"] == analysis.EXPECTED_FROM_CATALOGUE

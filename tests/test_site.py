@@ -5,6 +5,7 @@ checked for local links and images that exist, no remote URLs, balanced HTML; tw
 compared byte for byte; a data-derived string with '<' is escaped; the CLI's user errors are one line.
 """
 
+import dataclasses
 import json
 import re
 import shutil
@@ -46,6 +47,9 @@ def sweep_smoke(folder: Path) -> Path:
     ]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, f"bench sweep failed:\n{done.stderr[-3000:]}"
+    scan = [sys.executable, "-m", "bench", "scan", "--profile", "smoke", "--results", str(folder)]
+    done = subprocess.run(scan, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"bench scan failed:\n{done.stderr[-3000:]}"
     return folder
 
 
@@ -415,3 +419,67 @@ def test_rebuilding_keeps_the_benchmark_page_and_links_it(one_run, tmp_path):
     index = (out / "index.html").read_text()
     assert (out / "benchmark.html").read_text() == "<!DOCTYPE html><title>benchmark</title>"
     assert 'href="benchmark.html"' in index and "measured 2026-01-02 03:04:05 UTC on Test CPU" in index
+
+
+# -- never pooled; every sentence follows its numbers --------------------------------------------
+
+
+def test_a_folder_of_two_profiles_shows_one_and_names_the_other(results, tmp_path):
+    folder = tmp_path / "mixed"
+    shutil.copytree(results, folder)
+    for path in sorted(folder.glob("sigmoid-*.parquet")):  # the same runs again, as if of another profile
+        table = pq.read_table(path)
+        meta = json.loads(table.schema.metadata[store.METADATA_KEY])
+        meta["run"].update(profile="full", epochs=10, run_id=meta["run"]["run_id"] + "-full")
+        pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}),
+                       folder / f"{meta['run']['run_id']}.parquet")
+    data = site.load(folder)
+    assert set(data.results.runs["profile"]) == {"smoke"}
+    views = site.cell_views(data)
+    assert all(v.seeds == len(SMOKE_SEEDS) for v in views)  # no cell counts a seed twice
+    assert [a.runs for a in data.set_aside] == [2 * len(SMOKE_SEEDS)] and "profile full" in data.set_aside[0].what
+    out = site.build(folder, tmp_path / "site", built_at=BUILT_AT).parent
+    assert "This folder also holds runs this site does not show" in (out / "index.html").read_text()
+    assert "profile full" in (out / "methods.html").read_text()
+
+
+def render_phenomenon(data: site.Data, slug: str, built: Path, tmp_path: Path, **cells) -> str:
+    """A phenomenon page with some of its cells replaced by planted values."""
+    phenomenon = next(p for p in site.PHENOMENA if p.slug == slug)
+    page = site.phenomenon_page(phenomenon, data, site.cell_views(data), shelf(tmp_path, built))
+    for name, changes in cells.items():
+        page.at[name] = dataclasses.replace(page.at[name], **changes)
+    html = site.render(site.environment(), site.Page(f"{slug}.html", f"{slug}.html.j2", slug, page), BUILT_AT)
+    return re.sub(r"\s+", " ", html)
+
+
+def test_exploding_page_says_whether_the_linear_net_exploded(data, built, tmp_path):
+    calm = render_phenomenon(data, "exploding", built, tmp_path, linear={"verdict": "healthy", "steps": 256.0})
+    assert "did not explode in its 256 steps" in calm and "Here they do" not in calm
+    burst = render_phenomenon(data, "exploding", built, tmp_path,
+                              linear={"verdict": "exploding", "growth": 3e8, "growth_epoch": 3.0})
+    assert "Here they do for the linear net" in burst and "did not explode" not in burst
+    assert "crossing 1e+03× in epoch 3" in burst.replace("1.00e+03", "1e+03")
+    assert "initialisation with χ ≈ 1 removes the first route" in burst  # no longer listed as a fix
+
+
+@pytest.mark.parametrize("factor, word", [(1.23, "amplifies"), (0.5, "shrinks"), (1.02, "keeps")])
+def test_batch_norm_page_names_what_it_does_to_the_signal(data, built, tmp_path, factor, word):
+    views = {v.scenario: v for v in site.cell_views(data) if v.depth == 11}
+    relu = views["relu_he"]
+    data_with_bn = dataclasses.replace(relu, scenario="relu_he_bn", factor_init=factor,
+                                       delta_ratio_init=factor ** 10)
+    phenomenon = next(p for p in site.PHENOMENA if p.slug == "batch-norm")
+    page = site.phenomenon_page(phenomenon, data, site.cell_views(data), shelf(tmp_path, built))
+    page.at["relu_he_bn"] = data_with_bn
+    html = re.sub(r"\s+", " ", site.render(site.environment(),
+                                           site.Page("batch-norm.html", "batch-norm.html.j2", "bn", page), BUILT_AT))
+    assert f"it {word} it" in html
+    if word == "amplifies":
+        assert "amplifies ‖δ‖ towards the input by 1.23× per layer" in html
+
+
+def test_initialisation_page_shows_the_depth_scan(built):
+    html = (built / "initialisation.html").read_text()
+    assert 'id="scan"' in html and "Depth scan: measured law" in html
+    assert "exponential" in html and "depth-scan.svg" in html

@@ -1,0 +1,248 @@
+"""The depth scan (bench/scan.py) against the mean-field theory: ratios, fits, model choice, the figure.
+
+Per scenario, the step-0 ratio r(L) = ‖δ first hidden‖ / ‖δ last hidden‖ over depths L = 1..64 and
+seeds. Two one-parameter models, both through r(1) = 1, are fitted by least squares on log r over
+every (depth, seed) point of depth ≥ 2 that float32 could measure (95 % intervals by resampling
+whole seeds):
+  exponential  log r = b · (L − 1)    a constant per-layer factor e^b
+  power law    log r = a · log L      r = L^a
+`flat` when the median ratio over seeds stays within FLAT_BAND of 1 at every depth; otherwise the
+model with the smaller residual sum of squares (equal parameter counts, so this is also the BIC
+choice). The theory's curve gets the same fit at the same depths, so the two factors compare like
+for like.
+"""
+
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from report import figures, theory
+
+FLAT_BAND = 2.0  # flat: the median ratio stays within [1/2, 2] at every scanned depth
+BOOTSTRAP = 200  # resamples of whole seeds for the fits' 95 % intervals (a seed's depths share weights)
+MODEL_RULE = (
+    f"flat if the median ratio over seeds stays within a factor {FLAT_BAND:g} of 1 at every scanned depth; "
+    "otherwise the exponential (log r = b·(L−1)) or the power law (log r = a·log L), whichever leaves the "
+    "smaller residual sum of squares on log r over every measured (depth, seed) point with L ≥ 2"
+)
+
+
+def ratios(scan: pd.DataFrame) -> pd.DataFrame:
+    """scenario, depth, seed, ratio (NaN at depth 1 has no meaning: it is 1 by definition)."""
+    hidden = scan[scan["layer_role"] == "hidden"].sort_values(["scenario", "depth", "seed", "layer"])
+    grouped = hidden.groupby(["scenario", "depth", "seed"], sort=False)["delta_norm"]
+    first, last = grouped.first().astype(float), grouped.last().astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = first / last
+    return ratio.rename("ratio").reset_index()
+
+
+def measurable(ratio: pd.Series) -> pd.Series:
+    return np.isfinite(ratio) & (ratio > 0)
+
+
+def fit_through_origin(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(slope, residual sum of squares) of y = slope · x by least squares."""
+    if len(x) == 0 or not np.any(x):
+        return np.nan, np.nan
+    slope = float(np.dot(x, y) / np.dot(x, x))
+    return slope, float(np.sum((y - slope * x) ** 2))
+
+
+def slopes(depths: np.ndarray, logs: np.ndarray) -> tuple[float, float, float, float]:
+    """(exponential slope b, its RSS, power-law exponent a, its RSS)."""
+    b, rss_b = fit_through_origin(depths - 1, logs)
+    a, rss_a = fit_through_origin(np.log(depths), logs)
+    return b, rss_b, a, rss_a
+
+
+def intervals(depths: np.ndarray, logs: np.ndarray, seeds: np.ndarray) -> tuple[tuple, tuple]:
+    """95 % intervals of b and a from resampling whole seeds (fixed generator: the same data, the same bounds)."""
+    names = np.unique(seeds)
+    if len(names) < 2:
+        return (np.nan, np.nan), (np.nan, np.nan)
+    rng, draws = np.random.default_rng(0), []
+    rows = {s: np.flatnonzero(seeds == s) for s in names}
+    for _ in range(BOOTSTRAP):
+        picked = np.concatenate([rows[s] for s in rng.choice(names, size=len(names))])
+        b, _, a, _ = slopes(depths[picked], logs[picked])
+        draws.append((b, a))
+    low, high = np.nanpercentile(np.array(draws), [2.5, 97.5], axis=0)
+    return (low[0], high[0]), (low[1], high[1])
+
+
+@dataclass(frozen=True)
+class Model:
+    """Which law a ratio-against-depth curve follows, with both fits."""
+
+    model: str  # flat | exponential | power law | n/a
+    factor: float  # per-layer factor e^b of the exponential fit
+    factor_low: float
+    factor_high: float
+    exponent: float  # a of the power-law fit
+    exponent_low: float
+    exponent_high: float
+    points: int  # measured points used
+    unmeasurable: int  # points whose ratio float32 could not hold (0 or inf)
+
+
+def choose(depths: np.ndarray, values: np.ndarray, seeds: np.ndarray | None = None) -> Model:
+    """Fit both models to log ratio against depth (every seed a point) and choose, by MODEL_RULE."""
+    good = measurable(pd.Series(values)).to_numpy()
+    ok = good & (depths >= 2)
+    d, y = depths[ok].astype(float), np.log(values[ok])
+    b, rss_b, a, rss_a = slopes(d, y)
+    if not ok.any():
+        model = "n/a"
+    elif (pd.Series(y).groupby(d).median().abs() <= np.log(FLAT_BAND)).all():
+        model = "flat"
+    else:
+        model = "exponential" if rss_b <= rss_a else "power law"
+    (b_low, b_high), (a_low, a_high) = intervals(d, y, seeds[ok]) if seeds is not None else ((b, b), (a, a))
+    return Model(model, *np.exp([b, b_low, b_high]), a, a_low, a_high, int(ok.sum()),
+                 int(((depths >= 2) & ~good).sum()))
+
+
+@dataclass(frozen=True)
+class ScanRow:
+    """One scenario of the scan: measured and predicted laws side by side."""
+
+    scenario: str
+    shared_by: tuple[str, ...]  # scenarios with the same step-0 network
+    measured: Model
+    theory: Model | None
+    theory_note: str | None  # why the theory does not apply
+    max_ratio_error: float  # largest max(measured/theory, theory/measured) over depths, medians over seeds
+
+
+def theory_curves(meta: dict, names: list[str], max_depth: int) -> pd.DataFrame:
+    """scenario, depth, ratio: the mean-field prediction at every depth 1..max_depth where the theory applies."""
+    from bench.scenarios import SCENARIOS
+
+    rows = []
+    for name in names:
+        scenario = SCENARIOS.get(name)
+        if scenario is None or theory.applies(scenario.__dict__) is not None:
+            continue
+        curve = theory.delta_ratio_curve(
+            scenario.activation, max_depth, int(meta.get("width") or scenario.width), int(meta["input_features"]),
+            float(meta["input_mean_square"]), scenario.initializer, scenario.init_std,
+        )  # fmt: skip
+        rows += [{"scenario": name, "depth": depth, "ratio": r} for depth, r in enumerate(curve, start=1)]
+    return pd.DataFrame(rows, columns=["scenario", "depth", "ratio"])
+
+
+def theory_note(name: str) -> str | None:
+    from bench.scenarios import SCENARIOS
+
+    return theory.applies(SCENARIOS[name].__dict__) if name in SCENARIOS else "not in the catalogue"
+
+
+def bands(measured: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario and depth: median, min, max of the measurable ratios and how many were not."""
+    good = measurable(measured["ratio"])
+    frame = measured.assign(value=measured["ratio"].where(good), lost=~good)
+    grouped = frame.groupby(["scenario", "depth"], sort=False)
+    out = grouped["value"].agg(["median", "min", "max", "count"]).rename(columns={"count": "n"})
+    out["n_unmeasurable"] = grouped["lost"].sum().astype(int)
+    return out.reset_index()
+
+
+def worst_ratio_error(band: pd.DataFrame, curve: pd.DataFrame) -> float:
+    joined = band.merge(curve, on=["scenario", "depth"])
+    joined = joined[(joined["depth"] >= 2) & measurable(joined["median"]) & measurable(joined["ratio"])]
+    if joined.empty:
+        return np.nan
+    error = joined["median"] / joined["ratio"]
+    return float(np.maximum(error, 1 / error).max())
+
+
+def table(scan: pd.DataFrame, meta: dict) -> tuple[list[ScanRow], pd.DataFrame]:
+    """Every scanned scenario's row, and the figure's data (measured bands and theory curves)."""
+    measured = ratios(scan)
+    names = list(dict.fromkeys(scan["scenario"]))
+    depths = sorted(measured["depth"].unique())
+    curves = theory_curves(meta, names, int(max(depths)))
+    band = bands(measured)
+    rows = []
+    for name in names:
+        mine = measured[measured["scenario"] == name]
+        curve = curves[curves["scenario"] == name]
+        at_scan = curve[curve["depth"].isin(depths)]
+        rows.append(ScanRow(
+            scenario=name, shared_by=tuple(meta.get("shared_by", {}).get(name, [name])),
+            measured=choose(mine["depth"].to_numpy(), mine["ratio"].to_numpy(), mine["seed"].to_numpy()),
+            theory=choose(at_scan["depth"].to_numpy(), at_scan["ratio"].to_numpy()) if len(curve) else None,
+            theory_note=theory_note(name),
+            max_ratio_error=worst_ratio_error(band[band["scenario"] == name], curve),
+        ))  # fmt: skip
+    data = pd.concat(
+        [band.assign(source="measured"),
+         curves.rename(columns={"ratio": "median"}).assign(source="theory")],
+        ignore_index=True,
+    )[["scenario", "source", "depth", "median", "min", "max", "n", "n_unmeasurable"]]  # fmt: skip
+    return rows, data
+
+
+# -- the figure ------------------------------------------------------------------------------------
+
+PANELS = (
+    ("ordered and critical networks", lambda factor: factor <= 1.05),
+    ("networks that amplify δ towards the input", lambda factor: factor > 1.05),
+)
+
+
+def panel_of(rows: list[ScanRow]) -> dict[str, int]:
+    return {r.scenario: 0 if PANELS[0][1](r.measured.factor) else 1 for r in rows}
+
+
+def chart(rows: list[ScanRow], data: pd.DataFrame, meta: dict, name: str = "depth-scan") -> figures.Chart:
+    panels = panel_of(rows)
+    data = data.assign(panel=data["scenario"].map(panels))
+    seeds, depths = len(meta["seeds"]), sorted(meta["depths"])
+    caption = (
+        f"Step-0 ratio ‖δ first hidden‖ / ‖δ last hidden‖ against depth, {len(depths)} depths from {depths[0]} to "
+        f"{depths[-1]} × {seeds} seeds on {meta['dataset']} (batch {meta['batch']}): markers are the median "
+        "over seeds with the min–max range; lines are the mean-field prediction at every depth, drawn where "
+        "the theory applies. A straight line on this log-linear plot is a constant per-layer factor; a power "
+        "law bends. " + unmeasurable_text(data)
+    )
+    alt = "Depth scan: " + "; ".join(
+        f"{r.scenario} {r.measured.model}, per-layer factor {figures.fmt(r.measured.factor)}" for r in rows
+    )
+    return figures.Chart(name, data, caption, alt, partial(draw, data))
+
+
+def unmeasurable_text(data: pd.DataFrame) -> str:
+    lost = data[(data["source"] == "measured") & (data["n_unmeasurable"] > 0)]
+    if lost.empty:
+        return "Every point was measurable in float32."
+    parts = [f"{s} from depth {int(g['depth'].min())}" for s, g in lost.groupby("scenario", sort=False)]
+    return "Not drawn, because ‖δ‖ left float32's range (as it would in training): " + ", ".join(parts) + "."
+
+
+def draw(data: pd.DataFrame) -> Figure:
+    figure, axes = figures.new_figure(1, 2, height=3.4)
+    names = list(dict.fromkeys(data["scenario"]))
+    colour = figures.colours([(n, 0) for n in names])
+    for panel, ax in enumerate(axes[0]):
+        mine = data[data["panel"] == panel]
+        for name in dict.fromkeys(mine["scenario"]):
+            rows = mine[mine["scenario"] == name]
+            c = colour[figures.label((name, 0))]
+            curve = rows[(rows["source"] == "theory") & measurable(rows["median"])]
+            if len(curve):
+                ax.plot(curve["depth"], curve["median"], color=c, linewidth=1.0, alpha=0.8)
+            points = rows[(rows["source"] == "measured") & measurable(rows["median"])]
+            ax.errorbar(points["depth"], points["median"],
+                        yerr=[points["median"] - points["min"], points["max"] - points["median"]],
+                        fmt="o", markersize=3, color=c, elinewidth=0.8, capsize=0, label=name)
+        ax.set_yscale("log")
+        ax.set_title(PANELS[panel][0], fontsize=8.5)
+        ax.set_xlabel("depth L (hidden layers)")
+    axes[0][0].set_ylabel("‖δ first‖ / ‖δ last‖ at step 0")
+    figures.legend_below(figure, "markers: measured (median, range over seeds); lines: mean-field theory")
+    return figure
