@@ -25,7 +25,7 @@ def install(session: nox.Session, tf_version: str = DEFAULT_TF) -> None:
 
 @nox.session(python="3.11")
 def tests(session: nox.Session) -> None:
-    """Run the test suite (real tiny training on generated data; needs chromium for the browser test)."""
+    """Run the test suite (real tiny training on generated data; browser tests skip without chromium)."""
     install(session)
     session.run("pytest", *session.posargs)
 

@@ -108,18 +108,14 @@ def default_results(profile: str) -> Path:
     return Path("results") / profile / f"tf-{provenance.versions()['tf_version']}"
 
 
-def load_data(args, profile, train_samples):
-    from bench import data
-
-    dataset = data.load(args.dataset or profile.dataset, args.data_dir, train_samples, profile.test_samples)
+def describe(dataset) -> None:
     print(f"dataset {dataset.name}: {dataset.source} ({len(dataset.y_train)} train / {len(dataset.y_test)} test)"
           + (f" [{dataset.note}]" if dataset.note else ""), file=sys.stderr)
-    return dataset
 
 
 def train_command(args) -> None:
     """run and sweep: load data once, then train what is missing."""
-    from bench import provenance, store, sweep, train  # TensorFlow loads only here
+    from bench import data, provenance, store, sweep, train  # TensorFlow loads only here
 
     train.configure_threads(args.xla == "on")
     profile = PROFILES[args.profile]
@@ -130,11 +126,13 @@ def train_command(args) -> None:
     else:
         scenarios = [SCENARIOS[n] for n in args.scenarios] if args.scenarios else list(CATALOGUE)
         runs = sweep.shard(sweep.grid(profile, scenarios, args.depths, args.seeds), *args.shard)
-    whole = any(run.train_samples is None for run in runs)  # a long cell trains on the whole set
-    dataset = load_data(args, profile, None if whole else profile.train_samples)
     device = provenance.resolve_device(args.device)
+    whole = any(run.train_samples is None for run in runs)  # a long cell trains on the whole set
+    dataset = data.load(args.dataset or profile.dataset, args.data_dir, None if whole else profile.train_samples,
+                        profile.test_samples)
     results = args.results or default_results(profile.name)
     store.check_folder(results)  # add nothing to a folder of foreign or old files
+    describe(dataset)
     print(f"{len(runs)} runs on {device} into {results}/", file=sys.stderr)
     trained = sweep.sweep(runs, dataset, results, device, args.xla == "on")
     print(f"{trained} trained, {len(runs) - trained} already stored; results in {results}/", file=sys.stderr)
@@ -142,13 +140,14 @@ def train_command(args) -> None:
 
 def scan_command(args) -> None:
     """scan: measure the depth scan into <results>/scan/ unless it is there already."""
-    from bench import provenance, scan, store  # TensorFlow's default thread pools: the scan's matmuls are large
+    from bench import data, provenance, scan, store  # TensorFlow's default thread pools: the scan's matmuls are large
 
     profile = PROFILES[args.profile]
-    dataset = load_data(args, profile, profile.train_samples)
     device = provenance.resolve_device(args.device)
+    dataset = data.load(args.dataset or profile.dataset, args.data_dir, profile.train_samples, profile.test_samples)
     results = args.results or default_results(profile.name)
     store.check_folder(results)
+    describe(dataset)
     path, measured = scan.scan(dataset, results, device, width=profile.width)
     print(f"depth scan {'measured' if measured else 'already stored'}: {path}", file=sys.stderr)
 

@@ -413,6 +413,24 @@ def footprint(settings: Settings, work: Path) -> tuple[list[Figure], Path, str]:
     ], results, " ".join(command[1:])
 
 
+def depth_scan(settings: Settings, work: Path) -> list[Figure]:
+    """The depth scan of the sweep's profile, start-up included and as the scan itself records it."""
+    results = work / "scan-results"
+    command = [sys.executable, "-m", "bench", "scan", "--profile", settings.sweep_profile, "--results", str(results)]
+    peak_mib, seconds = run_measured(command, work / "scan.log")
+    rows, metas = store.load_scans(results)
+    if not metas:
+        raise BenchmarkError(f"the depth scan wrote nothing into {results}")
+    meta, section = metas[0], "6 · depth scan"
+    what = f"{len(meta['scenarios'])} networks × {len(meta['depths'])} depths × {len(meta['seeds'])} seeds"
+    return [
+        Figure("scan_s", section, f"depth scan, {what}", "s", [meta["wall_time_s"]], bound=60.0,
+               higher_is_better=False),
+        Figure("scan_wall_s", section, "the same with start-up and data loading", "s", [seconds]),
+        Figure("scan_peak_rss_mib", section, "peak resident memory, depth scan", "MiB", [peak_mib]),
+    ]
+
+
 # -- rendering: build the site from replicated results ---------------------------------------------
 
 
@@ -574,6 +592,7 @@ def measure_all(settings: Settings, render_from: Path | None) -> tuple[list[Figu
         figures, setup = section("training", durations, training, settings, work)
         footprint_rows, sweep_results, sweep_run = section("footprint", durations, footprint, settings, work)
         figures += section("rendering", durations, rendering, settings, render_from or sweep_results, work)
+        figures += section("depth scan", durations, depth_scan, settings, work)
     source = str(render_from) if render_from else f"the footprint sweep's {settings.sweep_profile} runs"
     return figures + footprint_rows, {**asdict(settings), **setup, "footprint_command": sweep_run,
                                       "render_source": source, "section_seconds": durations}

@@ -152,7 +152,7 @@ PROFILES: dict[str, Profile] = {
         Profile(
             "quick", "default of nox -s report: every phenomenon visible in minutes on 2 CPU cores",
             dataset="auto", epochs=2, train_samples=4096, test_samples=2000,
-            seeds=(0, 1, 2), mlp_depths=(3, 6, 11, 21), resnet_depths=(), log_every=1,
+            seeds=(0, 1, 2), mlp_depths=(2, 4, 8), resnet_depths=(), log_every=1,
             long_cells=("linear", "linear_clipnorm"), long_steps=5000,
         ),
         Profile(

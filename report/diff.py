@@ -11,7 +11,7 @@ the end format those tables as text rows, printed in the terminal and rendered o
 import hashlib
 import math
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,16 +19,11 @@ import pandas as pd
 
 from bench import store
 from bench.errors import UserError
-from bench.scenarios import NOT_CONFIG, SCENARIOS, Scenario
+from bench.scenarios import SCENARIOS
 from report import analysis
 
-VERSION_KEYS = ("tf_version", "keras_version", "python_version", "numpy_version")
-# the run config of bench.sweep.config without the versions (tests/test_diff.py checks they agree)
-MATCH_KEYS = (
-    "scenario", "depth", "seed", "profile", "dataset", "train_samples", "test_samples", "epochs",
-    "batch_size", "log_every", *(f.name for f in fields(Scenario) if f.name not in NOT_CONFIG), "optimizer",
-    "device_kind",
-)  # fmt: skip
+VERSION_KEYS = analysis.VERSION_KEYS
+MATCH_KEYS = analysis.MATCH_KEYS  # the run config without the versions
 SET_KEYS = ("dataset", "profile")  # what must agree for two result sets to be comparable at all
 # Step-0 kernel norms this close mean the same initial weights: another TF may sum a norm in another order
 # (measured: up to 2.3e-7 apart with bit-identical weights); another draw moves it by about 1/sqrt(size).

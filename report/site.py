@@ -165,7 +165,8 @@ def load(folder: Path) -> Data:
     if results.runs.empty:
         raise store.StoreError(f"{folder}: no result files (*.parquet); run 'python -m bench sweep' first")
     runs = analysis.run_table(results)
-    keep, set_aside = shown_runs(runs)
+    settings = ["run_id", *(c for c in SETTING_COLUMNS if c in results.runs)]
+    keep, set_aside = shown_runs(runs.merge(results.runs[settings], on="run_id", how="left"))
     if len(keep) < len(runs):
         results = store.Results(**{kind: rows[rows["run_id"].isin(keep)].reset_index(drop=True)
                                    for kind, rows in vars(results).items()})
@@ -175,11 +176,12 @@ def load(folder: Path) -> Data:
 
 
 def setting_text(rows: pd.DataFrame) -> str:
-    return ", ".join(f"{name} {distinct(rows, column)}" for name, column in SETTING_KEYS if column in rows)
+    return ", ".join(f"{name} {distinct(rows, column)}" for name, column in SETTING_KEYS)
 
 
 SETTING_KEYS = (("profile", "profile"), ("dataset", "dataset"), ("TensorFlow", "tf_version"),
-                ("steps", "steps_trained"), ("training samples", "train_samples"))
+                ("epochs", "epochs"), ("steps", "steps_trained"), ("training samples", "train_samples"))
+SETTING_COLUMNS = ("profile", "dataset", "tf_version", "epochs", "train_samples")  # from the runs' metadata
 
 
 def shown_runs(runs: pd.DataFrame) -> tuple[set[str], list[SetAside]]:
@@ -302,6 +304,8 @@ class CellView:
     factor_init: float  # the same at step 0
     factor_predicted: float  # the mean-field prediction's, at step 0
     expected_from: str | None
+    expected_when: str  # "at step 0" (the theory's) or "in training" (the catalogue's)
+    verdict_init: str  # the verdict rules on the step-0 ratio alone
     steps: float  # training steps, median over seeds
     growth_epoch: float  # epoch in which ‖g‖ first crossed exploding_growth × its early median, median over seeds
     spikes: int  # loss spikes over all seeds
@@ -337,8 +341,10 @@ def cell_view(cell: pd.Series, runs: pd.DataFrame) -> CellView:
         gain_measured=per_layer_gain(float(cell["delta_ratio_init"]), depth),
         gain_predicted=per_layer_gain(float(cell["predicted_delta_ratio"]), depth),
         factor=float(cell["per_layer_factor"]),
-        factor_init=analysis.per_layer_factor(float(cell["delta_ratio_init"]), depth),
+        factor_init=analysis.per_layer_factor(float(cell["delta_ratio_init"]), median_of(rows, "hidden_layers")),
         factor_predicted=float(cell["predicted_factor"]), expected_from=none_if_na(cell["expected_from"]),
+        expected_when="at step 0" if cell["expected_from"] == analysis.EXPECTED_FROM_THEORY else "in training",
+        verdict_init=cell["verdict_init"],
         steps=median_of(rows, "steps_trained"), growth_epoch=median_of(rows, "growth_epoch"),
         spikes=int(sum(len(s) for s in rows["loss_spikes"] if isinstance(s, list))),
         loss_fall=analysis.finite_median(pd.Series([analysis.loss_drop(r) for r in rows.to_dict("records")],
@@ -628,6 +634,7 @@ class ScenarioPage:
     name: str
     summary: str
     expected: str | None
+    default_depth: int | None
     article: bool
     present: bool
     config: list[tuple[str, str]]
@@ -719,7 +726,8 @@ def scenario_page(name: str, data: Data, views: list[CellView], shelf: Shelf) ->
     charts = scenario_charts(name, data, depths) if mine else []
     return ScenarioPage(
         name=name, summary=scenario.summary if scenario else "not in this gradbench's catalogue",
-        expected=scenario.expected if scenario else None, article=bool(scenario and scenario.article),
+        expected=scenario.expected if scenario else None, default_depth=scenario.default_depth if scenario else None,
+        article=bool(scenario and scenario.article),
         present=bool(mine), config=config_rows(name, runs), main_depth=drawn,
         depths=[depth_section(name, v, data, shelf, v.depth == drawn) for v in mine],
         figures=[shelf.put(c, f"scenarios/{name}") for c in charts],
@@ -784,6 +792,7 @@ class MethodsPage:
     set_aside: list[SetAside]
     expected_sources: tuple[str, str]  # (theory, catalogue): where a cell's expected verdict comes from
     scan_rule: str
+    verdict_init_rule: str
 
 
 def methods_page(data: Data) -> MethodsPage:
@@ -796,6 +805,7 @@ def methods_page(data: Data) -> MethodsPage:
         set_aside=data.set_aside,
         expected_sources=(analysis.EXPECTED_FROM_THEORY, analysis.EXPECTED_FROM_CATALOGUE),
         scan_rule=depth_scan.MODEL_RULE,
+        verdict_init_rule=analysis.VERDICT_INIT_RULE,
     )
 
 

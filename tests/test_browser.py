@@ -1,8 +1,11 @@
 """A real headless Chromium opens the built site: no console error, no missing resource, not blank.
 
-Chromium is required, not optional: without it this test fails and says how to install it.
+Without Chromium these tests skip with one line that names the package, so `nox -s tests` passes on a
+machine with only Python, nox and uv. Under CI (CI=true) or with GRADBENCH_REQUIRE_BROWSER=1 a
+missing Chromium fails them: .ci/run installs it.
 """
 
+import os
 import re
 import shutil
 import subprocess
@@ -26,13 +29,17 @@ def chromium() -> str:
     for name in CHROMIUM_NAMES:
         if found := shutil.which(name):
             return found
-    pytest.fail("headless Chromium is needed for this test: apt-get install chromium", pytrace=False)
+    message = "headless Chromium is needed for the browser tests: apt-get install chromium"
+    if os.environ.get("CI", "").lower() == "true" or os.environ.get("GRADBENCH_REQUIRE_BROWSER") == "1":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> Path:
     """The site of test_site.py's results, in the same folder: whichever module builds second reuses the
     figures of the first (their stamps match) instead of drawing them again."""
+    chromium()  # skip (or fail under CI) before building anything
     base = tmp_path_factory.getbasetemp()
     results = sweep_smoke(base / "smoke-results")  # resumes the sweep if test_site.py ran it
     return site.build(results, base / SITE_FOLDER, built_at=BUILT_AT).parent

@@ -67,3 +67,25 @@ def test_seeds_differ_and_every_step_and_layer_is_logged(synthetic):
     assert len(tables["layer"]) == steps * (3 + 1)
     assert set(tables["histogram"]["epoch"]) == {0, 1}
     assert not np.array_equal(tables["layer"]["kernel_norm"], other["layer"]["kernel_norm"])
+
+
+def test_a_budget_in_steps_cuts_the_last_epoch(synthetic):
+    """A long cell trains exactly its steps: whole epochs, then part of one, each epoch evaluated."""
+    profile = replace(SMOKE, long_cells=("linear",), long_steps=13, epochs=1)
+    spec = train.RunSpec(SCENARIOS["linear"], SCENARIOS["linear"].default_depth, 0, profile)
+    per_epoch = len(synthetic.y_train) // SMOKE.batch_size  # 8
+    assert spec.steps == 13 and spec.train_samples is None and spec.epochs(per_epoch) == 2
+    outcome, tables = train.train(spec, synthetic)
+    assert outcome["steps_run"] == 13 and tables["step"]["step"].tolist() == list(range(13))
+    assert tables["epoch"]["epoch"].tolist() == [1, 2]
+    other = train.RunSpec(SCENARIOS["linear"], 2, 0, profile)  # not the long cell: the profile's epochs
+    assert other.steps is None and other.train_samples == SMOKE.train_samples
+
+
+def test_quick_trains_four_depths_per_mlp_and_the_linear_cells_long():
+    quick = PROFILES["quick"]
+    for scenario in SCENARIOS.values():
+        if scenario.architecture != "resnet":
+            assert len(quick.depths(scenario)) >= 4, scenario.name
+    assert quick.budget(SCENARIOS["linear"], 21) == (quick.long_steps, None) and quick.long_steps >= 5000
+    assert quick.budget(SCENARIOS["linear"], 2) == (None, quick.train_samples)
