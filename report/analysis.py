@@ -160,8 +160,8 @@ CELL_COLUMNS = [
     "per_layer_factor", "grad_norm_max", "predicted_delta_ratio", "predicted_factor", "theory_note", "expected",
     "expected_from", "as_expected",
 ]  # fmt: skip
-TEXT_COLUMNS = {"run_id", "scenario", "status", "verdict", "verdict_init", "reason", "diverged_layer", "theory_note", "expected",
-                "expected_from", "cell_id", "experiment", "loss_spans", "loss_spikes"}
+TEXT_COLUMNS = {"run_id", "scenario", "status", "verdict", "verdict_init", "reason", "diverged_layer", "theory_note",
+                "expected", "expected_from", "cell_id", "experiment", "loss_spans", "loss_spikes"}
 BAND_STATS = ["median", "min", "max", "n", "n_nonfinite"]
 
 
