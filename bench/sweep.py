@@ -96,17 +96,19 @@ class Progress:
             print("\r" + " " * 100 + "\r", end="", file=sys.stderr, flush=True)
 
 
-def for_spec(data: Dataset, spec: RunSpec, _subsets: dict = {}) -> Dataset:  # noqa: B006 (a cache on purpose)
-    """The training set a run's budget names: the first train_samples samples, one object per size (the
-    compiled graphs of a cell are cached by the dataset object)."""
+_subset: dict[tuple, Dataset] = {}  # one slot: train.compile_runs caches a cell's graphs by the dataset object
+
+
+def for_spec(data: Dataset, spec: RunSpec) -> Dataset:
+    """The training set a run's budget names: the first train_samples samples (the same object each time)."""
     if spec.train_samples is None or spec.train_samples >= len(data.y_train):
         return data
     key = (id(data), spec.train_samples)
-    if key not in _subsets:
-        _subsets.clear()
-        _subsets[key] = replace(data, x_train=data.x_train[: spec.train_samples],
-                                y_train=data.y_train[: spec.train_samples])
-    return _subsets[key]
+    if key not in _subset:
+        _subset.clear()
+        _subset[key] = replace(data, x_train=data.x_train[: spec.train_samples],
+                               y_train=data.y_train[: spec.train_samples])
+    return _subset[key]
 
 
 def execute(specs: list[RunSpec], data: Dataset, results: Path, device: str, xla: bool) -> list[tuple[dict, dict]]:

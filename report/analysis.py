@@ -266,15 +266,13 @@ def growth_crossing(rows: pd.DataFrame, early: float) -> tuple[float, float]:
 
 def spikes(rows: pd.DataFrame) -> list[tuple[int, float, float]]:
     """(step, loss, × the median of the spike_window steps before it) of each loss spike among logged steps."""
-    losses = pd.to_numeric(rows["loss"], errors="coerce").astype(float).to_numpy()
+    losses = pd.to_numeric(rows["loss"], errors="coerce").astype(float).reset_index(drop=True)
     steps = rows["step"].astype(int).to_numpy()
-    window, found = int(threshold("spike_window")), []
-    for i in range(1, len(losses)):
-        before = losses[(steps >= steps[i] - window) & (steps < steps[i])]
-        before = before[np.isfinite(before)]
-        if len(before) and np.median(before) > 0 and losses[i] > threshold("loss_spike") * np.median(before):
-            found.append((int(steps[i]), float(losses[i]), float(losses[i] / np.median(before))))
-    return found
+    stride = int(np.median(np.diff(steps))) if len(steps) > 1 else 1  # a profile logs every stride steps
+    window = max(1, int(threshold("spike_window")) // max(stride, 1))
+    before = losses.where(np.isfinite(losses)).rolling(window, min_periods=1).median().shift(1)
+    found = (before > 0) & (losses > threshold("loss_spike") * before)
+    return [(int(steps[i]), float(losses[i]), float(losses[i] / before[i])) for i in np.flatnonzero(found)]
 
 
 def span_losses(rows: pd.DataFrame) -> list[float]:

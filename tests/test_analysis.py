@@ -211,7 +211,7 @@ def runs_frame(rows: list[tuple[str, int, int, str, float]]) -> pd.DataFrame:
     expected = [SCENARIOS[s].expected if s in SCENARIOS else None for s in frame["scenario"]]
     return frame.assign(delta_ratio_init=1.0, delta_ratio_median=1.0, per_layer_factor=1.0, grad_norm_max=2.0,
                         predicted_delta_ratio=np.nan, predicted_factor=np.nan, theory_note=None,
-                        expected=expected, expected_from="catalogue", experiment="e",
+                        expected=expected, expected_from="catalogue", experiment="e", verdict_init=frame["verdict"],
                         cell_id=frame["scenario"] + frame["depth"].astype(str))  # fmt: skip
 
 

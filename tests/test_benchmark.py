@@ -17,7 +17,7 @@ EXPECTED = {
     *(f"{figure}.{k}" for figure in ("matmul_gflops", "floor_ms", "step_ms", "floor_ratio")
       for k in ("gradbench", "xla")),
     "render_s.x1", "render_s.x2", "render_growth_exponent", "render_peak_rss_mib",
-    "sweep_peak_rss_mib", "sweep_wall_s", "parquet_kib_per_run",
+    "sweep_peak_rss_mib", "sweep_wall_s", "parquet_kib_per_run", "scan_s", "scan_wall_s", "scan_peak_rss_mib",
 }
 SIGNED = {"instrumentation_cost.gradbench", "instrumentation_cost.xla", "render_growth_exponent"}  # noise may flip
 

@@ -481,5 +481,5 @@ def test_batch_norm_page_names_what_it_does_to_the_signal(data, built, tmp_path,
 
 def test_initialisation_page_shows_the_depth_scan(built):
     html = (built / "initialisation.html").read_text()
-    assert 'id="scan"' in html and "Depth scan: measured law" in html
+    assert 'id="scan"' in html and "Depth scan: the law of ‖δ‖ over depth" in html
     assert "exponential" in html and "depth-scan.svg" in html
