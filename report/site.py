@@ -790,7 +790,7 @@ class MethodsPage:
     result_sets: list[ResultSet]
     theory_notes: list[tuple[str, str]]  # scenario, why the mean-field theory does not apply
     set_aside: list[SetAside]
-    expected_sources: tuple[str, str]  # (theory, catalogue): where a cell's expected verdict comes from
+    expected_sources: tuple[str, str, str]  # (theory, catalogue, unmodelled): where an expectation comes from
     scan_rule: str
     verdict_init_rule: str
 
@@ -803,7 +803,8 @@ def methods_page(data: Data) -> MethodsPage:
         result_sets=result_sets(data.results.runs),
         theory_notes=[(r.scenario, r.theory_note) for r in notes.itertuples()],
         set_aside=data.set_aside,
-        expected_sources=(analysis.EXPECTED_FROM_THEORY, analysis.EXPECTED_FROM_CATALOGUE),
+        expected_sources=(analysis.EXPECTED_FROM_THEORY, analysis.EXPECTED_FROM_CATALOGUE,
+                          analysis.EXPECTED_UNMODELLED),
         scan_rule=depth_scan.MODEL_RULE,
         verdict_init_rule=analysis.VERDICT_INIT_RULE,
     )

@@ -414,4 +414,4 @@ def test_expected_verdict_comes_from_theory_per_depth(tmp_path):
     assert expected["relu_he-d3-s1"]["expected"] == "healthy"
     assert expected["linear-d21-s2"] == {"expected": "exploding", "expected_from": analysis.EXPECTED_FROM_CATALOGUE}
     assert expected["linear-d3-s3"] == {"expected": "healthy", "expected_from": analysis.EXPECTED_FROM_THEORY}
-    assert expected["resnet-d2-s4"]["expected_from"] == analysis.EXPECTED_FROM_CATALOGUE
+    assert expected["resnet-d2-s4"]["expected_from"] == analysis.EXPECTED_UNMODELLED
