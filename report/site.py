@@ -302,13 +302,11 @@ class CellView:
     gain_predicted: float  # the same from the mean-field prediction (the geometric mean of χ)
     factor: float  # the verdict's per-layer ‖δ‖ factor: median ratio over training^(1/(L-1)), median over seeds
     factor_init: float  # the same at step 0
-    factor_predicted: float  # the mean-field prediction's, at step 0
     expected_from: str | None
     expected_when: str  # "at step 0" (the theory's) or "in training" (the catalogue's)
     verdict_init: str  # the verdict rules on the step-0 ratio alone
     steps: float  # training steps, median over seeds
     growth_epoch: float  # epoch in which ‖g‖ first crossed exploding_growth × its early median, median over seeds
-    spikes: int  # loss spikes over all seeds
     loss_fall: float  # fraction by which the batch loss fell from the early to the late window, median over seeds
     href: str
 
@@ -342,11 +340,10 @@ def cell_view(cell: pd.Series, runs: pd.DataFrame) -> CellView:
         gain_predicted=per_layer_gain(float(cell["predicted_delta_ratio"]), depth),
         factor=float(cell["per_layer_factor"]),
         factor_init=analysis.per_layer_factor(float(cell["delta_ratio_init"]), median_of(rows, "hidden_layers")),
-        factor_predicted=float(cell["predicted_factor"]), expected_from=none_if_na(cell["expected_from"]),
+        expected_from=none_if_na(cell["expected_from"]),
         expected_when="at step 0" if cell["expected_from"] == analysis.EXPECTED_FROM_THEORY else "in training",
         verdict_init=cell["verdict_init"],
         steps=median_of(rows, "steps_trained"), growth_epoch=median_of(rows, "growth_epoch"),
-        spikes=int(sum(len(s) for s in rows["loss_spikes"] if isinstance(s, list))),
         loss_fall=analysis.finite_median(pd.Series([analysis.loss_drop(r) for r in rows.to_dict("records")],
                                                    dtype=float)),
         href=scenario_href(cell["scenario"]),
@@ -476,7 +473,6 @@ class ScanSection:
     """The depth scan at initialisation: each scenario's law against the theory's, and the figure."""
 
     rows: list[depth_scan.ScanRow]
-    by_name: dict[str, depth_scan.ScanRow]
     figure: SavedChart
     facts: list[tuple[str, str]]
     rule: str
@@ -495,8 +491,8 @@ def scan_section(data: Data, shelf: Shelf, page: str) -> ScanSection | None:
         ("measured in", f"{meta.get('wall_time_s', float('nan')):.1f} s on {meta.get('device', '?')}"),
         ("TensorFlow", str(meta.get("tf_version"))),
     ]  # fmt: skip
-    return ScanSection(rows, {r.scenario: r for r in rows}, shelf.put(depth_scan.chart(rows, frame, meta), page),
-                       facts, depth_scan.MODEL_RULE, len(meta["depths"]), len(meta["seeds"]))
+    return ScanSection(rows, shelf.put(depth_scan.chart(rows, frame, meta), page), facts, depth_scan.MODEL_RULE,
+                       len(meta["depths"]), len(meta["seeds"]))
 
 
 def comparison_depth(phenomenon: Phenomenon, cells: pd.DataFrame) -> int:
