@@ -36,6 +36,7 @@ from bench.scenarios import CATALOGUE, NOT_CONFIG, SCENARIOS, Scenario
 DEPTHS = (1, 2, 3, 4, 6, 8, 11, 16, 21, 32, 48, 64)
 SEEDS = tuple(range(10))
 BATCH = 32  # samples per seed: one train batch, as at a run's step 0
+VERSION = 2  # of the measurement: part of the scan's identity, so a changed method measures anew
 STEP0_ONLY = ("learning_rate", "clipnorm", "global_clipnorm")  # Scenario fields that act after step 0
 
 
@@ -67,10 +68,10 @@ def draw_kernels(scenario: Scenario, depths, features: int, width: int, classes:
     Returns (hidden, outputs): per layer (per depth) the seeds' kernels stacked [seeds, in, out]."""
     hidden_shapes = [(features, width), *[(width, width)] * (max(depths) - 1)]
     per_seed = []
-    for seed in seeds:
-        keras.utils.set_random_seed(seed)
-        hidden, output = initializer(scenario), keras.initializers.GlorotUniform()
-        per_seed.append([hidden(shape) for shape in hidden_shapes] + [output((width, classes)) for _ in depths])
+    for seed in seeds:  # a new initializer per layer, as build_model makes: an unseeded Keras 3 initializer
+        keras.utils.set_random_seed(seed)  # fixes its seed when it is made and returns the same values each call
+        per_seed.append([initializer(scenario)(shape) for shape in hidden_shapes]
+                        + [keras.initializers.GlorotUniform()((width, classes)) for _ in depths])
     stacked = [tf.stack(layer) for layer in zip(*per_seed)]
     return stacked[: len(hidden_shapes)], stacked[len(hidden_shapes) :]
 
@@ -154,7 +155,7 @@ def measure(scenario: Scenario, depths, seeds, data: Dataset, width: int | None 
 def config(data: Dataset, names, depths, seeds, width: int | None) -> dict:
     """What defines the scan's numbers; its hash names the file."""
     return {
-        "kind": "depth_scan", "scenarios": list(names), "depths": list(depths), "seeds": list(seeds),
+        "kind": "depth_scan", "version": VERSION, "scenarios": list(names), "depths": list(depths), "seeds": list(seeds),
         "batch": BATCH, "width": width, "dataset": data.name, "train_samples": len(data.y_train),
         **provenance.versions(),
     }

@@ -52,6 +52,17 @@ def test_scan_network_is_build_model_s_network(name, digits):
     assert stats["loss"][0] == pytest.approx(float(loss), rel=1e-5)
 
 
+def test_every_layer_and_seed_gets_its_own_draw():
+    """An unseeded Keras 3 initializer returns the same values on every call: each layer needs its own."""
+    hidden, outputs = scan.draw_kernels(SCENARIOS["relu_he"], [2, 3], 64, 32, 10, [0, 1])
+    assert len(hidden) == 3 and len(outputs) == 2
+    layers = [k.numpy() for k in hidden[1:]] + [k.numpy() for k in outputs]
+    assert not np.allclose(layers[0], layers[1]) and not np.allclose(layers[2], layers[3])
+    assert not np.allclose(hidden[1][0].numpy(), hidden[1][1].numpy())  # seeds differ
+    again, _ = scan.draw_kernels(SCENARIOS["relu_he"], [2, 3], 64, 32, 10, [0, 1])
+    np.testing.assert_array_equal(hidden[2].numpy(), again[2].numpy())  # and the seed fixes them
+
+
 def test_scan_is_stored_with_provenance_and_resumes(scanned, digits):
     folder, rows, meta = scanned
     assert set(rows["scenario"]) == set(THEORY_SCENARIOS)
