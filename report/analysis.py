@@ -31,7 +31,8 @@ THRESHOLDS: dict[str, Threshold] = {
             0.75,
             "a run whose per-layer factor of ‖δ‖ — (median over logged steps of the ratio of first- to "
             "last-hidden-layer ‖δ‖)^(1/(L−1)) — is below this is vanishing: each layer passes back less than "
-            "three quarters of the signal it gets (ReLU with Glorot init, at 0.71, is; tanh, at 0.84–0.97, is not)",
+            "three quarters of the signal it gets (at step 0, ReLU with Glorot init, at 0.71, is; tanh, at "
+            "0.84–0.97, is not)",
         ),
         Threshold(
             "exploding_per_layer",
@@ -305,6 +306,7 @@ def step_summary(step: pd.DataFrame) -> pd.DataFrame:
             "loss_early": finite_median(losses[early_rows]),
             "loss_late": finite_median(losses[late_rows]),
             "loss_max": finite(losses).max(),
+            "loss_at_stop": float(losses.iloc[-1]),
             "loss_spans": span_losses(rows),
             "loss_spikes": spikes(rows),
             "logged_steps": len(rows),
@@ -388,6 +390,10 @@ def verdict(row: Mapping) -> tuple[str, str]:
         step = row.get("first_nonfinite_step") if step is None or pd.isna(step) else step
         layer = row.get("diverged_layer")
         where = f" in layer {layer}" if isinstance(layer, str) and layer else ""
+        loss = row.get("loss_at_stop", np.nan)
+        if np.isfinite(loss):  # the loss was finite: a norm's float32 sum of squares overflowed (> 3.4e38)
+            return "diverged", (f"a gradient or ‖δ‖ norm overflowed float32 at step {step_text(step)}{where} while the "
+                                f"loss, {fmt(loss)}, was still finite; training stopped there")
         return "diverged", f"non-finite values at step {step_text(step)}{where}; training stopped there"
     growth, factor = row["growth"], row["per_layer_factor"]
     factor_text = f"per-layer ‖δ‖ factor {fmt(factor)} (median first/last ratio {fmt(row['delta_ratio_median'])})"
