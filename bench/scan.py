@@ -155,7 +155,8 @@ def measure(scenario: Scenario, depths, seeds, data: Dataset, width: int | None 
 def config(data: Dataset, names, depths, seeds, width: int | None) -> dict:
     """What defines the scan's numbers; its hash names the file."""
     return {
-        "kind": "depth_scan", "version": VERSION, "scenarios": list(names), "depths": list(depths), "seeds": list(seeds),
+        "kind": "depth_scan", "version": VERSION, "scenarios": list(names), "depths": list(depths),
+        "seeds": list(seeds),
         "batch": BATCH, "width": width, "dataset": data.name, "train_samples": len(data.y_train),
         **provenance.versions(),
     }
