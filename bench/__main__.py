@@ -108,14 +108,23 @@ def default_results(profile: str) -> Path:
     return Path("results") / profile / f"tf-{provenance.versions()['tf_version']}"
 
 
-def describe(dataset) -> None:
+def prepare(args, profile, train_samples: int | None):
+    """(device, dataset, results folder) of a command; refuses a folder of foreign or old files before adding
+    to it, then says which dataset it uses."""
+    from bench import data, provenance, store
+
+    device = provenance.resolve_device(args.device)
+    dataset = data.load(args.dataset or profile.dataset, args.data_dir, train_samples, profile.test_samples)
+    results = args.results or default_results(profile.name)
+    store.check_folder(results)
     print(f"dataset {dataset.name}: {dataset.source} ({len(dataset.y_train)} train / {len(dataset.y_test)} test)"
           + (f" [{dataset.note}]" if dataset.note else ""), file=sys.stderr)
+    return device, dataset, results
 
 
 def train_command(args) -> None:
     """run and sweep: load data once, then train what is missing."""
-    from bench import data, provenance, store, sweep, train  # TensorFlow loads only here
+    from bench import sweep, train  # TensorFlow loads only here
 
     train.configure_threads(args.xla == "on")
     profile = PROFILES[args.profile]
@@ -126,13 +135,8 @@ def train_command(args) -> None:
     else:
         scenarios = [SCENARIOS[n] for n in args.scenarios] if args.scenarios else list(CATALOGUE)
         runs = sweep.shard(sweep.grid(profile, scenarios, args.depths, args.seeds), *args.shard)
-    device = provenance.resolve_device(args.device)
     whole = any(run.train_samples is None for run in runs)  # a long cell trains on the whole set
-    dataset = data.load(args.dataset or profile.dataset, args.data_dir, None if whole else profile.train_samples,
-                        profile.test_samples)
-    results = args.results or default_results(profile.name)
-    store.check_folder(results)  # add nothing to a folder of foreign or old files
-    describe(dataset)
+    device, dataset, results = prepare(args, profile, None if whole else profile.train_samples)
     print(f"{len(runs)} runs on {device} into {results}/", file=sys.stderr)
     trained = sweep.sweep(runs, dataset, results, device, args.xla == "on")
     print(f"{trained} trained, {len(runs) - trained} already stored; results in {results}/", file=sys.stderr)
@@ -140,14 +144,10 @@ def train_command(args) -> None:
 
 def scan_command(args) -> None:
     """scan: measure the depth scan into <results>/scan/ unless it is there already."""
-    from bench import data, provenance, scan, store  # TensorFlow's default thread pools: the scan's matmuls are large
+    from bench import scan  # TensorFlow's default thread pools: the scan's matmuls are large
 
     profile = PROFILES[args.profile]
-    device = provenance.resolve_device(args.device)
-    dataset = data.load(args.dataset or profile.dataset, args.data_dir, profile.train_samples, profile.test_samples)
-    results = args.results or default_results(profile.name)
-    store.check_folder(results)
-    describe(dataset)
+    device, dataset, results = prepare(args, profile, profile.train_samples)
     path, measured = scan.scan(dataset, results, device, width=profile.width)
     print(f"depth scan {'measured' if measured else 'already stored'}: {path}", file=sys.stderr)
 

@@ -418,7 +418,7 @@ def depth_scan(settings: Settings, work: Path) -> list[Figure]:
     results = work / "scan-results"
     command = [sys.executable, "-m", "bench", "scan", "--profile", settings.sweep_profile, "--results", str(results)]
     peak_mib, seconds = run_measured(command, work / "scan.log")
-    rows, metas = store.load_scans(results)
+    _, metas = store.load_scans(results)
     if not metas:
         raise BenchmarkError(f"the depth scan wrote nothing into {results}")
     meta, section = metas[0], "6 · depth scan"

@@ -17,8 +17,6 @@ in catalogue order. Everything is float32, as in training: where ‖δ‖ falls 
 it is recorded as 0, and the report says so instead of drawing it.
 """
 
-import hashlib
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -100,19 +98,23 @@ def step0(scenario: Scenario, hidden: list, outputs: list, depths, x: tf.Tensor,
             logits = tf.matmul(activations[depth - 1], kernel)
             losses = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits), axis=1)
             heads[depth] = (logits, kernel, losses, tf.reduce_sum(losses))  # each seed's gradient: its own loss's
-    rms = np.stack([np.sqrt(np.mean(np.square(z.numpy().astype(np.float64)), axis=(1, 2))) for z in zs], axis=1)
+    rms = np.stack([seed_rms(z) for z in zs], axis=1)
     stats = {}
     for depth, (logits, kernel, losses, total) in heads.items():
         grads = tape.gradient(total, [*zs[:depth], logits, *hidden[:depth], kernel])
         stats[depth] = {
             "delta_norm": seed_norms(grads[: depth + 1]),
             "kernel_grad_norm": seed_norms(grads[depth + 1 :]),
-            "preactivation_rms": np.concatenate([rms[:, :depth], np.sqrt(np.mean(
-                np.square(logits.numpy().astype(np.float64)), axis=(1, 2)))[:, None]], axis=1),
+            "preactivation_rms": np.concatenate([rms[:, :depth], seed_rms(logits)[:, None]], axis=1),
             "loss": losses.numpy(),
         }  # fmt: skip
     del tape
     return stats
+
+
+def seed_rms(t: tf.Tensor) -> np.ndarray:
+    """[seeds] of the root mean square of t[seed]."""
+    return np.sqrt(np.mean(np.square(t.numpy().astype(np.float64)), axis=(1, 2)))
 
 
 def seed_norms(tensors) -> np.ndarray:
@@ -163,8 +165,7 @@ def config(data: Dataset, names, depths, seeds, width: int | None) -> dict:
 
 
 def path_for(results: Path, cfg: dict) -> Path:
-    digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:10]
-    return Path(results) / store.SCAN_FOLDER / f"scan-{cfg['dataset']}-{digest}.parquet"
+    return Path(results) / store.SCAN_FOLDER / f"scan-{cfg['dataset']}-{store.digest(cfg)}.parquet"
 
 
 def scan(data: Dataset, results: Path, device: str, depths=DEPTHS, seeds=SEEDS, width: int | None = None,

@@ -13,6 +13,7 @@ them into the `runs` table. Every row also carries run_id, scenario, depth and s
 the folder reads as one dataset with any parquet reader (pandas, pyarrow, DuckDB, polars).
 """
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -94,33 +95,47 @@ def to_table(run: dict, tables: dict[str, pd.DataFrame]) -> pa.Table:
     return table.replace_schema_metadata({METADATA_KEY: json.dumps(meta, sort_keys=True)})
 
 
-def write_run(path: Path, run: dict, tables: dict[str, pd.DataFrame]) -> None:
-    """Write atomically: a crash leaves either the whole file or none."""
+def digest(config: dict) -> str:
+    """A short hash of a config: the identity a result file is named by."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def write_atomically(table: pa.Table, path: Path) -> None:
+    """A crash leaves either the whole file or none."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        pq.write_table(to_table(run, tables), tmp, compression="zstd")
+        pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def read_metadata(path: Path) -> dict:
-    """The run dict of one file; refuses foreign files and other schema versions."""
+def write_run(path: Path, run: dict, tables: dict[str, pd.DataFrame]) -> None:
+    write_atomically(to_table(run, tables), path)
+
+
+def read_info(path: Path, kind: str = "run", what: str = "result") -> dict:
+    """The `kind` dict (run, scan) of one file's metadata; refuses foreign files and other schema versions."""
     try:
         meta = pq.read_schema(path).metadata or {}
     except (pa.ArrowInvalid, OSError) as err:
         raise StoreError(f"{path}: not a readable parquet file ({err}); delete it or move it away") from None
-    if METADATA_KEY not in meta:
-        raise StoreError(f"{path}: a parquet file, but not a gradbench result (no '{METADATA_KEY.decode()}' metadata)")
-    info = json.loads(meta[METADATA_KEY])
+    info = json.loads(meta[METADATA_KEY]) if METADATA_KEY in meta else {}
+    if kind not in info:
+        raise StoreError(f"{path}: a parquet file, but not a gradbench {what} (no '{METADATA_KEY.decode()}' metadata)")
     version = info.get("schema_version")
     if version != SCHEMA_VERSION:
         raise StoreError(
             f"{path}: schema version {version}, this gradbench reads version {SCHEMA_VERSION}; "
             "re-run the sweep into an empty folder or use the gradbench that wrote it"
         )
-    return info["run"]
+    return info[kind]
+
+
+def read_metadata(path: Path) -> dict:
+    """The run dict of one result file."""
+    return read_info(path, "run")
 
 
 @dataclass
@@ -183,31 +198,16 @@ def write_scan(path: Path, meta: dict, frame: pd.DataFrame) -> None:
     """Write a scan atomically, its config and provenance in the metadata like a run's."""
     target = pa.schema(list(SCAN_COLUMNS.items()))
     table = pa.Table.from_pandas(frame[list(SCAN_COLUMNS)], schema=target, preserve_index=False)
-    table = table.replace_schema_metadata(
-        {METADATA_KEY: json.dumps({"schema_version": SCHEMA_VERSION, "scan": meta}, sort_keys=True)}
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    meta = json.dumps({"schema_version": SCHEMA_VERSION, "scan": meta}, sort_keys=True)
+    write_atomically(table.replace_schema_metadata({METADATA_KEY: meta}), path)
 
 
 def load_scans(folder: str | Path) -> tuple[pd.DataFrame, list[dict]]:
     """Every depth scan of a results folder: the rows (with a scan_id column) and each scan's metadata."""
     frames, metas = [], []
     for path in sorted((Path(folder) / SCAN_FOLDER).glob("*.parquet")):
-        try:
-            schema_meta = pq.read_schema(path).metadata or {}
-            info = json.loads(schema_meta[METADATA_KEY])
-        except (pa.ArrowInvalid, OSError, KeyError, ValueError) as err:
-            raise StoreError(f"{path}: not a gradbench depth scan ({err}); delete it or move it away") from None
-        if info.get("schema_version") != SCHEMA_VERSION or "scan" not in info:
-            raise StoreError(f"{path}: a depth scan of another gradbench version; delete it to measure it again")
+        metas.append({**read_info(path, "scan", "depth scan"), "scan_id": path.stem})
         frames.append(pq.read_table(path).to_pandas().assign(scan_id=path.stem))
-        metas.append({**info["scan"], "scan_id": path.stem})
     if not frames:
         return pd.DataFrame(columns=[*SCAN_COLUMNS, "scan_id"]), []
     return pd.concat(frames, ignore_index=True), metas

@@ -1,7 +1,5 @@
 """The grid of runs, deterministic shards, resume, progress and per-run summary lines."""
 
-import hashlib
-import json
 import sys
 import time
 from dataclasses import asdict, replace
@@ -48,8 +46,7 @@ def config(spec: RunSpec, data: Dataset, device_kind: str) -> dict:
 
 
 def run_id(cfg: dict) -> str:
-    digest = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:10]
-    return f"{cfg['scenario']}-d{cfg['depth']}-s{cfg['seed']}-{digest}"
+    return f"{cfg['scenario']}-d{cfg['depth']}-s{cfg['seed']}-{store.digest(cfg)}"
 
 
 def delta_ratio(layer: pd.DataFrame, step: int) -> float:

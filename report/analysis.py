@@ -209,14 +209,15 @@ def step_text(step: float) -> str:
 # -- per-run statistics ----------------------------------------------------------------------------
 
 
-def delta_ratios(layer: pd.DataFrame) -> pd.DataFrame:
-    """run_id, step, ratio = delta_norm of the first hidden layer / that of the last hidden layer."""
+def delta_ratios(layer: pd.DataFrame, keys: tuple[str, ...] = ("run_id", "step")) -> pd.DataFrame:
+    """keys, ratio = delta_norm of the first hidden layer / that of the last hidden layer, per keys group
+    (a run's step; or, for the depth scan, a scenario, depth and seed)."""
+    keys = list(keys)
     hidden = layer[layer["layer_role"] == "hidden"]
     if hidden.empty:
-        return pd.DataFrame({"run_id": pd.Series(dtype=str), "step": pd.Series(dtype=int), "ratio": []})
-    ends = hidden.groupby("run_id")["layer"].agg(first="min", last="max")
-    hidden = hidden.join(ends, on="run_id")
-    keys = ["run_id", "step"]
+        return pd.DataFrame({**{k: pd.Series(dtype=object) for k in keys}, "ratio": pd.Series(dtype=float)})
+    ends = hidden.groupby(keys)["layer"].agg(first="min", last="max")
+    hidden = hidden.join(ends, on=keys)
     first = hidden[hidden["layer"] == hidden["first"]].set_index(keys)["delta_norm"].astype(float)
     last = hidden[hidden["layer"] == hidden["last"]].set_index(keys)["delta_norm"].astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):

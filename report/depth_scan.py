@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from report import figures, theory
+from bench.scenarios import SCENARIOS
+from report import analysis, figures, theory
 
 FLAT_BAND = 2.0  # flat: the median ratio stays within [1/2, 2] at every scanned depth
 BOOTSTRAP = 200  # resamples of whole seeds for the fits' 95 % intervals (a seed's depths share weights)
@@ -31,13 +32,8 @@ MODEL_RULE = (
 
 
 def ratios(scan: pd.DataFrame) -> pd.DataFrame:
-    """scenario, depth, seed, ratio (NaN at depth 1 has no meaning: it is 1 by definition)."""
-    hidden = scan[scan["layer_role"] == "hidden"].sort_values(["scenario", "depth", "seed", "layer"])
-    grouped = hidden.groupby(["scenario", "depth", "seed"], sort=False)["delta_norm"]
-    first, last = grouped.first().astype(float), grouped.last().astype(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = first / last
-    return ratio.rename("ratio").reset_index()
+    """scenario, depth, seed, ratio (1 at depth 1 by definition)."""
+    return analysis.delta_ratios(scan, ("scenario", "depth", "seed"))
 
 
 def measurable(ratio: pd.Series) -> pd.Series:
@@ -120,8 +116,6 @@ class ScanRow:
 
 def theory_curves(meta: dict, names: list[str], max_depth: int) -> pd.DataFrame:
     """scenario, depth, ratio: the mean-field prediction at every depth 1..max_depth where the theory applies."""
-    from bench.scenarios import SCENARIOS
-
     rows = []
     for name in names:
         scenario = SCENARIOS.get(name)
@@ -136,19 +130,14 @@ def theory_curves(meta: dict, names: list[str], max_depth: int) -> pd.DataFrame:
 
 
 def theory_note(name: str) -> str | None:
-    from bench.scenarios import SCENARIOS
-
     return theory.applies(SCENARIOS[name].__dict__) if name in SCENARIOS else "not in the catalogue"
 
 
 def bands(measured: pd.DataFrame) -> pd.DataFrame:
     """Per scenario and depth: median, min, max of the measurable ratios and how many were not."""
-    good = measurable(measured["ratio"])
-    frame = measured.assign(value=measured["ratio"].where(good), lost=~good)
-    grouped = frame.groupby(["scenario", "depth"], sort=False)
-    out = grouped["value"].agg(["median", "min", "max", "count"]).rename(columns={"count": "n"})
-    out["n_unmeasurable"] = grouped["lost"].sum().astype(int)
-    return out.reset_index()
+    usable = measured.assign(ratio=measured["ratio"].where(measured["ratio"] > 0))  # 0: below float32's range
+    band = analysis.seed_band(usable, "depth", "ratio", ["scenario"])
+    return band.rename(columns={"n_nonfinite": "n_unmeasurable"})
 
 
 def worst_ratio_error(band: pd.DataFrame, curve: pd.DataFrame) -> float:

@@ -312,9 +312,8 @@ class CellView:
 
 
 def per_layer_gain(ratio: float, depth: int) -> float:
-    if depth < 2 or not np.isfinite(ratio) or ratio <= 0:
-        return float("nan")
-    return float(ratio ** (2.0 / (depth - 1)))
+    """Per-layer factor of ‖δ‖², comparable with χ: the square of analysis.per_layer_factor."""
+    return analysis.per_layer_factor(ratio, depth) ** 2
 
 
 def median_of(rows: pd.DataFrame, column: str) -> float:
