@@ -100,7 +100,8 @@ def forward(probe: Probe, x, y, training: bool):
 
 def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, global_clipnorm=None,
                      jit_compile: bool = False, statistics: bool = True):
-    """A compiled function: batch indices [K, B] -> (step stats [K, 5], layer stats [K, L, 6]).
+    """A compiled function: batch indices [K, B] -> (step stats [K, len(STEP_STATS)], layer stats
+    [K, L, len(LAYER_STATS)]); layer statistics are built by name, stacked in LAYER_STATS order.
 
     statistics=False trains the same way and records loss and accuracy only (for the benchmark)."""
     variables = probe.model.trainable_variables
@@ -114,15 +115,15 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
     def read_kernels():
         return [tf.convert_to_tensor(k) for k in kernels]
 
-    def layer_rows(grad_norms, deltas, act_inputs, before):
-        """[L, 5]: the LAYER_STATS columns but the update ratio, which the loop measures a step later."""
-        return tf.stack([
-            tf.gather(grad_norms, kernel_at),
-            tf.stack([grad_norms[i] if i is not None else nan for i in bias_at]),
-            norms(before),
-            norms(deltas),
-            tf.stack([inactive_fraction(act, a) for act, a in zip(probe.activations, act_inputs)]),
-        ], axis=1)
+    def layer_columns(grad_norms, deltas, act_inputs, before) -> dict:
+        """LAYER_STATS by name, each [L]: all but the update ratio, which the loop measures a step later."""
+        return {
+            "kernel_grad_norm": tf.gather(grad_norms, kernel_at),
+            "bias_grad_norm": tf.stack([grad_norms[i] if i is not None else nan for i in bias_at]),
+            "kernel_norm": norms(before),
+            "delta_norm": norms(deltas),
+            "inactive_fraction": tf.stack([inactive_fraction(act, a) for act, a in zip(probe.activations, act_inputs)]),
+        }
 
     def instrumented_step(x, y):
         before = read_kernels()  # read first, so what depends on it runs alongside the forward pass
@@ -134,40 +135,36 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
         clipped_norm, clipped = clipping(grad_norms, clipnorm, global_clipnorm)
         optimizer.apply_gradients(zip(var_grads, variables))
         step_row = tf.stack([loss, accuracy, tf.norm(grad_norms), clipped_norm, tf.cast(clipped, tf.float32)])
-        return step_row, layer_rows(grad_norms, deltas, act_inputs, before), before
+        return step_row, layer_columns(grad_norms, deltas, act_inputs, before), before
 
     def plain_step(x, y):
         with tf.GradientTape() as tape:
             loss, accuracy, _, _ = forward(probe, x, y, training=True)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return tf.stack([loss, accuracy, nan, nan, 0.0]), tf.zeros([len(kernels), len(LAYER_STATS)]), []
+        return tf.stack([loss, accuracy, nan, nan, 0.0]), {}, []
 
     step = instrumented_step if statistics else plain_step
-    update_column, kernel_norm_column = LAYER_STATS.index("update_ratio"), LAYER_STATS.index("kernel_norm")
-
-    def with_update_ratios(rows, update_norms):
-        """rows [K, L, 5] -> [K, L, 6], ‖W_after - W_before‖ / ‖W_before‖ inserted as the update ratio's column."""
-        ratios = update_norms / rows[:, :, kernel_norm_column]  # kernel_norm comes before update_ratio
-        return tf.concat([rows[:, :, :update_column], ratios[:, :, None], rows[:, :, update_column:]], axis=2)
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def train_chunk(batch_indices):
         k = tf.shape(batch_indices)[0]
         steps = tf.TensorArray(tf.float32, size=k)
-        layers = tf.TensorArray(tf.float32, size=k)
+        layers = {name: tf.TensorArray(tf.float32, size=k) for name in LAYER_STATS if name != "update_ratio"}
         updates = tf.TensorArray(tf.float32, size=k)
         previous = read_kernels() if statistics else []
         for i in tf.range(k):
             indices = batch_indices[i]
-            step_row, rows, before = step(tf.gather(x_train, indices), tf.gather(y_train, indices))
+            step_row, columns, before = step(tf.gather(x_train, indices), tf.gather(y_train, indices))
             steps = steps.write(i, step_row)
-            layers = layers.write(i, rows)
             if statistics:  # step i-1's update, W_i - W_(i-1): computed here, it overlaps step i's forward pass
+                layers = {name: layers[name].write(i, column) for name, column in columns.items()}
                 updates = updates.write(i, distances(before, previous))
                 previous = before
         if not statistics:
-            return steps.stack(), layers.stack()
-        last = distances(read_kernels(), previous)[None]
-        return steps.stack(), with_update_ratios(layers.stack(), tf.concat([updates.stack()[1:], last], axis=0))
+            return steps.stack(), tf.zeros([k, len(kernels), len(LAYER_STATS)])
+        columns = {name: array.stack() for name, array in layers.items()}
+        update_norms = tf.concat([updates.stack()[1:], distances(read_kernels(), previous)[None]], axis=0)
+        columns["update_ratio"] = update_norms / columns["kernel_norm"]  # ‖W_after - W_before‖ / ‖W_before‖
+        return steps.stack(), tf.stack([columns[name] for name in LAYER_STATS], axis=2)
 
     return train_chunk
