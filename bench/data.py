@@ -73,6 +73,31 @@ def load(name: str, data_dir: str | Path | None = None,
     return _dataset(name, source, arrays, train_samples, test_samples)
 
 
+RECALL_SYMBOLS = 4  # the recall task's alphabet: chance accuracy is 1/4
+RECALL_SEED = 0
+
+
+def recall(length: int, train_samples: int, test_samples: int) -> Dataset:
+    """The first-symbol recall task at sequence length T (a long-range dependency that needs no download).
+
+    Each sequence is T one-hot symbols drawn uniformly from RECALL_SYMBOLS; the first step also sets a
+    start flag (the last input feature). The label is the first symbol: the other T − 1 are distractors,
+    so a network must carry one step's information across T − 1 steps. Deterministic from RECALL_SEED
+    and T; chance accuracy is 1 / RECALL_SYMBOLS."""
+    train_seq, test_seq = np.random.SeedSequence([RECALL_SEED, length]).spawn(2)
+
+    def make(seq, n):
+        symbols = np.random.default_rng(seq).integers(0, RECALL_SYMBOLS, (n, length))
+        x = np.zeros((n, length, RECALL_SYMBOLS + 1), np.float32)
+        x[np.arange(n)[:, None], np.arange(length)[None], symbols] = 1.0
+        x[:, 0, RECALL_SYMBOLS] = 1.0
+        return x, symbols[:, 0].astype(np.int32)
+
+    source = f"generated (seed {RECALL_SEED}): recall the first of T = {length} symbols from {RECALL_SYMBOLS}"
+    return Dataset("recall", source, *make(train_seq, train_samples), *make(test_seq, test_samples),
+                   num_classes=RECALL_SYMBOLS)
+
+
 def _load_auto(data_dir, train_samples, test_samples) -> Dataset:
     """First dataset of AUTO_ORDER that loads; the note says why earlier ones were skipped."""
     _resolve_dir(data_dir)  # a bad explicit data dir is an error, not a reason to skip

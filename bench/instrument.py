@@ -4,6 +4,8 @@
 graph while-loop) and returns every step's statistics stacked, so the host sees the
 device once per K steps. δ is taken with the same tape as the weight gradients: the
 probe model exposes each weight layer's output z, and tape.gradient(loss, z) is ∂loss/∂z.
+A recurrent network's temporal δ, ∂loss/∂h_t, is the gradient with respect to its time probe
+(bench/models.py), a zero input added to h_t inside the recurrence.
 """
 
 import math
@@ -15,7 +17,8 @@ import tensorflow as tf
 from bench.models import ROLE_SEPARATOR
 
 LAYER_STATS = ("kernel_grad_norm", "bias_grad_norm", "kernel_norm", "update_ratio", "delta_norm",
-               "inactive_fraction")
+               "inactive_fraction", "recurrent_grad_norm")
+TIME_STATS = ("delta_norm", "forget_gate")  # recurrent networks, per time step: ‖∂loss/∂h_t‖, mean f_t
 STEP_STATS = ("loss", "batch_accuracy", "grad_norm", "grad_norm_clipped", "clipped")
 SATURATION = 0.01  # a sigmoid/tanh unit is saturated where its derivative is below 1 % of the maximum
 # ... that is where |input| exceeds: 1 - tanh(a)^2 < c  <=>  |a| > atanh(sqrt(1 - c)); sigmoid(a) = (1 + tanh(a/2)) / 2
@@ -27,8 +30,10 @@ class Probe:
     """The model's weight layers and the tensors the statistics need."""
 
     model: keras.Model  # outputs: logits, each weight layer's z, each nonlinearity's input
-    layers: tuple  # Dense/Conv2D layers, forward order
+    layers: tuple  # Dense/Conv2D/RNN layers, forward order
     activations: tuple  # per weight layer: the activation name, or None where none follows it
+    time_width: int = 0  # recurrent networks: the hidden state's width (the time probe's), else 0
+    gated: bool = False  # the recurrent layer's output is [h_t, forget gate f_t] (LSTM)
 
     @property
     def names(self) -> list[str]:
@@ -49,11 +54,23 @@ def activation_after(model: keras.Model, layer) -> tuple[str | None, object]:
     return (None if name == "linear" else name), act.input
 
 
+WEIGHT_LAYERS = (keras.layers.Dense, keras.layers.Conv2D, keras.layers.RNN)
+
+
 def make_probe(model: keras.Model) -> Probe:
-    weight_layers = tuple(x for x in model.layers if isinstance(x, (keras.layers.Dense, keras.layers.Conv2D)))
+    weight_layers = tuple(x for x in model.layers if isinstance(x, WEIGHT_LAYERS))
     found = [activation_after(model, layer) for layer in weight_layers]
     outputs = [model.output, *(layer.output for layer in weight_layers), *(tensor for _, tensor in found)]
-    return Probe(keras.Model(model.inputs[0], outputs), weight_layers, tuple(name for name, _ in found))
+    cells = [layer.cell for layer in weight_layers if isinstance(layer, keras.layers.RNN)]
+    width, gated = (cells[0].cell.units, cells[0].gated) if cells else (0, False)
+    inputs = model.inputs if cells else model.inputs[0]
+    return Probe(keras.Model(inputs, outputs), weight_layers, tuple(name for name, _ in found), width, gated)
+
+
+def weights_of(layer) -> tuple:
+    """(kernel, bias or None, recurrent kernel or None) of a weight layer (a recurrent layer's through its cell)."""
+    owner = layer.cell.cell if isinstance(layer, keras.layers.RNN) else layer
+    return owner.kernel, owner.bias, getattr(owner, "recurrent_kernel", None)
 
 
 def inactive_fraction(activation: str | None, a: tf.Tensor) -> tf.Tensor:
@@ -88,9 +105,17 @@ def clipping(norms: tf.Tensor, clipnorm, global_clipnorm) -> tuple[tf.Tensor, tf
     return total, tf.constant(False)
 
 
-def forward(probe: Probe, x, y, training: bool):
-    """Loss, accuracy, z per weight layer and nonlinearity inputs for one batch."""
+def time_probe(probe: Probe, x) -> tf.Tensor | None:
+    """The zero input whose gradient is ∂loss/∂h_t (recurrent networks; None otherwise)."""
+    return tf.zeros([tf.shape(x)[0], tf.shape(x)[1], probe.time_width]) if probe.time_width else None
+
+
+def forward(probe: Probe, x, y, training: bool, zeros=None):
+    """Loss, accuracy, z per weight layer and nonlinearity inputs for one batch (`zeros`: the time probe)."""
     n = len(probe.layers)
+    if probe.time_width:
+        x = tf.convert_to_tensor(x)
+        x = [x, time_probe(probe, x) if zeros is None else zeros]
     outputs = probe.model(x, training=training)
     logits, zs, act_inputs = outputs[0], outputs[1 : n + 1], outputs[n + 1 :]
     loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
@@ -101,16 +126,19 @@ def forward(probe: Probe, x, y, training: bool):
 def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, global_clipnorm=None,
                      jit_compile: bool = False, statistics: bool = True):
     """A compiled function: batch indices [K, B] -> (step stats [K, len(STEP_STATS)], layer stats
-    [K, L, len(LAYER_STATS)]); layer statistics are built by name, stacked in LAYER_STATS order.
+    [K, L, len(LAYER_STATS)], time stats [K, T, len(TIME_STATS)] (T = 0 but for recurrent networks));
+    layer statistics are built by name, stacked in LAYER_STATS order.
 
     statistics=False trains the same way and records loss and accuracy only (for the benchmark)."""
     variables = probe.model.trainable_variables
-    kernels = [layer.kernel for layer in probe.layers]
-    biases = [layer.bias for layer in probe.layers]
+    kernels, biases, recurrents = zip(*(weights_of(layer) for layer in probe.layers))
     position = {id(v): i for i, v in enumerate(variables)}
     kernel_at = [position[id(k)] for k in kernels]
-    bias_at = [position[id(b)] if b is not None else None for b in biases]
     nan = tf.constant(float("nan"))
+
+    def at(grad_norms, tensors):
+        """The gradient norms of these variables, NaN where a layer has none."""
+        return tf.stack([grad_norms[position[id(t)]] if t is not None else nan for t in tensors])
 
     def read_kernels():
         return [tf.convert_to_tensor(k) for k in kernels]
@@ -119,29 +147,42 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
         """LAYER_STATS by name, each [L]: all but the update ratio, which the loop measures a step later."""
         return {
             "kernel_grad_norm": tf.gather(grad_norms, kernel_at),
-            "bias_grad_norm": tf.stack([grad_norms[i] if i is not None else nan for i in bias_at]),
+            "bias_grad_norm": at(grad_norms, biases),
             "kernel_norm": norms(before),
             "delta_norm": norms(deltas),
             "inactive_fraction": tf.stack([inactive_fraction(act, a) for act, a in zip(probe.activations, act_inputs)]),
+            "recurrent_grad_norm": at(grad_norms, recurrents),
         }
+
+    def time_rows(zeros_grad, zs) -> tf.Tensor:
+        """[T, len(TIME_STATS)]: ‖∂loss/∂h_t‖ over the batch, and the LSTM's mean forget gate (else NaN)."""
+        if not probe.time_width:
+            return tf.zeros([0, len(TIME_STATS)])
+        delta = tf.sqrt(tf.reduce_sum(tf.square(zeros_grad), axis=[0, 2]))
+        gate = tf.reduce_mean(zs[0][:, :, probe.time_width :], axis=[0, 2]) if probe.gated else delta * nan
+        return tf.stack([delta, gate], axis=1)
 
     def instrumented_step(x, y):
         before = read_kernels()  # read first, so what depends on it runs alongside the forward pass
+        zeros = time_probe(probe, x)
         with tf.GradientTape() as tape:
-            loss, accuracy, zs, act_inputs = forward(probe, x, y, training=True)
-        grads = tape.gradient(loss, [*variables, *zs])
-        var_grads, deltas = grads[: len(variables)], grads[len(variables) :]
+            if zeros is not None:
+                tape.watch(zeros)
+            loss, accuracy, zs, act_inputs = forward(probe, x, y, training=True, zeros=zeros)
+        grads = tape.gradient(loss, [*variables, *zs, *([zeros] if zeros is not None else [])])
+        var_grads, deltas = grads[: len(variables)], grads[len(variables) : len(variables) + len(zs)]
         grad_norms = norms(var_grads)
         clipped_norm, clipped = clipping(grad_norms, clipnorm, global_clipnorm)
         optimizer.apply_gradients(zip(var_grads, variables))
         step_row = tf.stack([loss, accuracy, tf.norm(grad_norms), clipped_norm, tf.cast(clipped, tf.float32)])
-        return step_row, layer_columns(grad_norms, deltas, act_inputs, before), before
+        times = time_rows(grads[-1] if zeros is not None else None, zs)
+        return step_row, layer_columns(grad_norms, deltas, act_inputs, before), times, before
 
     def plain_step(x, y):
         with tf.GradientTape() as tape:
             loss, accuracy, _, _ = forward(probe, x, y, training=True)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return tf.stack([loss, accuracy, nan, nan, 0.0]), {}, []
+        return tf.stack([loss, accuracy, nan, nan, 0.0]), {}, None, []
 
     step = instrumented_step if statistics else plain_step
 
@@ -150,21 +191,23 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
         k = tf.shape(batch_indices)[0]
         steps = tf.TensorArray(tf.float32, size=k)
         layers = {name: tf.TensorArray(tf.float32, size=k) for name in LAYER_STATS if name != "update_ratio"}
+        times = tf.TensorArray(tf.float32, size=k)
         updates = tf.TensorArray(tf.float32, size=k)
         previous = read_kernels() if statistics else []
         for i in tf.range(k):
             indices = batch_indices[i]
-            step_row, columns, before = step(tf.gather(x_train, indices), tf.gather(y_train, indices))
+            step_row, columns, time_row, before = step(tf.gather(x_train, indices), tf.gather(y_train, indices))
             steps = steps.write(i, step_row)
             if statistics:  # step i-1's update, W_i - W_(i-1): computed here, it overlaps step i's forward pass
                 layers = {name: layers[name].write(i, column) for name, column in columns.items()}
+                times = times.write(i, time_row)
                 updates = updates.write(i, distances(before, previous))
                 previous = before
         if not statistics:
-            return steps.stack(), tf.zeros([k, len(kernels), len(LAYER_STATS)])
+            return steps.stack(), tf.zeros([k, len(kernels), len(LAYER_STATS)]), tf.zeros([k, 0, len(TIME_STATS)])
         columns = {name: array.stack() for name, array in layers.items()}
         update_norms = tf.concat([updates.stack()[1:], distances(read_kernels(), previous)[None]], axis=0)
         columns["update_ratio"] = update_norms / columns["kernel_norm"]  # ‖W_after - W_before‖ / ‖W_before‖
-        return steps.stack(), tf.stack([columns[name] for name in LAYER_STATS], axis=2)
+        return steps.stack(), tf.stack([columns[name] for name in LAYER_STATS], axis=2), times.stack()
 
     return train_chunk

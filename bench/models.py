@@ -4,6 +4,11 @@ Every weight layer (Dense/Conv2D) has no activation of its own, so its output is
 pre-activation z whose gradient δ = ∂loss/∂z the instrumentation records. The layer that
 applies the nonlinearity after it is named `<weight layer>_act`; instrument.py finds it by
 that name to measure saturated or dead units on its input. The model outputs logits.
+
+A recurrent network (architecture "rnn") has two inputs: the sequence, and a `time_probe` of zeros
+[T, width] that is added to the hidden state h_t at every step, inside the recurrence. The loss does
+not change, but the gradient with respect to the probe is ∂loss/∂h_t through all later steps: the
+temporal δ. The LSTM's recurrent layer also outputs its forget gate beside h_t.
 """
 
 import keras
@@ -97,9 +102,74 @@ def resnet(x, scenario: Scenario, depth: int):
     return layers.Flatten(name="flatten")(x)
 
 
+class ProbedCell(keras.layers.Layer):
+    """A Keras RNN cell whose new state h_t has the probe's step added (and, for an LSTM, whose output is
+    [h_t, forget gate f_t]). inputs: [x_t, probe_t] concatenated; `features` is x_t's width."""
+
+    def __init__(self, cell, features: int, **kwargs):
+        super().__init__(**kwargs)
+        self.cell, self.features = cell, features
+        self.state_size = cell.state_size
+        self.gated = isinstance(cell, layers.LSTMCell)
+        self.output_size = cell.units * (2 if self.gated else 1)
+
+    def build(self, input_shape):
+        self.cell.build((input_shape[0], self.features))
+        self.built = True
+
+    def forget_gate(self, x, h):
+        """f_t = σ(x W_f + h U_f + b_f): Keras orders an LSTM's gate blocks i, f, c, o."""
+        units, cell = self.cell.units, self.cell
+        block = slice(units, 2 * units)
+        return keras.ops.sigmoid(x @ cell.kernel[:, block] + h @ cell.recurrent_kernel[:, block] + cell.bias[block])
+
+    def call(self, inputs, states, training=None):
+        x, probe = inputs[:, : self.features], inputs[:, self.features :]
+        output, new_states = self.cell(x, states, training=training)
+        h = output + probe
+        nested = isinstance(new_states, (list, tuple))
+        new_states = [h, *new_states[1:]] if nested else h
+        if self.gated:
+            return keras.ops.concatenate([h, self.forget_gate(x, states[0])], axis=-1), new_states
+        return h, new_states
+
+
+def forget_bias(value: float):
+    """An LSTM bias initializer: zeros but the forget gate's block (Keras's order i, f, c, o), set to value."""
+
+    def initialize(shape, dtype=None):
+        units = shape[0] // 4
+        return keras.ops.concatenate([keras.ops.zeros([units]), keras.ops.full([units], value),
+                                      keras.ops.zeros([2 * units])])
+
+    return initialize
+
+
+RECURRENT_CELLS = {"simple": layers.SimpleRNNCell, "lstm": layers.LSTMCell, "gru": layers.GRUCell}
+
+
+def recurrent(scenario: Scenario, length: int, features: int, classes: int, width: int) -> keras.Model:
+    """sequence [T, features] and time_probe [T, width] -> logits from the last hidden state h_T."""
+    sequence = keras.Input(shape=(length, features), name="sequence")
+    probe = keras.Input(shape=(length, width), name="time_probe")
+    options = {"recurrent_initializer": keras.initializers.Orthogonal(scenario.recurrent_gain)}
+    if scenario.cell == "simple":
+        options["activation"] = scenario.activation
+    if scenario.cell == "lstm" and scenario.forget_bias != 1.0:
+        options.update(unit_forget_bias=False, bias_initializer=forget_bias(scenario.forget_bias))
+    cell = ProbedCell(RECURRENT_CELLS[scenario.cell](width, **options), features)
+    both = layers.Concatenate(name="with_probe")([sequence, probe])
+    states = layers.RNN(cell, return_sequences=True, name=weight_name("recurrent", 0))(both)
+    last = layers.Lambda(lambda s: s[:, -1, :width], name="last_state")(states)
+    logits = layers.Dense(classes, name=weight_name("output", 0))(last)
+    return keras.Model([sequence, probe], logits, name=f"{scenario.name}_{length}")
+
+
 def build_model(scenario: Scenario, depth: int, image_shape: tuple, classes: int, width: int | None = None):
     """The scenario's network; `width` overrides the scenario's (smoke profile only)."""
     width = width or scenario.width
+    if scenario.architecture == "rnn":
+        return recurrent(scenario, image_shape[0], image_shape[1], classes, width)
     inputs = keras.Input(shape=image_shape, name="image")
     if scenario.architecture == "resnet":
         x = resnet(inputs, scenario, depth)

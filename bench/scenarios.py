@@ -11,7 +11,10 @@ from dataclasses import dataclass, replace
 class Scenario:
     name: str
     summary: str
-    architecture: str = "mlp"  # mlp | resmlp (residual Dense blocks) | resnet (the article's conv net)
+    architecture: str = "mlp"  # mlp | resmlp (residual Dense blocks) | resnet (the article's conv net) | rnn
+    cell: str = ""  # rnn only: simple (SimpleRNN) | lstm | gru
+    recurrent_gain: float = 1.0  # rnn only: the recurrent kernel is Orthogonal(gain), Keras's default at 1
+    forget_bias: float = 1.0  # lstm only: initial forget-gate bias (Keras's unit_forget_bias gives 1)
     activation: str = "sigmoid"  # any Keras activation name
     initializer: str = "glorot_uniform"  # glorot_uniform | he_normal | normal (RandomNormal(init_std))
     init_std: float = 0.0  # only for initializer "normal"
@@ -20,7 +23,7 @@ class Scenario:
     clipnorm: float | None = None  # Adam(clipnorm=): each gradient tensor clipped to this norm
     global_clipnorm: float | None = None  # Adam(global_clipnorm=): all gradients scaled together
     width: int = 256  # units of every hidden Dense layer
-    default_depth: int = 11  # hidden Dense layers (MLPs) or residual blocks (resnet)
+    default_depth: int = 11  # hidden Dense layers (MLPs), residual blocks (resnet) or sequence length T (rnn)
     expected: str = "healthy"  # the verdict the literature predicts: healthy | vanishing | exploding
     article: bool = False  # one of the article's four experiments
 
@@ -47,6 +50,32 @@ RELU_HE = replace(
     initializer="he_normal",
     expected="healthy",
     article=False,
+)
+
+# Recurrent networks: depth is the sequence length T of the recall task (bench/data.py), width the state size
+RNN_TANH = Scenario(
+    "rnn_tanh",
+    "SimpleRNN (tanh), Keras's default inits (Glorot uniform input, orthogonal recurrent kernel)",
+    architecture="rnn", cell="simple", activation="tanh", width=64, default_depth=50, expected="vanishing",
+)
+RNN_RELU_LARGE = replace(
+    RNN_TANH, name="rnn_relu_large",
+    summary="SimpleRNN (ReLU), recurrent kernel Orthogonal(gain 2): spectral radius 2, explodes",
+    activation="relu", recurrent_gain=2.0, expected="exploding",
+)
+RECURRENT: tuple[Scenario, ...] = (
+    RNN_TANH,
+    replace(RNN_TANH, name="lstm", summary="LSTM of the same width, Keras's default inits (forget bias 1)",
+            cell="lstm", expected="healthy"),
+    replace(RNN_TANH, name="lstm_forget_bias",
+            summary="LSTM with forget-gate bias 3 (f ≈ 0.95 at step 0): a gate that starts open",
+            cell="lstm", forget_bias=3.0, expected="healthy"),
+    replace(RNN_TANH, name="gru", summary="GRU of the same width, Keras's default inits", cell="gru",
+            expected="healthy"),
+    RNN_RELU_LARGE,
+    replace(RNN_RELU_LARGE, name="rnn_relu_clipnorm",
+            summary="as rnn_relu_large, with Adam(global_clipnorm=1.0): the clipping of Pascanu et al. 2013",
+            global_clipnorm=1.0, expected="healthy"),
 )
 
 CATALOGUE: tuple[Scenario, ...] = (
@@ -105,6 +134,7 @@ CATALOGUE: tuple[Scenario, ...] = (
         LINEAR, name="linear_high_lr", summary="as linear, with learning rate 1e-2",
         learning_rate=1e-2, article=False,
     ),
+    *RECURRENT,
 )
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in CATALOGUE}
 NOT_CONFIG = ("name", "summary", "expected", "article")  # Scenario fields that do not change a run's numbers
@@ -126,13 +156,19 @@ class Profile:
     width: int | None = None  # overrides every scenario's width (smoke only)
     long_cells: tuple[str, ...] = ()  # scenarios that train long_steps at their default depth ...
     long_steps: int | None = None  # ... on the whole training set: a budget in steps, not epochs
+    sequence_lengths: tuple[int, ...] = ()  # recurrent scenarios: swept besides the default length
+    sequence_steps: int | None = None  # recurrent budget in steps (None: epochs) ...
+    sequence_samples: int = 2048  # ... on a generated recall set of this size
 
     def depths(self, scenario: Scenario) -> tuple[int, ...]:
-        extra = self.resnet_depths if scenario.architecture == "resnet" else self.mlp_depths
+        extra = {"resnet": self.resnet_depths, "rnn": self.sequence_lengths}.get(scenario.architecture,
+                                                                                  self.mlp_depths)
         return tuple(sorted({scenario.default_depth, *extra}))
 
     def budget(self, scenario: Scenario, depth: int) -> tuple[int | None, int | None]:
         """(optimizer steps or None for whole epochs, training samples or None for all) of one cell."""
+        if scenario.architecture == "rnn":
+            return self.sequence_steps, self.sequence_samples
         if scenario.name in self.long_cells and depth == scenario.default_depth:
             return self.long_steps, None
         return None, self.train_samples
@@ -144,7 +180,8 @@ PROFILES: dict[str, Profile] = {
         Profile(
             "smoke", "tests: generated data, narrow layers, seconds per run",
             dataset="synthetic", epochs=1, train_samples=256, test_samples=128,
-            seeds=(0,), mlp_depths=(3,), resnet_depths=(1,), width=32,
+            seeds=(0,), mlp_depths=(3,), resnet_depths=(1,), width=32, sequence_lengths=(6,),
+            sequence_samples=256,
         ),
         # The article's linear net blows up after 3,300-4,900 steps of Fashion-MNIST at learning rate 1e-3
         # (seeds 0-2, TF 2.21 on a 2-core CPU): so its cell, and its clipped twin for comparison, train
@@ -155,11 +192,13 @@ PROFILES: dict[str, Profile] = {
             dataset="auto", epochs=2, train_samples=2048, test_samples=2000,
             seeds=(0, 1, 2), mlp_depths=(2, 4, 8), resnet_depths=(), log_every=1,
             long_cells=("linear", "linear_clipnorm"), long_steps=5000,
+            sequence_lengths=(10,), sequence_steps=400, sequence_samples=12800,
         ),
         Profile(
             "full", "the article's settings: full training set, 10 epochs, batch 32, 5 seeds (GPU advised)",
             dataset="auto", epochs=10, train_samples=None, test_samples=None,
             seeds=(0, 1, 2, 3, 4), mlp_depths=(3, 6, 16), resnet_depths=(3,), log_every=10,
+            sequence_lengths=(10, 25, 100, 200), sequence_steps=3000, sequence_samples=96000,
         ),
     )
 }

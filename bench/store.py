@@ -4,7 +4,8 @@ A run file holds one long table. Its `kind` column says what a row is, and each 
 uses its own columns (the others are null; parquet stores those nulls for almost nothing):
 
   step       one per logged training step: loss, accuracy and global gradient norm
-  layer      one per logged step and weight layer (Dense/Conv, forward order)
+  layer      one per logged step and weight layer (Dense/Conv/RNN, forward order)
+  time       recurrent networks: one per logged step and time step t of the sequence
   epoch      one per epoch: mean training loss/accuracy and held-out loss/accuracy
   histogram  one per bin, at epoch 0 (initialisation) and the end of every epoch
 
@@ -25,7 +26,7 @@ import pyarrow.parquet as pq
 
 from bench.errors import UserError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: recurrent networks (the time kind, recurrent_grad_norm)
 METADATA_KEY = b"gradbench"
 
 RUN_KEYS = {"run_id": pa.string(), "scenario": pa.string(), "depth": pa.int32(), "seed": pa.int32()}
@@ -51,6 +52,14 @@ COLUMNS: dict[str, dict[str, pa.DataType]] = {
         "update_ratio": pa.float32(),  # ||W_after - W_before|| / ||W_before||
         "delta_norm": pa.float32(),  # ||dL/dz||, z the layer's pre-activation output, over the batch
         "inactive_fraction": pa.float32(),  # saturated (sigmoid/tanh) or dead (ReLU family) units; null if linear
+        "recurrent_grad_norm": pa.float32(),  # ||dL/dW_hh|| of a recurrent layer (null for the others)
+    },
+    "time": {
+        "step": pa.int32(),
+        "epoch": pa.int32(),
+        "time_step": pa.int32(),  # t = 1..T of the sequence
+        "delta_norm": pa.float32(),  # ||dL/dh_t|| over the batch: through every later step (the temporal δ)
+        "forget_gate": pa.float32(),  # LSTM: mean forget gate f_t over batch and units (null for other cells)
     },
     "epoch": {
         "epoch": pa.int32(),
@@ -145,6 +154,7 @@ class Results:
     runs: pd.DataFrame
     step: pd.DataFrame
     layer: pd.DataFrame
+    time: pd.DataFrame
     epoch: pd.DataFrame
     histogram: pd.DataFrame
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from bench import adam, provenance, store
+from bench import data as datasets
 from bench.data import Dataset
 from bench.scenarios import NOT_CONFIG, Profile, Scenario
 from bench.train import RunSpec, train_together
@@ -49,16 +50,17 @@ def run_id(cfg: dict) -> str:
     return f"{cfg['scenario']}-d{cfg['depth']}-s{cfg['seed']}-{store.digest(cfg)}"
 
 
-def delta_ratio(layer: pd.DataFrame, step: int) -> float:
-    """‖δ first hidden layer‖ / ‖δ last hidden layer‖ at one step."""
-    hidden = layer[(layer["step"] == step) & (layer["layer_role"] == "hidden")]
-    return float(hidden["delta_norm"].iloc[0] / hidden["delta_norm"].iloc[-1]) if len(hidden) else float("nan")
+def delta_ratio(signal: pd.DataFrame, step: int) -> float:
+    """‖δ first‖ / ‖δ last‖ at one step: hidden layers, or time steps h_1 / h_T of a recurrent network."""
+    rows = signal[signal["step"] == step]
+    return float(rows["delta_norm"].iloc[0] / rows["delta_norm"].iloc[-1]) if len(rows) else float("nan")
 
 
 def summary_line(run: dict, tables: dict[str, pd.DataFrame]) -> str:
     layer, epochs = tables["layer"], tables["epoch"]
+    signal = tables["time"] if len(tables["time"]) else layer[layer["layer_role"] == "hidden"]
     accuracy = f"{epochs['test_accuracy'].iloc[-1]:.3f}" if len(epochs) else "n/a"
-    ratios = f"{delta_ratio(layer, 0):.2e} -> {delta_ratio(layer, int(layer['step'].max())):.2e}"
+    ratios = f"{delta_ratio(signal, 0):.2e} -> {delta_ratio(signal, int(layer['step'].max())):.2e}"
     status = run["status"] if run["status"] != "diverged" else f"diverged at step {run['diverged_step']}"
     return (f"{run['scenario']:<22} depth {run['depth']:>3} seed {run['seed']:>2}  {status:<22} "
             f"test acc {accuracy}  δ first/last {ratios}  {run['wall_time_s']:.1f}s")
@@ -97,14 +99,17 @@ _subset: dict[tuple, Dataset] = {}  # one slot: train.compile_runs caches a cell
 
 
 def for_spec(data: Dataset, spec: RunSpec) -> Dataset:
-    """The training set a run's budget names: the first train_samples samples (the same object each time)."""
-    if spec.train_samples is None or spec.train_samples >= len(data.y_train):
+    """The training set a run's budget names: the first train_samples samples, or for a recurrent network
+    the recall task at its sequence length (the same object each time)."""
+    recurrent = spec.scenario.architecture == "rnn"
+    if not recurrent and (spec.train_samples is None or spec.train_samples >= len(data.y_train)):
         return data
-    key = (id(data), spec.train_samples)
+    key = (id(data), spec.train_samples, spec.depth if recurrent else None)
     if key not in _subset:
         _subset.clear()
-        _subset[key] = replace(data, x_train=data.x_train[: spec.train_samples],
-                               y_train=data.y_train[: spec.train_samples])
+        _subset[key] = (datasets.recall(spec.depth, spec.train_samples, spec.profile.test_samples or 2000)
+                        if recurrent else replace(data, x_train=data.x_train[: spec.train_samples],
+                                                  y_train=data.y_train[: spec.train_samples]))
     return _subset[key]
 
 

@@ -127,7 +127,7 @@ def make_evaluate(probe: instrument.Probe):
 
 def make_histograms(probe: instrument.Probe, x: np.ndarray, y: np.ndarray):
     """Weight and log10 |kernel gradient| histograms per layer, gradients on one fixed probe batch."""
-    kernels = [layer.kernel for layer in probe.layers]
+    kernels = [instrument.weights_of(layer)[0] for layer in probe.layers]
 
     @tf.function
     def kernel_grads():
@@ -153,15 +153,17 @@ def make_histograms(probe: instrument.Probe, x: np.ndarray, y: np.ndarray):
     return histograms
 
 
-def step_frames(probe, step_stats, layer_stats, first_step, steps_per_epoch, log_every, keep_last=False):
-    """Long-format step and layer rows for a block of consecutive steps, keeping logged steps."""
-    steps = first_step + np.arange(len(step_stats))
+def step_frames(probe, stats: tuple, first_step, steps_per_epoch, log_every, keep_last=False) -> dict:
+    """Long-format step, layer and time rows for a block of consecutive steps, keeping logged steps.
+
+    stats: the chunk's (step [K, S], layer [K, L, LS], time [K, T, TS]) statistics."""
+    steps = first_step + np.arange(len(stats[0]))
     keep = (steps % log_every == 0) | (keep_last & (steps == steps[-1]))
-    steps, step_stats, layer_stats = steps[keep], step_stats[keep], layer_stats[keep]
+    steps, (step_stats, layer_stats, time_stats) = steps[keep], (s[keep] for s in stats)
     epochs = steps // steps_per_epoch + 1
     step_frame = pd.DataFrame(step_stats, columns=instrument.STEP_STATS).assign(step=steps, epoch=epochs)
     step_frame["clipped"] = step_frame["clipped"] > 0.5
-    n_layers = len(probe.layers)
+    n_layers, n_times = len(probe.layers), time_stats.shape[1]
     layer_frame = pd.DataFrame(layer_stats.reshape(-1, len(instrument.LAYER_STATS)), columns=instrument.LAYER_STATS)
     layer_frame = layer_frame.assign(
         step=np.repeat(steps, n_layers),
@@ -170,7 +172,10 @@ def step_frames(probe, step_stats, layer_stats, first_step, steps_per_epoch, log
         layer_name=np.tile(probe.names, len(steps)),
         layer_role=np.tile(probe.roles, len(steps)),
     )
-    return step_frame, layer_frame
+    time_frame = pd.DataFrame(time_stats.reshape(-1, len(instrument.TIME_STATS)), columns=instrument.TIME_STATS)
+    time_frame = time_frame.assign(step=np.repeat(steps, n_times), epoch=np.repeat(epochs, n_times),
+                                   time_step=np.tile(np.arange(1, n_times + 1), len(steps)))
+    return {"step": step_frame, "layer": layer_frame, "time": time_frame}
 
 
 @dataclass
@@ -276,21 +281,21 @@ def begin(spec: RunSpec, run: Compiled, weights: list, data: Dataset, side_by_si
     outcome = {"status": "completed", "diverged_step": None, "diverged_layer": None, "steps_run": 0,
                "steps_per_epoch": len(data.y_train) // spec.profile.batch_size, "xla": run.xla,
                "runs_side_by_side": side_by_side}
-    tables = {"step": [], "layer": [], "epoch": [], "histogram": run.histograms(0)}
+    tables = {"step": [], "layer": [], "time": [], "epoch": [], "histogram": run.histograms(0)}
     return Training(spec, run, np.random.default_rng(spec.seed), outcome, tables)
 
 
-def record_chunk(t: Training, step_stats: np.ndarray, layer_stats: np.ndarray, epoch: int, start: int) -> None:
-    """Append a chunk's step and layer rows, up to and including its first non-finite value."""
+def record_chunk(t: Training, stats: tuple[np.ndarray, ...], epoch: int, start: int) -> None:
+    """Append a chunk's step, layer and time rows, up to and including its first non-finite value."""
     steps_per_epoch = t.outcome["steps_per_epoch"]
-    bad_step, bad_layer = first_nonfinite(step_stats, layer_stats)
-    end = len(step_stats) if bad_step is None else bad_step + 1
+    bad_step, bad_layer = first_nonfinite(*stats[:2])
+    end = len(stats[0]) if bad_step is None else bad_step + 1
     first = (epoch - 1) * steps_per_epoch + start
-    step_frame, layer_frame = step_frames(t.run.probe, step_stats[:end], layer_stats[:end], first,
-                                          steps_per_epoch, t.spec.profile.log_every, keep_last=bad_step is not None)
-    t.tables["step"].append(step_frame)
-    t.tables["layer"].append(layer_frame)
-    t.losses.append(step_stats[:end, :2])
+    frames = step_frames(t.run.probe, tuple(s[:end] for s in stats), first, steps_per_epoch,
+                         t.spec.profile.log_every, keep_last=bad_step is not None)
+    for kind, frame in frames.items():
+        t.tables[kind].append(frame)
+    t.losses.append(stats[0][:end, :2])
     t.outcome["steps_run"] = first + end
     if bad_step is not None:
         t.outcome.update(status="diverged", diverged_step=first + bad_step,
@@ -306,8 +311,8 @@ def train_epoch(trainings: list[Training], data: Dataset, epoch: int, steps: int
         if not live:
             return
         results = train_side_by_side([t.run for t, _ in live])([tf.constant(indices) for _, (_, indices) in live])
-        for (t, (start, _)), (step_stats, layer_stats) in zip(live, results):
-            record_chunk(t, step_stats.numpy(), layer_stats.numpy(), epoch, start)
+        for (t, (start, _)), stats in zip(live, results):
+            record_chunk(t, tuple(s.numpy() for s in stats), epoch, start)
 
 
 def end_epoch(t: Training, data: Dataset, epoch: int) -> None:
@@ -320,7 +325,7 @@ def end_epoch(t: Training, data: Dataset, epoch: int) -> None:
 
 
 def results(t: Training) -> tuple[dict, dict[str, pd.DataFrame]]:
-    frames = {kind: pd.concat(t.tables[kind], ignore_index=True) for kind in ("step", "layer")}
+    frames = {kind: pd.concat(t.tables[kind], ignore_index=True) for kind in ("step", "layer", "time")}
     return t.outcome, {**frames, "epoch": pd.DataFrame(t.tables["epoch"]),
                        "histogram": pd.DataFrame(t.tables["histogram"])}
 

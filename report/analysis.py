@@ -104,6 +104,12 @@ THRESHOLDS: dict[str, Threshold] = {
             "0.85 here",
         ),
         Threshold(
+            "recall_solved",
+            0.9,
+            "a recurrent run solved the recall task when its final held-out accuracy reaches this (chance is "
+            "0.25: four symbols)",
+        ),
+        Threshold(
             "resnet_accuracy_digits",
             0.9,
             "the same bar on scikit-learn's 8×8 digits, which even a linear model classifies at about 0.95",
@@ -223,6 +229,13 @@ def delta_ratios(layer: pd.DataFrame, keys: tuple[str, ...] = ("run_id", "step")
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = first / last
     return ratio.rename("ratio").reset_index().sort_values(keys, ignore_index=True)
+
+
+def signal(results) -> pd.DataFrame:
+    """The back-propagated signal of every run as layer rows: an MLP's hidden layers, and a recurrent net's
+    time steps t = 1..T as if they were its hidden layers (the per-layer factor is then per time step)."""
+    time = results.time.assign(layer=results.time["time_step"], layer_role="hidden")
+    return pd.concat([results.layer, time[[c for c in time.columns if c in results.layer]]], ignore_index=True)
 
 
 def hidden_layers(layer: pd.DataFrame) -> pd.Series:
@@ -481,10 +494,10 @@ def run_table(results) -> pd.DataFrame:
         return pd.DataFrame(columns=RUN_COLUMNS)
     table = (
         with_cells(runs).set_index("run_id")
-        .join(ratio_summary(delta_ratios(results.layer)))
+        .join(ratio_summary(delta_ratios(signal(results))))
         .join(step_summary(results.step))
         .join(final_epoch(results.epoch))
-        .join(hidden_layers(results.layer))
+        .join(hidden_layers(signal(results)))
     )
     for column in RUN_COLUMNS:  # runs without a step/layer/epoch row still get every column
         if column not in table and column != "run_id":

@@ -160,6 +160,8 @@ def applies(run: Mapping) -> str | None:
     architecture = run.get("architecture", "mlp")
     if architecture == "resnet":
         return "convolutions"
+    if architecture == "rnn":
+        return "recurrent: see the Pascanu et al. bound"
     if architecture == "resmlp":
         return "residual connections"
     if architecture != "mlp":

@@ -46,7 +46,7 @@ def one_step(scenario, synthetic, depth=4):
     run.reset(train.initial_weights(spec, synthetic))
     before = [w.astype(np.float64) for w in run.model.get_weights()]
     indices = np.arange(SMOKE.batch_size, dtype=np.int32)[None]
-    step_stats, layer_stats = (t.numpy() for t in run.train_chunk(tf.constant(indices)))
+    step_stats, layer_stats, _ = (t.numpy() for t in run.train_chunk(tf.constant(indices)))
     after = [w.astype(np.float64) for w in run.model.get_weights()]
     return before, after, step_stats[0], layer_stats[0], indices[0]
 
