@@ -26,7 +26,9 @@ from bench import scenarios as scenarios_module
 from bench import store
 from bench.scenarios import SCENARIOS, Scenario
 from report import analysis, depth_scan, figures
-from report.figures import Key, SavedChart
+from report.figures import FIGURES, Key, SavedChart
+from report.figures import scan as scan_figure
+from report.figures.common import select
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 MARKER = ".gradbench-site"  # marks a folder this module built, so a rebuild may replace it
@@ -49,7 +51,7 @@ class Phenomenon:
     problems: tuple[str, ...]  # scenarios that show the problem
     fixes: tuple[str, ...]  # scenarios that fix it, compared on the same seeds
     depth: int  # depth of the side-by-side comparison
-    figures: tuple[str, ...]  # comparison figures: the kinds comparison_chart draws
+    figures: tuple[str, ...]  # comparison figures: names in report.figures.FIGURES
     scan: bool = False  # shows the depth scan at initialisation
 
 
@@ -215,10 +217,8 @@ def pick_scan(scan: pd.DataFrame, metas: list[dict], dataset: str) -> tuple[pd.D
 
 def code_version() -> str:
     """Hash of everything besides a figure's data that decides how it is drawn."""
-    sources = [
-        Path(m.__file__).read_bytes()
-        for m in (figures, analysis, depth_scan, scenarios_module, sys.modules[__name__])
-    ]
+    modules = [Path(m.__file__) for m in (analysis, depth_scan, scenarios_module, sys.modules[__name__])]
+    sources = [path.read_bytes() for path in [*sorted(Path(figures.__file__).parent.glob("*.py")), *modules]]
     return hashlib.sha256(b"".join(sources) + figures.ENGINE.encode()).hexdigest()
 
 
@@ -424,24 +424,9 @@ def result_sets(runs: pd.DataFrame) -> list[ResultSet]:
 # -- the comparison figures ------------------------------------------------------------------------
 
 
-def comparison_chart(kind: str, data: Data, keys: list[Key], seeds: list[int], name: str) -> figures.Chart:
-    step, runs = data.rows("step", keys, seeds), data.rows("runs", keys, seeds)
-    if kind == "flow":
-        return figures.flow_comparison(data.rows("layer", keys, seeds), keys, name)
-    if kind == "grid":
-        return figures.heatmap_grid(data.rows("layer", keys, seeds), keys, name)
-    if kind == "curves":
-        return figures.training_curves(step, data.rows("epoch", keys, seeds), runs, keys, name)
-    if kind == "gradnorm":
-        return figures.global_grad_norm(step, runs, keys, name)
-    if kind == "sweep":
-        return figures.depth_sweep(data.runs, list(dict.fromkeys(k[0] for k in keys)), name)
-    raise ValueError(f"unknown comparison figure {kind!r}")
-
-
 def common_seeds(runs: pd.DataFrame, keys: list[Key]) -> list[int]:
     """Seeds every compared scenario has, so problem and fix start from the same seeds."""
-    rows = figures.select(runs, keys)
+    rows = select(runs, keys)
     sets = [set(group["seed"]) for _, group in rows.groupby("series")]
     return sorted(set.intersection(*sets)) if sets else []
 
@@ -490,8 +475,8 @@ def scan_section(data: Data, shelf: Shelf, page: str) -> ScanSection | None:
         ("measured in", f"{meta.get('wall_time_s', float('nan')):.1f} s on {meta.get('device', '?')}"),
         ("TensorFlow", str(meta.get("tf_version"))),
     ]  # fmt: skip
-    return ScanSection(rows, shelf.put(depth_scan.chart(rows, frame, meta), page), facts, depth_scan.MODEL_RULE,
-                       len(meta["depths"]), len(meta["seeds"]))
+    figure = shelf.put(scan_figure.chart(rows, frame, meta, "depth-scan"), page)
+    return ScanSection(rows, figure, facts, depth_scan.MODEL_RULE, len(meta["depths"]), len(meta["seeds"]))
 
 
 def comparison_depth(phenomenon: Phenomenon, cells: pd.DataFrame) -> int:
@@ -513,7 +498,7 @@ def phenomenon_page(
     seeds = common_seeds(data.results.runs, keys)
     present = set(data.cells["scenario"])
     charts = [
-        comparison_chart(kind, data, keys, seeds, f"{phenomenon.slug}-{kind}")
+        FIGURES[kind].build(data, keys, seeds, f"{phenomenon.slug}-{kind}")
         for kind in phenomenon.figures
         if keys and seeds
     ]
@@ -570,7 +555,7 @@ def article_charts(data: Data) -> list[figures.Chart]:
         seeds = common_seeds(data.results.runs, keys)
         if keys and seeds:
             name = f"article-{kind}-{'-'.join(k[0] for k in keys)}"
-            charts.append(comparison_chart(kind, data, keys, seeds, name))
+            charts.append(FIGURES[kind].build(data, keys, seeds, name))
     return charts
 
 
@@ -677,16 +662,14 @@ def main_depth(name: str, depths: list[int]) -> int:
     return default if default in depths else max(depths)
 
 
+LAYER_FIGURES = {"layer-flow": "flow", "heatmap": "heatmap", "histograms": "histograms", "inactive": "inactive"}
+# the per-layer figures of a scenario's main depth (FIGURES name: file stem), the inactive-unit one last
+
+
 def layer_charts(name: str, depth: int, data: Data, seeds: list[int]) -> list[figures.Chart | None]:
     """Figures 1, 2, 6, 7 for one scenario × depth."""
-    layer = data.rows("layer", [(name, depth)], seeds)
-    histogram = data.rows("histogram", [(name, depth)], seeds)
-    return [
-        figures.gradient_flow(layer, name, depth),
-        figures.heatmap(layer, name, depth),
-        figures.histograms(histogram, name, depth) if len(histogram) else None,
-        figures.inactive_units(layer, name, depth),
-    ]
+    return [FIGURES[kind].build(data, [(name, depth)], seeds, f"{stem}-{name}-d{depth}")
+            for kind, stem in LAYER_FIGURES.items()]
 
 
 def depth_section(name: str, view: CellView, data: Data, shelf: Shelf, drawn: bool) -> DepthSection:
@@ -705,11 +688,8 @@ def scenario_charts(name: str, data: Data, depths: list[int]) -> list[figures.Ch
     """Figures across the scenario's depths: training curves, gradient norm, step-0 flow, depth sweep."""
     keys = [(name, d) for d in depths]
     seeds = sorted(data.results.runs.loc[data.results.runs["scenario"] == name, "seed"].unique().tolist())
-    kinds = ("curves", "gradnorm", "flow") if len(depths) > 1 else ("curves", "gradnorm")
-    charts = [comparison_chart(kind, data, keys, seeds, f"{name}-{kind}") for kind in kinds]
-    if len(depths) > 1:
-        charts.append(figures.depth_sweep(data.runs, [name], f"{name}-sweep"))
-    return charts
+    kinds = ("curves", "gradnorm", "flow", "sweep") if len(depths) > 1 else ("curves", "gradnorm")
+    return [FIGURES[kind].build(data, keys, seeds, f"{name}-{kind}") for kind in kinds]
 
 
 def scenario_page(name: str, data: Data, views: list[CellView], shelf: Shelf) -> ScenarioPage:
@@ -767,7 +747,8 @@ def overview(runs: pd.DataFrame) -> list[tuple[str, str]]:
 
 def index_page(data: Data, views: list[CellView], article: ArticlePage, shelf: Shelf) -> IndexPage:
     present = set(data.cells["scenario"])
-    sweep = figures.depth_sweep(data.runs, list(dict.fromkeys(data.cells["scenario"])), "depth-sweep")
+    keys = list(zip(data.cells["scenario"], data.cells["depth"].astype(int)))
+    sweep = FIGURES["sweep"].build(data, keys, [], "depth-sweep")
     return IndexPage(
         overview=overview(data.results.runs), cells=views,
         missing=[Link(scenario_href(n), n, SCENARIOS[n].summary) for n in SCENARIOS if n not in present],

@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from report import analysis, figures
+from report import analysis
+from report.figures import FIGURES, common, curves, flow, gradnorm, heatmap, histograms, inactive, layer_flow, sweep
+from report.figures.common import Chart, fmt
 
 STEPS, LAYERS = 6, 4  # 3 hidden layers + the output layer
 
@@ -103,13 +105,13 @@ def of(frame: pd.DataFrame, scenario: str) -> pd.DataFrame:
     return frame[frame["scenario"] == scenario]
 
 
-def line_values(chart: figures.Chart, label: str) -> np.ndarray:
+def line_values(chart: Chart, label: str) -> np.ndarray:
     lines = [line for ax in chart.figure.axes for line in ax.get_lines() if line.get_label() == label]
     assert lines, f"no line labelled {label!r}"
     return np.asarray(lines[0].get_ydata(), dtype=float)
 
 
-def red_crosses(chart: figures.Chart) -> int:
+def red_crosses(chart: Chart) -> int:
     return sum(
         len(c.get_offsets())
         for ax in chart.figure.axes
@@ -119,17 +121,17 @@ def red_crosses(chart: figures.Chart) -> int:
 
 
 def test_gradient_flow_draws_the_seed_median_of_each_layer(planted):
-    chart = figures.gradient_flow(of(planted["layer"], "fade"), "fade", LAYERS - 1)
+    chart = layer_flow.chart(of(planted["layer"], "fade"), "fade", LAYERS - 1, "flow")
     step0 = line_values(chart, "step 0")[:LAYERS]
     # seeds scale δ by 1 and 2: the median is 1.5 × 0.5 ** (distance to the output layer)
     expected = [1.5 * 0.5 ** (LAYERS - 1 - layer) for layer in range(LAYERS)]
     np.testing.assert_allclose(step0, expected, rtol=1e-6)
-    assert figures.fmt(expected[0]) in chart.caption and figures.fmt(expected[-1]) in chart.caption
-    assert "fade" in chart.alt and figures.fmt(expected[0]) in chart.alt
+    assert fmt(expected[0]) in chart.caption and fmt(expected[-1]) in chart.caption
+    assert "fade" in chart.alt and fmt(expected[0]) in chart.alt
 
 
 def test_a_nonfinite_value_is_marked_never_drawn_as_a_number(planted):
-    chart = figures.gradient_flow(of(planted["layer"], "boom"), "boom", LAYERS - 1)
+    chart = layer_flow.chart(of(planted["layer"], "boom"), "boom", LAYERS - 1, "flow")
     last = chart.data[(chart.data["snapshot"] == "end of epoch 2") & (chart.data["quantity"] == "delta_norm")]
     first_layer = last[last["layer"] == 0].iloc[0]
     assert first_layer["n_nonfinite"] == 1 and first_layer["n"] == 1  # seed 0's value only, seed 1's counted
@@ -142,14 +144,14 @@ def test_a_nonfinite_value_is_marked_never_drawn_as_a_number(planted):
 def test_a_point_where_every_seed_is_nonfinite_is_a_gap(planted):
     layer = of(planted["layer"], "boom").copy()
     layer.loc[(layer["step"] == STEPS - 1) & (layer["layer"] == 0), "delta_norm"] = np.inf
-    chart = figures.gradient_flow(layer, "boom", LAYERS - 1)
+    chart = layer_flow.chart(layer, "boom", LAYERS - 1, "flow")
     end = line_values(chart, "end of epoch 2")[:LAYERS]
     assert np.isnan(end[0]) and np.isfinite(end[1:]).all()
     assert red_crosses(chart) >= 1
 
 
 def test_heatmap_masks_nonfinite_cells(planted):
-    chart = figures.heatmap(of(planted["layer"], "boom"), "boom", LAYERS - 1)
+    chart = heatmap.chart(of(planted["layer"], "boom"), "boom", LAYERS - 1, "heatmap-boom-d3")
     image = chart.figure.axes[0].get_images()[0].get_array()
     assert image.shape == (LAYERS, STEPS)
     assert image.mask[0, STEPS - 1] and image.mask.sum() == 1  # layer 0 at the last step only
@@ -162,15 +164,15 @@ def test_depth_sweep_draws_measured_and_predicted(planted):
         "delta_ratio_init": [0.1, 0.3, 0.01, np.inf], "predicted_delta_ratio": [0.2] * 2 + [0.02] * 2,
         "theory_note": [None] * 4,
     })  # fmt: skip
-    chart = figures.depth_sweep(runs, ["fade"])
+    chart = sweep.chart(runs, ["fade"], "depth-sweep")
     np.testing.assert_allclose(line_values(chart, "fade"), [0.2, 0.01])  # medians of the finite values
     assert chart.data.set_index("depth").loc[6, "n_nonfinite"] == 1
-    assert figures.fmt(0.01) in chart.alt
+    assert fmt(0.01) in chart.alt
 
 
 def test_training_curves_mark_the_divergence(planted):
     keys = [("boom", LAYERS - 1)]
-    chart = figures.training_curves(planted["step"], planted["epoch"], planted["runs"], keys, "curves")
+    chart = curves.chart(planted["step"], planted["epoch"], planted["runs"], keys, "curves")
     loss_axis = chart.figure.axes[0]
     vertical = [line for line in loss_axis.get_lines() if line.get_xdata()[0] == line.get_xdata()[-1]]
     assert [float(line.get_xdata()[0]) for line in vertical] == [STEPS - 1]
@@ -181,17 +183,17 @@ def test_training_curves_mark_the_divergence(planted):
 
 def test_global_grad_norm_reports_how_often_clipping_fired(planted):
     keys = [("boom", LAYERS - 1), ("boomclip", LAYERS - 1)]
-    chart = figures.global_grad_norm(planted["step"], planted["runs"], keys, "gradnorm")
+    chart = gradnorm.chart(planted["step"], planted["runs"], keys, "gradnorm")
     fired = of(planted["step"], "boomclip")["clipped"].mean()
-    assert f"boomclip d{LAYERS - 1} {figures.fmt(100 * fired)} %" in chart.caption
+    assert f"boomclip d{LAYERS - 1} {fmt(100 * fired)} %" in chart.caption
     assert set(chart.data["quantity"]) == {"grad_norm", "grad_norm_clipped"}
     clipped = chart.data[chart.data["quantity"] == "grad_norm_clipped"]
     assert set(clipped["series"]) == {f"boomclip d{LAYERS - 1}"} and clipped["median"].max() == 1.0
 
 
 def test_inactive_units_is_none_without_data_and_drawn_with_it(planted):
-    assert figures.inactive_units(of(planted["layer"], "boom"), "boom", LAYERS - 1) is None
-    chart = figures.inactive_units(of(planted["layer"], "fade"), "fade", LAYERS - 1)
+    assert inactive.chart(of(planted["layer"], "boom"), "boom", LAYERS - 1, "i") is None
+    chart = inactive.chart(of(planted["layer"], "fade"), "fade", LAYERS - 1, "i")
     assert set(chart.data["layer"]) == set(range(LAYERS - 1))  # hidden layers only
     assert chart.data["median"].unique() == pytest.approx([0.15])
 
@@ -204,7 +206,7 @@ def test_histograms_keep_epoch_zero_and_the_last_and_drop_nonfinite_bins():
         for quantity in ("weight", "log10_abs_grad") for b in range(4)
     ]  # fmt: skip
     rows.append({**rows[0], "bin_left": -math.inf})
-    chart = figures.histograms(pd.DataFrame(rows), "s", 1)
+    chart = histograms.chart(pd.DataFrame(rows), "s", 1, "h")
     assert set(chart.data["epoch"]) == {0, 2} and set(chart.data["seed"]) == {0}
     assert np.isfinite(chart.data["bin_left"]).all()
     assert "epoch 2" in chart.caption
@@ -213,19 +215,19 @@ def test_histograms_keep_epoch_zero_and_the_last_and_drop_nonfinite_bins():
 def test_comparison_figures_colour_each_scenario_as_the_catalogue_does(planted):
     keys = [("sigmoid", 3), ("relu_he", 3)]
     layer = planted["layer"].replace({"scenario": {"fade": "sigmoid", "boom": "relu_he"}})
-    chart = figures.flow_comparison(layer[layer["scenario"].isin(["sigmoid", "relu_he"])], keys, "cmp")
-    palette = figures.colours(keys)
-    assert palette["sigmoid d3"] == figures.PALETTE[figures.CATALOGUE_ORDER.index("sigmoid")]
+    chart = flow.chart(layer[layer["scenario"].isin(["sigmoid", "relu_he"])], keys, "cmp")
+    palette = common.colours(keys)
+    assert palette["sigmoid d3"] == common.PALETTE[common.CATALOGUE_ORDER.index("sigmoid")]
     assert palette["sigmoid d3"] != palette["relu_he d3"]
-    ratios = figures.ratio_by_series(chart.data, keys)
+    ratios = flow.ratio_by_series(chart.data, keys)
     assert list(ratios) == ["sigmoid d3", "relu_he d3"]  # in the order of the keys
     assert ratios["sigmoid d3"] == pytest.approx(0.5 ** (LAYERS - 2))  # first over last hidden layer
 
 
 def test_saved_figures_are_byte_identical_small_svgs_with_their_data(planted, tmp_path):
     def save(folder):
-        chart = figures.heatmap(of(planted["layer"], "boom"), "boom", LAYERS - 1)
-        return figures.save(chart, tmp_path / folder, tmp_path), chart
+        chart = heatmap.chart(of(planted["layer"], "boom"), "boom", LAYERS - 1, "heatmap-boom-d3")
+        return common.save(chart, tmp_path / folder, tmp_path), chart
 
     (first, chart), (second, _) = save("a"), save("b")
     svg_a, svg_b = (tmp_path / first.svg).read_bytes(), (tmp_path / second.svg).read_bytes()
@@ -236,5 +238,19 @@ def test_saved_figures_are_byte_identical_small_svgs_with_their_data(planted, tm
 
 
 def test_fmt_is_the_analysis_format():
-    assert figures.fmt is analysis.fmt
-    assert figures.fmt(2.5e-7) == "2.50e-07" and figures.fmt(0.25) == "0.25" and figures.fmt(None) == "n/a"
+    assert fmt is analysis.fmt
+    assert fmt(2.5e-7) == "2.50e-07" and fmt(0.25) == "0.25" and fmt(None) == "n/a"
+
+
+def test_every_registered_figure_builds_from_a_page_s_tables(planted):
+    class Tables:  # what report's Data gives a figure: rows of a results table, and the run table
+        runs = planted["runs"].assign(delta_ratio_init=0.5, predicted_delta_ratio=0.5, theory_note=None)
+
+        def rows(self, kind, keys, seeds):
+            frame = planted.get(kind, planted["layer"].iloc[:0])
+            return common.select(frame, keys).drop(columns="series")
+
+    keys = [("fade", LAYERS - 1)]
+    for name, entry in FIGURES.items():
+        chart = entry.build(Tables(), keys, [0, 1], f"{name}-x")
+        assert chart is None or (chart.name == f"{name}-x" and chart.caption and chart.alt), name
