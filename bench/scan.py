@@ -47,7 +47,7 @@ def scenarios() -> dict[str, list[str]]:
     """MLP scenario measured -> every catalogue scenario that shares its step-0 network."""
     shared: dict[tuple, list[str]] = {}
     for scenario in CATALOGUE:
-        if scenario.architecture != "resnet":
+        if scenario.architecture in ("mlp", "resmlp"):
             shared.setdefault(network(scenario), []).append(scenario.name)
     return {names[0]: names for names in shared.values()}
 

@@ -7,7 +7,8 @@ each T (against chance), the LSTM's forget gate, the Pascanu et al. (2013) bound
 three recurrent statements graded from the data.
 """
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -62,6 +63,7 @@ class LengthRow:
     solved: str  # "k/n" seeds at or above recall_solved
     forget_init: float  # LSTM: mean forget gate at step 0, and at the last logged step
     forget_final: float
+    href: str = ""  # the scenario's page
 
 
 def forget_gates(time: pd.DataFrame) -> pd.DataFrame:
@@ -195,3 +197,30 @@ def claims(runs: pd.DataFrame, cells: pd.DataFrame, time: pd.DataFrame) -> list[
     return [Claim(f"{name}, T = {', '.join(str(r.length) for r in rows if r.scenario == name) or 'none'}",
                   STATEMENTS[name], measured, reproduced, evidence)
             for name, (reproduced, measured, evidence) in zip(STATEMENTS, found)]
+
+
+# -- the page's section ----------------------------------------------------------------------------
+
+
+@dataclass
+class Section:
+    """What the recurrent page shows beside the side-by-side comparison."""
+
+    rows: list[LengthRow]
+    reach: list[tuple[str, str]]  # scenario, where it stops solving the task
+    claims: list[Claim]
+    chance: float
+    steps: int | None  # the training budget of these runs (median), and their training set size
+    samples: int | None
+    bound_rule: str = BOUND_RULE
+
+
+def section(runs: pd.DataFrame, cells: pd.DataFrame, results, href: Callable[[str], str]) -> Section:
+    """runs, cells: analysis.run_table and cell_table; results: the store.Results they come from."""
+    time = results.time
+    rows = [replace(r, href=href(r.scenario)) for r in length_rows(runs, cells, time)]
+    steps = finite_median(recurrent_runs(runs)["steps_trained"]) if len(runs) else np.nan
+    samples = finite_median(recurrent_runs(results.runs)["train_samples"]) if len(results.runs) else np.nan
+    reach = [(name, stops_at(rows, name)) for name in NAMES if any(r.scenario == name for r in rows)]
+    return Section(rows, reach, claims(runs, cells, time), CHANCE, None if np.isnan(steps) else int(steps),
+                   None if np.isnan(samples) else int(samples))

@@ -25,7 +25,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from bench import scenarios as scenarios_module
 from bench import store
 from bench.scenarios import SCENARIOS, Scenario
-from report import analysis, depth_scan, figures
+from report import analysis, depth_scan, figures, recurrent
 from report.figures import FIGURES, Key, SavedChart
 from report.figures import scan as scan_figure
 from report.figures.common import select
@@ -51,8 +51,10 @@ class Phenomenon:
     problems: tuple[str, ...]  # scenarios that show the problem
     fixes: tuple[str, ...]  # scenarios that fix it, compared on the same seeds
     depth: int  # depth of the side-by-side comparison
-    figures: tuple[str, ...]  # comparison figures: names in report.figures.FIGURES
+    figures: tuple[str | tuple[str, tuple[str, ...]], ...]  # FIGURES names, each of every listed scenario
+    # or (name, the scenarios it compares)
     scan: bool = False  # shows the depth scan at initialisation
+    recurrent: bool = False  # shows the recurrent networks' per-length table and statements
 
 
 PHENOMENA: tuple[Phenomenon, ...] = (
@@ -119,6 +121,18 @@ PHENOMENA: tuple[Phenomenon, ...] = (
         ("linear_clipnorm", "linear_global_clipnorm"),
         21,
         ("gradnorm", "curves", "grid"),
+    ),
+    Phenomenon(
+        "recurrent",
+        "Recurrent networks",
+        "the same Jacobian multiplied at every time step",
+        ("rnn_tanh", "rnn_relu_large"),
+        ("lstm", "lstm_forget_bias", "gru", "rnn_relu_clipnorm"),
+        50,  # the sequence length T
+        (("time-grid", ("rnn_tanh", "lstm", "lstm_forget_bias", "gru", "rnn_relu_large")), "length-ratio",
+         ("length-accuracy", ("rnn_tanh", "lstm", "lstm_forget_bias", "gru")),
+         ("gradnorm", ("rnn_relu_large", "rnn_relu_clipnorm")), ("curves", ("rnn_tanh", "lstm_forget_bias"))),
+        recurrent=True,
     ),
 )
 ARTICLE_FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -450,6 +464,7 @@ class PhenomenonPage:
     elsewhere: list[str]  # listed scenarios with results, but not at `depth`
     figures: list[SavedChart]
     scan: "ScanSection | None" = None
+    recurrent: "recurrent.Section | None" = None
 
 
 @dataclass
@@ -498,8 +513,8 @@ def phenomenon_page(
     seeds = common_seeds(data.results.runs, keys)
     present = set(data.cells["scenario"])
     charts = [
-        FIGURES[kind].build(data, keys, seeds, f"{phenomenon.slug}-{kind}")
-        for kind in phenomenon.figures
+        FIGURES[kind].build(data, [k for k in keys if k[0] in listed], seeds, f"{phenomenon.slug}-{kind}")
+        for kind, listed in (f if isinstance(f, tuple) else (f, names) for f in phenomenon.figures)
         if keys and seeds
     ]
     return PhenomenonPage(
@@ -511,6 +526,8 @@ def phenomenon_page(
         elsewhere=[n for n in names if n in present and at[n] is None],
         figures=[shelf.put(c, phenomenon.slug) for c in charts],
         scan=scan_section(data, shelf, phenomenon.slug) if phenomenon.scan else None,
+        recurrent=recurrent.section(data.runs, data.cells, data.results, scenario_href)
+        if phenomenon.recurrent else None,
     )  # fmt: skip
 
 
@@ -560,7 +577,9 @@ def article_charts(data: Data) -> list[figures.Chart]:
 
 
 def article_page(data: Data, shelf: Shelf) -> ArticlePage:
-    views = [claim_view(c) for c in analysis.article_claims(data.runs, data.cells, data.results)]
+    claims = [*analysis.article_claims(data.runs, data.cells, data.results),
+              *recurrent.claims(data.runs, data.cells, data.results.time)]
+    views = [claim_view(c) for c in claims]
     return ArticlePage(
         claims=views,
         reproduced=sum(v.reproduced is True for v in views),
@@ -688,7 +707,8 @@ def scenario_charts(name: str, data: Data, depths: list[int]) -> list[figures.Ch
     """Figures across the scenario's depths: training curves, gradient norm, step-0 flow, depth sweep."""
     keys = [(name, d) for d in depths]
     seeds = sorted(data.results.runs.loc[data.results.runs["scenario"] == name, "seed"].unique().tolist())
-    kinds = ("curves", "gradnorm", "flow", "sweep") if len(depths) > 1 else ("curves", "gradnorm")
+    across = ("time-grid", "length-ratio", "length-accuracy") if name in recurrent.NAMES else ("flow", "sweep")
+    kinds = ("curves", "gradnorm", *across) if len(depths) > 1 else ("curves", "gradnorm")
     return [FIGURES[kind].build(data, keys, seeds, f"{name}-{kind}") for kind in kinds]
 
 
@@ -747,8 +767,9 @@ def overview(runs: pd.DataFrame) -> list[tuple[str, str]]:
 
 def index_page(data: Data, views: list[CellView], article: ArticlePage, shelf: Shelf) -> IndexPage:
     present = set(data.cells["scenario"])
-    keys = list(zip(data.cells["scenario"], data.cells["depth"].astype(int)))
-    sweep = FIGURES["sweep"].build(data, keys, [], "depth-sweep")
+    feedforward = data.cells[~data.cells["scenario"].isin(recurrent.NAMES)]  # a recurrent net's depth is T
+    keys = list(zip(feedforward["scenario"], feedforward["depth"].astype(int)))
+    sweep = FIGURES["sweep"].build(data, keys, [], "depth-sweep") if keys else None
     return IndexPage(
         overview=overview(data.results.runs), cells=views,
         missing=[Link(scenario_href(n), n, SCENARIOS[n].summary) for n in SCENARIOS if n not in present],

@@ -85,14 +85,19 @@ def test_the_lstm_records_its_forget_gate_and_a_larger_bias_opens_it(task):
 
 
 @pytest.fixture(scope="module")
-def recurrent_results(tmp_path_factory):
+def recurrent_folder(tmp_path_factory):
     from bench.__main__ import main
 
     folder = tmp_path_factory.mktemp("recurrent")
     code = main(["sweep", "--profile", "smoke", "--results", str(folder), "--scenarios",
                  "rnn_tanh,lstm,rnn_relu_large,rnn_relu_clipnorm", "--depths", "4,8", "--seeds", "0"])
     assert code == 0
-    return store.load(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def recurrent_results(recurrent_folder):
+    return store.load(recurrent_folder)
 
 
 def test_a_recurrent_run_is_graded_per_time_step(recurrent_results):
@@ -121,3 +126,18 @@ def test_recurrent_page_data_and_claims(recurrent_results):
     assert [c.claim for c in claims] == list(recurrent.STATEMENTS.values())
     assert claims[1].reproduced is None or "gru" in claims[1].measured  # no gru trained: said, not guessed
     assert all(c.evidence for c in claims)
+
+
+def test_the_site_has_a_recurrent_page_with_its_figures_and_statements(recurrent_folder, tmp_path):
+    from report import site
+
+    index = site.build(recurrent_folder, tmp_path / "site", built_at="test")
+    page = (index.parent / "recurrent.html").read_text()
+    for figure in ("recurrent-time-grid", "recurrent-length-ratio", "recurrent-length-accuracy",
+                   "recurrent-gradnorm"):
+        assert f"figures/recurrent/{figure}.svg" in page and (index.parent / "figures/recurrent" / f"{figure}.svg").is_file()
+    assert page.count("<tr><td><a href=") == 8  # a row per scenario × length
+    assert "does not apply" in page  # the bound, for the LSTM
+    article = (index.parent / "article.html").read_text()
+    assert all(statement in article for statement in recurrent.STATEMENTS.values())
+    assert "recurrent.html" in index.read_text()  # in the navigation

@@ -9,7 +9,20 @@ figure is one module and one entry below.
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from report.figures import curves, flow, gradnorm, grid, heatmap, histograms, inactive, layer_flow, sweep
+from report.figures import (
+    curves,
+    flow,
+    gradnorm,
+    grid,
+    heatmap,
+    histograms,
+    inactive,
+    layer_flow,
+    length_accuracy,
+    length_ratio,
+    sweep,
+    time_grid,
+)
 from report.figures.common import ENGINE, Chart, Key, SavedChart, Tables, describe, stamped, write
 
 
@@ -33,6 +46,10 @@ FIGURES: dict[str, Entry] = {
     "heatmap": Entry(heatmap.from_data, "log10 ‖δ‖ and ‖∂L/∂W‖, layer by step"),
     "histograms": Entry(histograms.from_data, "weights and log10 |g| per layer, first and last epoch"),
     "inactive": Entry(inactive.from_data, "saturated or dead unit fraction per hidden layer"),
+    # recurrent networks: keys are (scenario, sequence length T)
+    "time-grid": Entry(time_grid.from_data, "log10 ‖∂L/∂h_t‖ heatmaps, time step by training step"),
+    "length-ratio": Entry(length_ratio.from_data, "step-0 ‖∂L/∂h_1‖/‖∂L/∂h_T‖ against T, with the Pascanu bound"),
+    "length-accuracy": Entry(length_accuracy.from_data, "held-out recall accuracy against T, beside chance"),
 }
 
 __all__ = ["ENGINE", "FIGURES", "Chart", "Entry", "Key", "SavedChart", "Tables", "describe", "stamped", "write"]

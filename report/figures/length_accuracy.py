@@ -1,0 +1,54 @@
+"""Recurrent: final held-out accuracy on the recall task against sequence length T, beside chance."""
+
+from functools import partial
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from report import analysis, recurrent
+from report.figures.common import Chart, Key, Tables, band_lines, colours, fmt, label, legend_below, new_figure
+
+
+def chart(runs: pd.DataFrame, scenarios: list[str], name: str) -> Chart | None:
+    runs = runs[runs["scenario"].isin(scenarios)]
+    if runs.empty:
+        return None
+    data = analysis.seed_band(runs, "depth", "final_test_accuracy", ["scenario"]).rename(columns={"depth": "length"})
+    return Chart(name, data, caption(data), alt(data), partial(draw, data, scenarios))
+
+
+def draw(data: pd.DataFrame, scenarios: list[str]) -> Figure:
+    figure, axes = new_figure(height=2.8)
+    ax = axes[0, 0]
+    palette = colours([(s, 0) for s in scenarios] + [("", 0)])
+    for scenario in [s for s in scenarios if s in set(data["scenario"])]:
+        band_lines(ax, data[data["scenario"] == scenario], "length", scenario, palette[label((scenario, 0))])
+    ax.axhline(recurrent.CHANCE, color="#888", lw=0.8, ls=":")
+    ax.axhline(analysis.threshold("recall_solved"), color="#888", lw=0.8, ls="--")
+    ax.set_ylim(0, 1.02)
+    ax.set_xscale("log")
+    lengths = sorted(data["length"].astype(int).unique())
+    ax.set_xticks(lengths, [str(t) for t in lengths])
+    ax.minorticks_off()
+    ax.set_xlabel("sequence length T")
+    ax.set_ylabel("held-out accuracy")
+    legend_below(figure, f"dotted: chance ({fmt(recurrent.CHANCE)}), dashed: solved "
+                         f"({fmt(analysis.threshold('recall_solved'))})")
+    return figure
+
+
+def caption(data: pd.DataFrame) -> str:
+    parts = [f"{s}: " + ", ".join(f"{fmt(m)} (T = {t})" for m, t in zip(rows["median"], rows["length"]))
+             for s, rows in data.sort_values("length").groupby("scenario", sort=False)]
+    return ("Final held-out accuracy on the recall task (name the first of T symbols), median and range over "
+            f"seeds, against T; chance is {fmt(recurrent.CHANCE)}, solved is ≥ "
+            f"{fmt(analysis.threshold('recall_solved'))}. {'; '.join(parts)}.")
+
+
+def alt(data: pd.DataFrame) -> str:
+    return "Lines of held-out accuracy against sequence length, with chance and solved levels. " + caption(data)
+
+
+def from_data(data: Tables, keys: list[Key], seeds: list[int], name: str) -> Chart | None:
+    """The registry's entry point: every trained length of the keys' scenarios."""
+    return chart(data.runs, list(dict.fromkeys(k[0] for k in keys)), name)
