@@ -135,7 +135,8 @@ def test_the_site_has_a_recurrent_page_with_its_figures_and_statements(recurrent
     page = (index.parent / "recurrent.html").read_text()
     for figure in ("recurrent-time-grid", "recurrent-length-ratio", "recurrent-length-accuracy",
                    "recurrent-gradnorm"):
-        assert f"figures/recurrent/{figure}.svg" in page and (index.parent / "figures/recurrent" / f"{figure}.svg").is_file()
+        assert f"figures/recurrent/{figure}.svg" in page
+        assert (index.parent / "figures" / "recurrent" / f"{figure}.svg").is_file()
     assert page.count("<tr><td><a href=") == 8  # a row per scenario × length
     assert "does not apply" in page  # the bound, for the LSTM
     article = (index.parent / "article.html").read_text()

@@ -7,7 +7,18 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from report import analysis, recurrent
-from report.figures.common import Chart, Key, Tables, band_lines, colours, fmt, label, legend_below, log_axis, new_figure
+from report.figures.common import (
+    Chart,
+    Key,
+    Tables,
+    band_lines,
+    colours,
+    fmt,
+    label,
+    legend_below,
+    log_axis,
+    new_figure,
+)
 
 
 def chart(runs: pd.DataFrame, scenarios: list[str], name: str) -> Chart | None:
