@@ -524,51 +524,14 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class Row:
-    """A figure as the page prints it."""
-
-    name: str
-    unit: str
-    min: str
-    median: str
-    max: str
-    target: str
-    met: bool | None
-    repeats: int
-
-
-@dataclass
-class BenchmarkPage:
-    sections: list[tuple[str, list[Row]]]
-    provenance: list[tuple[str, str]]
-    command: str
-
-
-def page_view(report: dict, figures: list[Figure]) -> BenchmarkPage:
-    sections: dict[str, list[Row]] = {}
-    for f in figures:
-        row = Row(f.name, f.unit, fmt(f.min), fmt(f.median), fmt(f.max), f.target, f.met, len(f.values))
-        sections.setdefault(f.section, []).append(row)
-    facts = {**report["provenance"], **{f"setting: {k}": v for k, v in report["settings"].items()}}
-    return BenchmarkPage(list(sections.items()), [(k, str(v)) for k, v in facts.items()],
-                         report["provenance"]["command"])
-
-
-def write_page(report: dict, figures: list[Figure], out: Path) -> Path:
-    """<out>/benchmark.html with the site's templates; a new folder is marked as a gradbench site."""
-    from report import site
-
-    new = not out.exists() or not any(out.iterdir())
-    out.mkdir(parents=True, exist_ok=True)
-    if not (out / "style.css").exists():
-        shutil.copyfile(site.TEMPLATES / "style.css", out / "style.css")
-    if new:
-        (out / site.MARKER).write_text("built by python -m report build; rebuilding replaces this folder\n")
-    page = site.Page("benchmark.html", "benchmark.html.j2", "Benchmark", page_view(report, figures))
-    html = site.render(site.environment(), page, report["provenance"]["finished_at"])
-    (out / "benchmark.html").write_text(html, encoding="utf-8", newline="\n")
-    return out / "benchmark.html"
+def write_page(out: Path) -> Path:
+    """<out>/benchmark.html from <out>/benchmark.json, rendered by report (bench never imports report)."""
+    out = out.resolve()  # the command runs in the project's folder
+    command = [sys.executable, "-m", "report", "benchmark-page", str(out / "benchmark.json"), "--out", str(out)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BenchmarkError(f"{' '.join(command)} failed: {done.stderr.strip()}")
+    return Path(done.stdout.strip())
 
 
 def now() -> str:
@@ -606,7 +569,7 @@ def run(settings: Settings, out: Path, render_from: Path | None = None) -> dict:
     report = {"provenance": meta, "settings": used, "figures": [f.as_dict() for f in figures]}
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmark.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    write_page(report, figures, out)
+    write_page(out)
     print(table(figures))
     print(f"load average at start {meta['load_average_start']}, at end {meta['load_average_end']} "
           f"({meta['affinity']} cores); written {out / 'benchmark.json'} and {out / 'benchmark.html'}")

@@ -1,14 +1,17 @@
 """python -m report build --results DIR --out DIR: render the static site and print the path of index.html.
 
 python -m report diff A B --out DIR: compare two result folders (e.g. two TensorFlow versions), print the
-table and write DIR/diff/<A>__<B>.html; --fail-on-verdict-change exits 1 when a cell's verdict changes."""
+table and write DIR/diff/<A>__<B>.html; --fail-on-verdict-change exits 1 when a cell's verdict changes.
+
+python -m report benchmark-page BENCHMARK_JSON --out DIR: render DIR/benchmark.html from python -m
+bench.benchmark's JSON and print its path."""
 
 import argparse
 import sys
 from pathlib import Path
 
 from bench.errors import UserError
-from report import diff
+from report import benchmark_page, diff
 from report.site import SiteError, build, check_target, write_diff
 
 EXIT_USER_ERROR = 2
@@ -29,6 +32,9 @@ def make_parser() -> Parser:
     build_cmd.add_argument("--results", type=Path, required=True, help="folder of parquet run files")
     build_cmd.add_argument("--out", type=Path, default=Path("site"), help="site folder (default: site)")
     add_diff_command(commands)
+    page_cmd = commands.add_parser("benchmark-page", help="render benchmark.html from a benchmark.json")
+    page_cmd.add_argument("source", type=Path, help="benchmark.json written by python -m bench.benchmark")
+    page_cmd.add_argument("--out", type=Path, default=Path("site"), help="site folder (default: site)")
     return parser
 
 
@@ -58,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         args = make_parser().parse_args(argv)
         if args.command == "diff":
             return diff_command(args)
+        if args.command == "benchmark-page":
+            print(benchmark_page.write_page(args.source, args.out))
+            return 0
         print(build(args.results, args.out))
     except (SiteError, UserError) as err:  # a StoreError or diff.DiffError is a UserError
         print(f"error: {err}", file=sys.stderr)

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from bench import benchmark, store
+from report import benchmark_page
 
 EXPECTED = {
     *(f"samples_per_s.{k}" for k in ("gradbench.side_by_side", "gradbench.instrumented", "default.fit", "gradbench.fit",
@@ -77,3 +78,8 @@ def test_growth_exponent_and_targets():
     fast = benchmark.Figure("k", "s", "name", "×", [1.0, 3.0, 2.5], bound=2.0)
     assert fast.median == 2.5 and fast.met and fast.target == "≥ 2"
     assert benchmark.Figure("k", "s", "name", "%", [12.0], bound=10.0, higher_is_better=False).met is False
+
+
+def test_the_page_formats_numbers_as_the_table_does():
+    for value in (0.0, 1.5e-5, 0.0123, 2.5, 99.94, 123456.7, -3.2, math.inf, math.nan):
+        assert benchmark_page.fmt(value) == benchmark.fmt(value)
