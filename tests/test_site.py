@@ -172,9 +172,11 @@ def raw_clip_fraction(data: site.Data, scenario: str, depth: int) -> float:
 
 def test_article_page_checks_four_claims_and_says_which_are_missing(data, tmp_path, built):
     page = site.article_page(data, shelf(tmp_path, built))
-    assert [c.scenario for c in page.claims] == ["sigmoid", "resnet", "linear", "linear_clipnorm"]
+    assert [c.scenario for c in page.claims] == ["sigmoid", "resnet", "linear", "linear_clipnorm", "rnn_tanh",
+                                                 "lstm", "rnn_relu_clipnorm"]
     resnet = page.claims[1]
     assert resnet.reproduced is None and "no runs" in resnet.measured
+    assert all(c.reproduced is None for c in page.claims[4:])  # no recurrent runs here: said, not graded
     assert page.checked == 3
 
 

@@ -58,11 +58,13 @@ def test_store_round_trip_and_provenance(smoke_results):
     assert (results.runs["inter_op_threads"] == 2).all() and not results.runs["xla"].any()
     assert (results.runs["runs_side_by_side"] == 2).all()  # each cell's two seeds trained together
     assert (results.runs["optimizer"] == adam.NAME).all()
-    for kind in store.KINDS:
+    feedforward = [kind for kind in store.KINDS if kind != "time"]  # time: recurrent nets only
+    for kind in feedforward:
         frame = results.table(kind)
         assert set(frame["run_id"]) == set(results.runs["run_id"]), kind
+    assert results.time.empty and list(results.time.columns) == [*store.RUN_KEYS, *store.COLUMNS["time"]]
     one = pq.read_table(store.run_files(smoke_results)[0]).to_pandas()
-    assert set(one["kind"]) == set(store.KINDS)
+    assert set(one["kind"]) == set(feedforward)
 
 
 def test_foreign_and_old_files_are_refused(tmp_path, smoke_results):
@@ -73,7 +75,8 @@ def test_foreign_and_old_files_are_refused(tmp_path, smoke_results):
     with pytest.raises(store.StoreError, match="not a gradbench result"):
         store.load(tmp_path)
     table = pq.read_table(store.run_files(smoke_results)[0])
-    meta = table.schema.metadata[store.METADATA_KEY].replace(b'"schema_version": 1', b'"schema_version": 0')
+    meta = table.schema.metadata[store.METADATA_KEY].replace(
+        f'"schema_version": {store.SCHEMA_VERSION}'.encode(), b'"schema_version": 0')
     os.remove(tmp_path / "notes.parquet")
     pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: meta}), tmp_path / "old.parquet")
     with pytest.raises(store.StoreError, match="schema version 0"):

@@ -10,6 +10,7 @@ from report.figures.common import Chart, Key, Tables, band_lines, colours, fmt, 
 
 
 def chart(runs: pd.DataFrame, scenarios: list[str], name: str) -> Chart | None:
+    scenarios = [s for s in scenarios if s in recurrent.NAMES]  # a depth is a length only for these
     runs = runs[runs["scenario"].isin(scenarios)]
     if runs.empty:
         return None

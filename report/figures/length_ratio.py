@@ -22,6 +22,7 @@ from report.figures.common import (
 
 
 def chart(runs: pd.DataFrame, scenarios: list[str], name: str) -> Chart | None:
+    scenarios = [s for s in scenarios if s in recurrent.NAMES]  # a depth is a length only for these
     runs = runs[runs["scenario"].isin(scenarios)]
     if runs.empty:
         return None

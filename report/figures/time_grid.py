@@ -12,8 +12,10 @@ from report.figures.common import Chart, Key, Tables, fmt, heat_image, heatmap_d
 
 def chart(time: pd.DataFrame, keys: list[Key], name: str) -> Chart | None:
     """One heatmap per series on one colour scale: the temporal δ from h_1 (bottom) to h_T (top)."""
-    rows = select(time, keys).assign(layer=lambda f: f["time_step"], layer_role="time")
-    parts = dict(list(rows.groupby("series")))
+    rows = select(time, keys)
+    if rows.empty:
+        return None
+    parts = dict(list(rows.assign(layer=rows["time_step"], layer_role="time").groupby("series")))
     present = [k for k in keys if label(k) in parts]
     if not present:
         return None
