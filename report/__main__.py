@@ -12,7 +12,8 @@ from pathlib import Path
 
 from bench.errors import UserError
 from report import benchmark_page, diff
-from report.site import SiteError, build, check_target, write_diff
+from report.publish import SiteError, check_target
+from report.site import build, write_diff
 
 EXIT_USER_ERROR = 2
 EXIT_VERDICT_CHANGED = 1

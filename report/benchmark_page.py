@@ -9,10 +9,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from report.site import MARKER, TEMPLATES, Page, environment, render
+from report import publish
+from report.render import Page, environment, render
 
 PAGE = "benchmark.html"
-OWN_FILES = {PAGE, "benchmark.json", "style.css"}  # a folder holding only these is new: mark it as a site
+DATA = "benchmark.json"  # beside the page, kept with it
 
 
 @dataclass(frozen=True)
@@ -60,19 +61,20 @@ def page_view(report: dict) -> BenchmarkPage:
                          report["provenance"]["command"])
 
 
+def summary(report: dict) -> str:
+    """The page's line in the site's index."""
+    meta = report.get("provenance", {})
+    return f"measured {meta.get('finished_at', '?')} on {meta.get('cpu', '?')}"
+
+
 def write_page(source: Path, out: Path) -> Path:
-    """<out>/benchmark.html from a benchmark.json; a new folder is marked as a gradbench site."""
-    report = json.loads(Path(source).read_text())
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    new = all(path.name in OWN_FILES for path in out.iterdir())
-    if not (out / "benchmark.json").exists() or not (out / "benchmark.json").samefile(source):
-        shutil.copyfile(source, out / "benchmark.json")  # the index's link reads it
-    if not (out / "style.css").exists():
-        shutil.copyfile(TEMPLATES / "style.css", out / "style.css")
-    if new:
-        (out / MARKER).write_text("built by python -m report build; rebuilding replaces this folder\n")
+    """<out>/benchmark.html, and <out>/benchmark.json, from a benchmark.json; a new folder becomes a site."""
+    source, out = Path(source), Path(out)
+    report = json.loads(source.read_text())
     page = Page(PAGE, "benchmark.html.j2", "Benchmark", page_view(report))
     html = render(environment(), page, report["provenance"]["finished_at"])
-    (out / PAGE).write_text(html, encoding="utf-8", newline="\n")
-    return out / PAGE
+    written = publish.add_page(out, publish.AddedPage(PAGE, "Benchmark", summary(report), "benchmark", (DATA,)),
+                               html)
+    if not (out / DATA).exists() or not (out / DATA).samefile(source):
+        shutil.copyfile(source, out / DATA)
+    return written

@@ -488,7 +488,7 @@ def terminal_text(diff: Diff) -> str:
 
 @dataclass(frozen=True)
 class DiffEntry:
-    """One diff in the site index's list (saved beside the page as <name>.json)."""
+    """What the site's index says of one diff (site.write_diff saves it as the page's publish.AddedPage)."""
 
     name: str  # file name without extension
     a: str

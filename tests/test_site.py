@@ -20,7 +20,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench import store
-from report import site
+from bench.scenarios import SCENARIOS
+from report import publish, render, site
+from report.article import article_page
+from report.data import Data, load
+from report.figure_cache import Shelf
+from report.overview import index_page
+from report.phenomena import PHENOMENA, phenomenon_page
+from report.views import cell_views
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE_SCENARIOS = "sigmoid,relu_he,linear,linear_clipnorm"
@@ -69,13 +76,13 @@ def built(results, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def data(results) -> site.Data:
-    return site.load(results)
+def data(results) -> Data:
+    return load(results)
 
 
-def shelf(root: Path, built: Path) -> site.Shelf:
+def shelf(root: Path, built: Path) -> Shelf:
     """A shelf that copies the built site's figures (their stamps match) instead of drawing them again."""
-    return site.Shelf(root, previous=built)
+    return Shelf(root, previous=built)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -112,7 +119,7 @@ def expected_step0_ratio(results: Path) -> pd.Series:
 
 
 def test_index_cells_match_the_files(results, data, tmp_path):
-    views = site.cell_views(data)
+    views = cell_views(data)
     accuracy, ratio = expected_accuracy(results), expected_step0_ratio(results)
     assert sorted((v.scenario, v.depth) for v in views) == sorted(accuracy.index)
     for view in views:
@@ -126,24 +133,24 @@ def test_index_cells_match_the_files(results, data, tmp_path):
 
 
 def test_index_overview_counts_the_runs(results, data, tmp_path, built):
-    views = site.cell_views(data)
-    article = site.article_page(data, shelf(tmp_path, built))
-    page = site.index_page(data, views, article, shelf(tmp_path, built))
+    views = cell_views(data)
+    article = article_page(data, shelf(tmp_path, built))
+    page = index_page(data, views, article, shelf(tmp_path, built))
     overview = dict(page.overview)
     files = sorted(results.glob("*.parquet"))
     assert overview["runs"] == str(len(files))
     assert overview["seeds"] == ", ".join(map(str, SMOKE_SEEDS))
     assert overview["profile"] == "smoke"
     assert [link.title for link in page.missing] == [
-        n for n in site.SCENARIOS if n not in SMOKE_SCENARIOS.split(",")
+        n for n in SCENARIOS if n not in SMOKE_SCENARIOS.split(",")
     ]
     assert sum(s.runs for s in page.result_sets) == len(files)
 
 
 def test_vanishing_page_compares_what_exists_and_names_what_is_missing(data, tmp_path, built):
-    views = site.cell_views(data)
-    vanishing = next(p for p in site.PHENOMENA if p.slug == "vanishing")
-    page = site.phenomenon_page(vanishing, data, views, shelf(tmp_path, built))
+    views = cell_views(data)
+    vanishing = next(p for p in PHENOMENA if p.slug == "vanishing")
+    page = phenomenon_page(vanishing, data, views, shelf(tmp_path, built))
     assert page.depth == 11 and page.seeds == SMOKE_SEEDS
     assert [row.scenario for row in page.rows] == ["sigmoid", "relu_he"]
     assert page.missing == ["tanh", "relu_he_bn", "resmlp"]
@@ -155,8 +162,8 @@ def test_vanishing_page_compares_what_exists_and_names_what_is_missing(data, tmp
 
 
 def test_exploding_page_compares_at_the_article_depth(data, tmp_path, built):
-    exploding = next(p for p in site.PHENOMENA if p.slug == "exploding")
-    page = site.phenomenon_page(exploding, data, site.cell_views(data), shelf(tmp_path, built))
+    exploding = next(p for p in PHENOMENA if p.slug == "exploding")
+    page = phenomenon_page(exploding, data, cell_views(data), shelf(tmp_path, built))
     assert page.depth == 21
     assert [row.scenario for row in page.rows] == ["linear", "linear_clipnorm"]
     clip = page.at["linear_clipnorm"]
@@ -164,14 +171,14 @@ def test_exploding_page_compares_at_the_article_depth(data, tmp_path, built):
     assert clip.clip_fraction == pytest.approx(fired)
 
 
-def raw_clip_fraction(data: site.Data, scenario: str, depth: int) -> float:
+def raw_clip_fraction(data: Data, scenario: str, depth: int) -> float:
     step = data.results.step
     rows = step[(step["scenario"] == scenario) & (step["depth"] == depth)]
     return float(rows.groupby("seed")["clipped"].mean().median())
 
 
 def test_article_page_checks_four_claims_and_says_which_are_missing(data, tmp_path, built):
-    page = site.article_page(data, shelf(tmp_path, built))
+    page = article_page(data, shelf(tmp_path, built))
     assert [c.scenario for c in page.claims] == ["sigmoid", "resnet", "linear", "linear_clipnorm", "rnn_tanh",
                                                  "lstm", "rnn_relu_clipnorm"]
     resnet = page.claims[1]
@@ -254,8 +261,8 @@ def test_the_site_has_every_page(built):
         "index.html",
         "article.html",
         "methods.html",
-        *(f"{p.slug}.html" for p in site.PHENOMENA),
-        *(f"scenarios/{n}.html" for n in site.SCENARIOS),
+        *(f"{p.slug}.html" for p in PHENOMENA),
+        *(f"scenarios/{n}.html" for n in SCENARIOS),
     }
     assert names == expected
     assert (built / "style.css").exists()
@@ -313,7 +320,7 @@ def test_stylesheet_and_pages_request_nothing_remote(built):
 
 def without_build_time(text: str) -> tuple[str, int]:
     lines = text.splitlines()
-    kept = [line for line in lines if site.BUILT_AT_PREFIX not in line]
+    kept = [line for line in lines if render.BUILT_AT_PREFIX not in line]
     return "\n".join(kept), len(lines) - len(kept)
 
 
@@ -414,12 +421,14 @@ def test_rebuilding_keeps_the_benchmark_page_and_links_it(one_run, tmp_path):
     out = tmp_path / "site"
     site.build(one_run, out, built_at=BUILT_AT)
     assert "Not measured for this site" in (out / "index.html").read_text()
-    (out / "benchmark.html").write_text("<!DOCTYPE html><title>benchmark</title>")
-    (out / "benchmark.json").write_text(json.dumps({"provenance": {"finished_at": "2026-01-02 03:04:05 UTC",
-                                                                   "cpu": "Test CPU"}}))
+    (out / "benchmark.json").write_text("{}")
+    page = publish.AddedPage("benchmark.html", "Benchmark", "measured 2026-01-02 03:04:05 UTC on Test CPU",
+                             "benchmark", ("benchmark.json",))
+    publish.add_page(out, page, "<!DOCTYPE html><title>benchmark</title>")
     site.build(one_run, out, built_at=BUILT_AT)
     index = (out / "index.html").read_text()
     assert (out / "benchmark.html").read_text() == "<!DOCTYPE html><title>benchmark</title>"
+    assert (out / "benchmark.json").read_text() == "{}"  # the page's files are kept with it
     assert 'href="benchmark.html"' in index and "measured 2026-01-02 03:04:05 UTC on Test CPU" in index
 
 
@@ -435,9 +444,9 @@ def test_a_folder_of_two_profiles_shows_one_and_names_the_other(results, tmp_pat
         meta["run"].update(profile="full", epochs=10, run_id=meta["run"]["run_id"] + "-full")
         pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}),
                        folder / f"{meta['run']['run_id']}.parquet")
-    data = site.load(folder)
+    data = load(folder)
     assert set(data.results.runs["profile"]) == {"smoke"}
-    views = site.cell_views(data)
+    views = cell_views(data)
     assert all(v.seeds == len(SMOKE_SEEDS) for v in views)  # no cell counts a seed twice
     assert [a.runs for a in data.set_aside] == [2 * len(SMOKE_SEEDS)] and "profile full" in data.set_aside[0].what
     out = site.build(folder, tmp_path / "site", built_at=BUILT_AT).parent
@@ -445,13 +454,13 @@ def test_a_folder_of_two_profiles_shows_one_and_names_the_other(results, tmp_pat
     assert "profile full" in (out / "methods.html").read_text()
 
 
-def render_phenomenon(data: site.Data, slug: str, built: Path, tmp_path: Path, **cells) -> str:
+def render_phenomenon(data: Data, slug: str, built: Path, tmp_path: Path, **cells) -> str:
     """A phenomenon page with some of its cells replaced by planted values."""
-    phenomenon = next(p for p in site.PHENOMENA if p.slug == slug)
-    page = site.phenomenon_page(phenomenon, data, site.cell_views(data), shelf(tmp_path, built))
+    phenomenon = next(p for p in PHENOMENA if p.slug == slug)
+    page = phenomenon_page(phenomenon, data, cell_views(data), shelf(tmp_path, built))
     for name, changes in cells.items():
         page.at[name] = dataclasses.replace(page.at[name], **changes)
-    html = site.render(site.environment(), site.Page(f"{slug}.html", f"{slug}.html.j2", slug, page), BUILT_AT)
+    html = render.render(render.environment(), render.Page(f"{slug}.html", f"{slug}.html.j2", slug, page), BUILT_AT)
     return re.sub(r"\s+", " ", html)
 
 
@@ -467,15 +476,15 @@ def test_exploding_page_says_whether_the_linear_net_exploded(data, built, tmp_pa
 
 @pytest.mark.parametrize("factor, word", [(1.23, "amplifies"), (0.5, "shrinks"), (1.02, "keeps")])
 def test_batch_norm_page_names_what_it_does_to_the_signal(data, built, tmp_path, factor, word):
-    views = {v.scenario: v for v in site.cell_views(data) if v.depth == 11}
+    views = {v.scenario: v for v in cell_views(data) if v.depth == 11}
     relu = views["relu_he"]
     data_with_bn = dataclasses.replace(relu, scenario="relu_he_bn", factor_init=factor,
                                        delta_ratio_init=factor ** 10)
-    phenomenon = next(p for p in site.PHENOMENA if p.slug == "batch-norm")
-    page = site.phenomenon_page(phenomenon, data, site.cell_views(data), shelf(tmp_path, built))
+    phenomenon = next(p for p in PHENOMENA if p.slug == "batch-norm")
+    page = phenomenon_page(phenomenon, data, cell_views(data), shelf(tmp_path, built))
     page.at["relu_he_bn"] = data_with_bn
-    html = re.sub(r"\s+", " ", site.render(site.environment(),
-                                           site.Page("batch-norm.html", "batch-norm.html.j2", "bn", page), BUILT_AT))
+    html = re.sub(r"\s+", " ", render.render(render.environment(),
+                                           render.Page("batch-norm.html", "batch-norm.html.j2", "bn", page), BUILT_AT))
     assert f"it {word} it" in html
     if word == "amplifies":
         assert "amplifies ‖δ‖ towards the input by 1.23× per layer" in html

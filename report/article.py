@@ -1,0 +1,73 @@
+"""The article page: its claims graded against these results, and its figures redrawn."""
+
+from dataclasses import dataclass
+
+from bench.scenarios import SCENARIOS
+from report import analysis, figures, recurrent
+from report.data import Data
+from report.figure_cache import Shelf
+from report.figures import FIGURES, SavedChart
+from report.views import common_seeds, scenario_href
+
+ARTICLE_FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("curves", ("sigmoid",)), ("flow", ("sigmoid",)), ("curves", ("resnet",)),
+    ("curves", ("linear", "linear_clipnorm")), ("gradnorm", ("linear", "linear_clipnorm")),
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    experiment: str
+    scenario: str
+    claim: str
+    measured: str
+    reproduced: bool | None
+    evidence: str
+    budget: str
+    href: str
+
+
+@dataclass
+class ArticlePage:
+    claims: list[ClaimView]
+    reproduced: int
+    checked: int
+    figures: list[SavedChart]
+
+
+def claim_view(claim: analysis.Claim) -> ClaimView:
+    scenario = claim.experiment.split(",")[0]  # "sigmoid, depth 11"
+    href = scenario_href(scenario)
+    return ClaimView(
+        claim.experiment, scenario, claim.claim, claim.measured, claim.reproduced, claim.evidence, claim.budget, href
+    )
+
+
+def article_charts(data: Data) -> list[figures.Chart]:
+    """The ARTICLE_FIGURES that these results can draw, each scenario at the article's depth."""
+    charts = []
+    for kind, names in ARTICLE_FIGURES:
+        keys = [
+            (n, SCENARIOS[n].default_depth) for n in names if has_cell(data, n, SCENARIOS[n].default_depth)
+        ]
+        seeds = common_seeds(data.results.runs, keys)
+        if keys and seeds:
+            name = f"article-{kind}-{'-'.join(k[0] for k in keys)}"
+            charts.append(FIGURES[kind].build(data, keys, seeds, name))
+    return charts
+
+
+def article_page(data: Data, shelf: Shelf) -> ArticlePage:
+    claims = [*analysis.article_claims(data.runs, data.cells, data.results),
+              *recurrent.claims(data.runs, data.cells, data.results.time)]
+    views = [claim_view(c) for c in claims]
+    return ArticlePage(
+        claims=views,
+        reproduced=sum(v.reproduced is True for v in views),
+        checked=sum(v.reproduced is not None for v in views),
+        figures=[shelf.put(c, "article") for c in article_charts(data)],
+    )
+
+
+def has_cell(data: Data, scenario: str, depth: int) -> bool:
+    return bool(((data.cells["scenario"] == scenario) & (data.cells["depth"] == depth)).any())

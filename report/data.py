@@ -1,0 +1,109 @@
+"""A results folder as the site reads it: the runs it shows (one config per cell), the tables, the scan."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from bench import store
+from report import analysis
+from report.figures import Key
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """Runs in the folder that this site does not show, so that no cell pools two configs."""
+
+    runs: int
+    what: str
+    why: str
+
+
+@dataclass
+class Data:
+    """A results folder with the analysis tables every page reads."""
+
+    results: store.Results
+    runs: pd.DataFrame  # analysis.run_table
+    cells: pd.DataFrame  # analysis.cell_table
+    set_aside: list[SetAside] = field(default_factory=list)
+    scan: pd.DataFrame | None = None  # the depth scan's rows (bench/scan.py), if the folder has one
+    scan_meta: dict | None = None
+    groups: dict[str, dict[Key, pd.DataFrame]] = field(default_factory=dict)  # by table, by (scenario, depth)
+
+    def rows(self, kind: str, keys: list[Key], seeds: list[int]) -> pd.DataFrame:
+        """The rows of one results table for these (scenario, depth) keys and seeds."""
+        if kind not in self.groups:
+            frame = self.results.table(kind)
+            grouped = frame.groupby([frame["scenario"], frame["depth"].astype(int)], sort=False)
+            self.groups[kind] = {(s, int(d)): rows for (s, d), rows in grouped}
+        parts = [self.groups[kind][key] for key in keys if key in self.groups[kind]]
+        if not parts:
+            return self.results.table(kind).iloc[:0]
+        rows = pd.concat(parts, ignore_index=True)
+        return rows[rows["seed"].isin(seeds)]
+
+
+def load(folder: Path) -> Data:
+    results = store.load(folder)
+    if results.runs.empty:
+        raise store.StoreError(f"{folder}: no result files (*.parquet); run 'python -m bench sweep' first")
+    runs = analysis.run_table(results)
+    settings = ["run_id", *(c for c in SETTING_COLUMNS if c in results.runs)]
+    keep, set_aside = shown_runs(runs.merge(results.runs[settings], on="run_id", how="left"))
+    if len(keep) < len(runs):
+        results = store.Results(**{kind: rows[rows["run_id"].isin(keep)].reset_index(drop=True)
+                                   for kind, rows in vars(results).items()})
+        runs = runs[runs["run_id"].isin(keep)].reset_index(drop=True)
+    scan, scan_meta = pick_scan(*store.load_scans(folder), distinct(results.runs, "dataset"))
+    return Data(results, runs, analysis.cell_table(runs), set_aside, scan, scan_meta)
+
+
+def setting_text(rows: pd.DataFrame) -> str:
+    return ", ".join(f"{name} {distinct(rows, column)}" for name, column in SETTING_KEYS)
+
+SETTING_KEYS = (("profile", "profile"), ("dataset", "dataset"), ("TensorFlow", "tf_version"),
+                ("epochs", "epochs"), ("steps", "steps_trained"), ("training samples", "train_samples"))
+
+SETTING_COLUMNS = ("profile", "dataset", "tf_version", "epochs", "train_samples")  # from the runs' metadata
+
+
+def shown_runs(runs: pd.DataFrame) -> tuple[set[str], list[SetAside]]:
+    """The runs the site shows: the experiment with the most runs, and in it one cell per scenario × depth
+    (the one with most seeds, then the longest training). Everything else is set aside and named."""
+    sizes = runs.groupby("experiment")["run_id"].count().sort_values(ascending=False, kind="stable")
+    chosen = runs[runs["experiment"] == sizes.index[0]]
+    ranked = chosen.assign(n=chosen.groupby("cell_id")["run_id"].transform("count")).sort_values(
+        ["n", "steps_trained"], ascending=False, kind="stable")
+    cells = ranked.drop_duplicates(["scenario", "depth"])["cell_id"]
+    keep = set(chosen.loc[chosen["cell_id"].isin(cells), "run_id"])
+    aside = [
+        SetAside(len(rows), setting_text(rows), "another experiment (profile, dataset or versions) in this folder")
+        for experiment, rows in runs[runs["experiment"] != sizes.index[0]].groupby("experiment", sort=False)
+    ] + [
+        SetAside(len(rows), f"{rows['scenario'].iloc[0]} depth {rows['depth'].iloc[0]}: {setting_text(rows)}",
+                 "a second config of a cell already shown")
+        for cell, rows in chosen[~chosen["run_id"].isin(keep)].groupby("cell_id", sort=False)
+    ]
+    return keep, aside
+
+
+def pick_scan(scan: pd.DataFrame, metas: list[dict], dataset: str) -> tuple[pd.DataFrame | None, dict | None]:
+    """The newest depth scan on the dataset the runs used."""
+    matching = [m for m in metas if m.get("dataset") == dataset]
+    if not matching:
+        return None, None
+    meta = max(matching, key=lambda m: str(m.get("started_at", "")))
+    return scan[scan["scan_id"] == meta["scan_id"]].reset_index(drop=True), meta
+
+
+def none_if_na(value):
+    return None if value is None or (not isinstance(value, str) and pd.isna(value)) else value
+
+
+def distinct(rows: pd.DataFrame, column: str) -> str:
+    """The distinct values of a runs column as text; 'none' when it is recorded empty."""
+    if column not in rows:
+        return "not recorded"
+    values = sorted({str(v) for v in rows[column] if none_if_na(v) is not None and str(v) != ""})
+    return ", ".join(values) if values else "none"

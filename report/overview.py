@@ -1,0 +1,88 @@
+"""The index (what was run, every cell's verdict, links to every page) and the methods page."""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from bench.scenarios import SCENARIOS
+from report import analysis, depth_scan, publish, recurrent
+from report.article import ArticlePage, ClaimView
+from report.data import Data, SetAside, distinct
+from report.figure_cache import Shelf
+from report.figures import FIGURES, SavedChart
+from report.phenomena import PHENOMENA
+from report.views import CellView, Link, ResultSet, result_sets, scenario_href
+
+
+@dataclass
+class IndexPage:
+    overview: list[tuple[str, str]]
+    cells: list[CellView]
+    missing: list[Link]
+    phenomena: list[Link]
+    claims: list[ClaimView]
+    result_sets: list[ResultSet]
+    sweep: SavedChart | None
+    set_aside: list[SetAside]
+    diffs: list[Link] = field(default_factory=list)  # comparisons saved under diff/ (report diff)
+    benchmark: Link | None = None  # benchmark.html (report benchmark-page, run by python -m bench.benchmark)
+
+
+def overview(runs: pd.DataFrame) -> list[tuple[str, str]]:
+    return [
+        ("dataset", distinct(runs, "dataset")), ("dataset source", distinct(runs, "dataset_source")),
+        ("training / held-out samples",
+         f"{distinct(runs, 'train_samples')} / {distinct(runs, 'test_samples')}"),
+        ("profile", distinct(runs, "profile")), ("epochs", distinct(runs, "epochs")),
+        ("TensorFlow", distinct(runs, "tf_version")), ("Keras", distinct(runs, "keras_version")),
+        ("device", distinct(runs, "device")), ("runs", str(len(runs))),
+        ("seeds", ", ".join(str(s) for s in sorted(runs["seed"].unique()))),
+    ]  # fmt: skip
+
+
+def index_page(data: Data, views: list[CellView], article: ArticlePage, shelf: Shelf) -> IndexPage:
+    present = set(data.cells["scenario"])
+    feedforward = data.cells[~data.cells["scenario"].isin(recurrent.NAMES)]  # a recurrent net's depth is T
+    keys = list(zip(feedforward["scenario"], feedforward["depth"].astype(int)))
+    sweep = FIGURES["sweep"].build(data, keys, [], "depth-sweep") if keys else None
+    return IndexPage(
+        overview=overview(data.results.runs), cells=views,
+        missing=[Link(scenario_href(n), n, SCENARIOS[n].summary) for n in SCENARIOS if n not in present],
+        phenomena=[Link(f"{p.slug}.html", p.title, p.summary) for p in PHENOMENA],
+        claims=article.claims, result_sets=result_sets(data.results.runs), sweep=shelf.put(sweep, "index"),
+        set_aside=data.set_aside,
+        diffs=added_links(shelf.root, "diff"), benchmark=next(iter(added_links(shelf.root, "benchmark")), None),
+    )  # fmt: skip
+
+
+@dataclass
+class MethodsPage:
+    thresholds: list[analysis.Threshold]
+    rules: list[tuple[str, str]]
+    result_sets: list[ResultSet]
+    theory_notes: list[tuple[str, str]]  # scenario, why the mean-field theory does not apply
+    set_aside: list[SetAside]
+    expected_sources: tuple[str, str, str]  # (theory, catalogue, unmodelled): where an expectation comes from
+    scan_rule: str
+    verdict_init_rule: str
+
+
+def methods_page(data: Data) -> MethodsPage:
+    notes = data.cells.dropna(subset=["theory_note"]).drop_duplicates("scenario")
+    return MethodsPage(
+        thresholds=list(analysis.THRESHOLDS.values()),
+        rules=list(analysis.RULES),
+        result_sets=result_sets(data.results.runs),
+        theory_notes=[(r.scenario, r.theory_note) for r in notes.itertuples()],
+        set_aside=data.set_aside,
+        expected_sources=(analysis.EXPECTED_FROM_THEORY, analysis.EXPECTED_FROM_CATALOGUE,
+                          analysis.EXPECTED_UNMODELLED),
+        scan_rule=depth_scan.MODEL_RULE,
+        verdict_init_rule=analysis.VERDICT_INIT_RULE,
+    )
+
+
+def added_links(root: Path, kind: str) -> list[Link]:
+    """The pages of this kind that other commands added to the site (publish.AddedPage), in path order."""
+    return [Link(page.path, page.title, page.summary) for page in publish.added_pages(root) if page.kind == kind]

@@ -1,0 +1,112 @@
+"""Publishing a site folder: only into a folder this project made, replaced whole, keeping added pages.
+
+A built folder carries MARKER, so a rebuild may replace it and never a folder of the user's. A build
+writes into a staging folder beside the target and renames it into place. Pages that other commands
+add (report diff, report benchmark-page) are each written with a sidecar `<page>.page.json`, an
+`AddedPage`: a rebuild copies every such page with its files into the new site, and the index lists
+them by kind.
+"""
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from report.render import TEMPLATES
+
+MARKER = ".gradbench-site"  # marks a folder this project built, so a rebuild may replace it
+MARKER_TEXT = "built by python -m report build; rebuilding replaces this folder\n"
+SIDECAR = ".page.json"  # <name>.html's entry is <name>.page.json beside it
+
+
+class SiteError(Exception):
+    """The site cannot be written where asked; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class AddedPage:
+    """A page another command added to the site: kept across rebuilds and linked from the index."""
+
+    path: str  # the page, relative to the site root
+    title: str  # the link's text
+    summary: str  # said beside the link
+    kind: str  # where the index lists it: "diff" or "benchmark"
+    files: tuple[str, ...] = ()  # the page's other files (relative to the root), kept with it
+
+
+def check_target(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
+        raise SiteError(f"{out}: exists and is not a gradbench site; choose an empty or new --out folder")
+
+
+def mark_site(root: Path) -> None:
+    """The stylesheet every page links, and the marker."""
+    shutil.copyfile(TEMPLATES / "style.css", root / "style.css")
+    (root / MARKER).write_text(MARKER_TEXT)
+
+
+@contextmanager
+def replacing(out: Path) -> Iterator[tuple[Path, Path | None]]:
+    """(a staging folder holding out's added pages, the site it replaces or None); on success it becomes out."""
+    staging = out.with_name(f".{out.name}.{os.getpid()}.building")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        previous = out if (out / MARKER).is_file() else None
+        keep_added_pages(out, staging)
+        yield staging, previous
+        replace_folder(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def replace_folder(new: Path, out: Path) -> None:
+    old = out.with_name(f".{out.name}.{os.getpid()}.old")
+    if out.exists():
+        out.rename(old)
+    new.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# -- pages added by other commands -----------------------------------------------------------------
+
+
+def sidecar(path: str) -> str:
+    return path.removesuffix(".html") + SIDECAR
+
+
+def add_page(out: Path, page: AddedPage, html: str) -> Path:
+    """Write an added page and its entry into out (a site, or a new folder that becomes one); returns its path.
+
+    The page's other files are the caller's to write; a folder holding nothing but them counts as new."""
+    out.mkdir(parents=True, exist_ok=True)
+    new = all(path.name in page.files for path in out.iterdir())
+    (out / page.path).parent.mkdir(parents=True, exist_ok=True)
+    (out / page.path).write_text(html, encoding="utf-8", newline="\n")
+    entry = json.dumps(asdict(page), indent=1, sort_keys=True, ensure_ascii=False)
+    (out / sidecar(page.path)).write_text(entry + "\n", encoding="utf-8")
+    if not (out / "style.css").exists():
+        shutil.copyfile(TEMPLATES / "style.css", out / "style.css")
+    if new:  # a later build may replace it, keeping this page
+        (out / MARKER).write_text(MARKER_TEXT)
+    return out / page.path
+
+
+def added_pages(root: Path) -> list[AddedPage]:
+    """Every added page whose files are all in root, in path order."""
+    entries = [json.loads(path.read_text(encoding="utf-8")) for path in Path(root).rglob(f"*{SIDECAR}")]
+    pages = [AddedPage(**{**e, "files": tuple(e.get("files", ()))}) for e in entries]
+    return sorted((p for p in pages if all((root / f).is_file() for f in (p.path, *p.files))), key=lambda p: p.path)
+
+
+def keep_added_pages(old_root: Path, new_root: Path) -> None:
+    """Copy every added page of the old site, with its entry and files, into the new one."""
+    if not old_root.is_dir():
+        return
+    for page in added_pages(old_root):
+        for name in (page.path, sidecar(page.path), *page.files):
+            (new_root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(old_root / name, new_root / name)

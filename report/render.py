@@ -1,0 +1,76 @@
+"""Rendering: the one Jinja2 Environment (templates/, autoescape, StrictUndefined), its filters, and a page.
+
+Rendering never touches a DataFrame: a page's data is computed before (coverage.py's HTML report
+works the same way). The output is deterministic but for the one "Built at" line of each page.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from report import analysis
+from report.data import none_if_na
+from report.phenomena import PHENOMENA
+from report.views import CellView, Link
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+BUILT_AT_PREFIX = "Built at "
+
+
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(num=num, pct=pct, stat=stat)
+    env.globals["thresholds"] = {name: t.value for name, t in analysis.THRESHOLDS.items()}
+    return env
+
+
+def num(value) -> str:
+    return analysis.fmt(none_if_na(value))
+
+
+def pct(value) -> str:
+    return analysis.percent(none_if_na(value) if value is not None else float("nan"))
+
+
+def stat(cell: CellView | None, name: str) -> str:
+    """A cell's statistic for prose, or a plain note that the scenario has no results at that depth."""
+    return "n/a (no results)" if cell is None else num(getattr(cell, name))
+
+
+@dataclass(frozen=True)
+class Page:
+    path: str  # relative to the site root
+    template: str
+    title: str
+    data: object
+
+
+def nav_links() -> list[Link]:
+    phenomena = [Link(f"{p.slug}.html", p.title) for p in PHENOMENA]
+    return [
+        Link("index.html", "Overview"),
+        *phenomena,
+        Link("article.html", "Article"),
+        Link("methods.html", "Methods"),
+    ]
+
+
+def render(env: Environment, page: Page, built_at: str) -> str:
+    depth = page.path.count("/")
+    return env.get_template(page.template).render(
+        page=page.data,
+        title=page.title,
+        path=page.path,
+        root="../" * depth,
+        nav=nav_links(),
+        built_at=f"{BUILT_AT_PREFIX}{built_at}",
+    )
