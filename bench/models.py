@@ -12,6 +12,7 @@ temporal δ. The LSTM's recurrent layer also outputs its forget gate beside h_t.
 """
 
 import keras
+import tensorflow as tf
 from keras import layers
 
 from bench.scenarios import Scenario
@@ -103,7 +104,7 @@ def resnet(x, scenario: Scenario, depth: int):
 
 
 class ProbedCell(keras.layers.Layer):
-    """A Keras RNN cell whose new state h_t has the probe's step added (and, for an LSTM, whose output is
+    """A Keras RNN cell (TensorFlow ops: Keras 2 and 3) whose new state h_t has the probe's step added (and, for an LSTM, whose output is
     [h_t, forget gate f_t]). inputs: [x_t, probe_t] concatenated; `features` is x_t's width."""
 
     def __init__(self, cell, features: int, **kwargs):
@@ -121,7 +122,7 @@ class ProbedCell(keras.layers.Layer):
         """f_t = σ(x W_f + h U_f + b_f): Keras orders an LSTM's gate blocks i, f, c, o."""
         units, cell = self.cell.units, self.cell
         block = slice(units, 2 * units)
-        return keras.ops.sigmoid(x @ cell.kernel[:, block] + h @ cell.recurrent_kernel[:, block] + cell.bias[block])
+        return tf.sigmoid(x @ cell.kernel[:, block] + h @ cell.recurrent_kernel[:, block] + cell.bias[block])
 
     def call(self, inputs, states, training=None):
         x, probe = inputs[:, : self.features], inputs[:, self.features :]
@@ -130,7 +131,7 @@ class ProbedCell(keras.layers.Layer):
         nested = isinstance(new_states, (list, tuple))
         new_states = [h, *new_states[1:]] if nested else h
         if self.gated:
-            return keras.ops.concatenate([h, self.forget_gate(x, states[0])], axis=-1), new_states
+            return tf.concat([h, self.forget_gate(x, states[0])], axis=-1), new_states
         return h, new_states
 
 
@@ -139,8 +140,7 @@ def forget_bias(value: float):
 
     def initialize(shape, dtype=None):
         units = shape[0] // 4
-        return keras.ops.concatenate([keras.ops.zeros([units]), keras.ops.full([units], value),
-                                      keras.ops.zeros([2 * units])])
+        return tf.concat([tf.zeros([units]), tf.fill([units], value), tf.zeros([2 * units])], axis=0)
 
     return initialize
 

@@ -58,12 +58,15 @@ class ScenarioPage:
     depths: list[DepthSection]
     figures: list[SavedChart]  # across depths
     phenomena: list[Link]
+    recurrent: bool = False  # depth is the sequence length T, the ratios are over time steps
 
 CONFIG_KEYS = (
     "architecture", "activation", "initializer", "init_std", "batch_norm", "width", "optimizer", "learning_rate",
     "clipnorm", "global_clipnorm", "profile", "dataset", "dataset_source", "dataset_note", "train_samples",
     "test_samples", "epochs", "batch_size", "log_every",
 )  # fmt: skip
+COMMON_KEYS = CONFIG_KEYS[CONFIG_KEYS.index("width"):]
+RECURRENT_CONFIG_KEYS = ("architecture", "cell", "activation", "recurrent_gain", "forget_bias", *COMMON_KEYS)
 
 
 def text(value) -> str:
@@ -73,13 +76,14 @@ def text(value) -> str:
 
 def config_rows(name: str, runs: pd.DataFrame) -> list[tuple[str, str]]:
     """The scenario's settings as recorded with its runs (or from the catalogue when it has none)."""
+    keys = RECURRENT_CONFIG_KEYS if name in recurrent.NAMES else CONFIG_KEYS
     if len(runs):
-        return [(key, distinct(runs, key) if key in runs else "not recorded") for key in CONFIG_KEYS]
+        return [(key, distinct(runs, key) if key in runs else "not recorded") for key in keys]
     scenario: Scenario | None = SCENARIOS.get(name)
     return (
         []
         if scenario is None
-        else [(k, text(getattr(scenario, k))) for k in CONFIG_KEYS if hasattr(scenario, k)]
+        else [(k, text(getattr(scenario, k))) for k in keys if hasattr(scenario, k)]
     )
 
 
@@ -142,6 +146,7 @@ def scenario_page(name: str, data: Data, views: list[CellView], shelf: Shelf) ->
         depths=[depth_section(name, v, data, shelf, v.depth == drawn) for v in mine],
         figures=[shelf.put(c, f"scenarios/{name}") for c in charts],
         phenomena=[Link(f"{p.slug}.html", p.title) for p in PHENOMENA if name in p.problems + p.fixes],
+        recurrent=name in recurrent.NAMES,
     )  # fmt: skip
 
 

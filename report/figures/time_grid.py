@@ -25,7 +25,7 @@ def chart(time: pd.DataFrame, keys: list[Key], name: str) -> Chart | None:
 
 
 def draw(data: pd.DataFrame, present: list[Key]) -> Figure:
-    figure, axes = new_figure(1, len(present), height=2.6, sharey=True)
+    figure, axes = new_figure(1, len(present), height=2.6)  # own y range: a page may compare lengths
     low, high = np.nanmin(data["log10_median"]), np.nanmax(data["log10_median"])
     for ax, key in zip(axes[0], present, strict=True):
         rows = data[data["series"] == label(key)].rename(columns={"time_step": "layer"})
