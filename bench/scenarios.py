@@ -192,7 +192,7 @@ PROFILES: dict[str, Profile] = {
             dataset="auto", epochs=2, train_samples=2048, test_samples=2000,
             seeds=(0, 1, 2), mlp_depths=(2, 4, 8), resnet_depths=(), log_every=1,
             long_cells=("linear", "linear_clipnorm"), long_steps=5000,
-            sequence_lengths=(10,), sequence_steps=400, sequence_samples=12800,
+            sequence_lengths=(10,), sequence_steps=300, sequence_samples=9600,
         ),
         Profile(
             "full", "the article's settings: full training set, 10 epochs, batch 32, 5 seeds (GPU advised)",
