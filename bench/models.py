@@ -104,8 +104,9 @@ def resnet(x, scenario: Scenario, depth: int):
 
 
 class ProbedCell(keras.layers.Layer):
-    """A Keras RNN cell (TensorFlow ops: Keras 2 and 3) whose new state h_t has the probe's step added (and, for an LSTM, whose output is
-    [h_t, forget gate f_t]). inputs: [x_t, probe_t] concatenated; `features` is x_t's width."""
+    """A Keras RNN cell whose new state h_t has the probe's step added (and, for an LSTM, whose output is
+    [h_t, forget gate f_t]). inputs: [x_t, probe_t] concatenated; `features` is x_t's width. TensorFlow
+    ops, not keras.ops, so that Keras 2 (TF ≤ 2.15) builds it too."""
 
     def __init__(self, cell, features: int, **kwargs):
         super().__init__(**kwargs)
