@@ -43,7 +43,7 @@ def bound_factor(scenario: str) -> float:
     return GAMMA[s.activation] * s.recurrent_gain
 
 
-def solved(accuracy: float) -> bool:
+def is_solved(accuracy: float) -> bool:
     return bool(accuracy >= threshold("recall_solved"))
 
 
@@ -60,7 +60,7 @@ class LengthRow:
     bound: float  # (γ σ_max)^1 per step, NaN where it does not apply
     accuracy: float  # median final test accuracy
     accuracy_range: str
-    solved: str  # "k/n" seeds at or above recall_solved
+    solved: int  # seeds whose final accuracy reached recall_solved
     forget_init: float  # LSTM: mean forget gate at step 0, and at the last logged step
     forget_final: float
     href: str = ""  # the scenario's page
@@ -87,7 +87,7 @@ def length_rows(runs: pd.DataFrame, cells: pd.DataFrame, time: pd.DataFrame) -> 
         rows.append(LengthRow(
             cell.scenario, int(cell.depth), len(group), cell.verdict_label, finite_median(pd.Series(factor_init)),
             cell.per_layer_factor, bound_factor(cell.scenario), finite_median(accuracy),
-            analysis.range_text(accuracy), f"{sum(solved(a) for a in finite(accuracy))}/{len(group)}",
+            analysis.range_text(accuracy), sum(is_solved(a) for a in finite(accuracy)),
             finite_median(group["forget_init"]), finite_median(group["forget_final"]),
         ))  # fmt: skip
     return rows
@@ -96,7 +96,7 @@ def length_rows(runs: pd.DataFrame, cells: pd.DataFrame, time: pd.DataFrame) -> 
 def solved_lengths(rows: list[LengthRow], scenario: str) -> tuple[list[int], list[int]]:
     """(lengths a majority of seeds solved, lengths they did not) of one scenario."""
     mine = [r for r in rows if r.scenario == scenario]
-    won = [r.length for r in mine if int(r.solved.split("/")[0]) * 2 > r.seeds]
+    won = [r.length for r in mine if r.solved * 2 > r.seeds]
     return won, [r.length for r in mine if r.length not in won]
 
 
@@ -130,7 +130,7 @@ def factor_text(rows: list[LengthRow], scenario: str) -> str:
 
 def accuracy_text(rows: list[LengthRow], scenario: str) -> str:
     mine = [r for r in rows if r.scenario == scenario]
-    return ", ".join(f"T = {r.length}: {fmt(r.accuracy)} ({r.solved} solved)" for r in mine) or "n/a"
+    return ", ".join(f"T = {r.length}: {fmt(r.accuracy)} ({r.solved}/{r.seeds} solved)" for r in mine) or "n/a"
 
 
 def check_struggle(rows: list[LengthRow]) -> tuple[bool | None, str, str]:
