@@ -99,6 +99,9 @@ def print_catalogue() -> None:
         print(f"  {p.name:<8} {p.summary}")
         print(f"  {'':<8} dataset={p.dataset}, epochs={p.epochs}, train_samples={p.train_samples}, "
               f"seeds={list(p.seeds)}, extra MLP depths={list(p.mlp_depths)}, log_every={p.log_every}")
+        print(f"  {'':<8} recurrent: extra lengths T={list(p.sequence_lengths)} "
+              f"({', '.join(p.sequence_cells) or 'every recurrent scenario'}), steps={p.sequence_steps}, "
+              f"recall sequences={p.sequence_samples}")
 
 
 def default_results(profile: str) -> Path:
