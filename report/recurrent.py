@@ -183,7 +183,9 @@ def check_clipping(runs: pd.DataFrame, rows: list[LengthRow]) -> tuple[bool | No
         f"{sum(exploded)}/{len(pairs)} unclipped runs exploding or diverged; clipping fired on "
         f"{percent(finite_median(clipped['clip_fraction']))} of steps (median); final test loss unclipped "
         f"{fmt(finite_median(plain['final_test_loss']))} vs clipped {fmt(finite_median(clipped['final_test_loss']))}"
-        f" (medians); {sum(ok)}/{len(ok)} seed × length pairs meet the criterion"
+        f", held-out accuracy {fmt(finite_median(plain['final_test_accuracy']))} vs "
+        f"{fmt(finite_median(clipped['final_test_accuracy']))} (medians); {sum(ok)}/{len(ok)} seed × length pairs "
+        "meet the criterion"
     )
     evidence = ("reproduced if in a majority of (length, seed) pairs the unclipped ReLU RNN (spectral radius 2) "
                 "is exploding or diverged, and the same run with global_clipnorm = 1 does not diverge and ends "
