@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import store
-from report import analysis
+from report import analysis, recurrent
 from report.figures import Key
 
 
@@ -55,7 +55,8 @@ def load(folder: Path) -> Data:
         results = store.Results(**{kind: rows[rows["run_id"].isin(keep)].reset_index(drop=True)
                                    for kind, rows in vars(results).items()})
         runs = runs[runs["run_id"].isin(keep)].reset_index(drop=True)
-    scan, scan_meta = pick_scan(*store.load_scans(folder), distinct(results.runs, "dataset"))
+    feedforward = results.runs[~results.runs["scenario"].isin(recurrent.NAMES)]  # recurrent: the recall task
+    scan, scan_meta = pick_scan(*store.load_scans(folder), distinct(feedforward, "dataset"))
     return Data(results, runs, analysis.cell_table(runs), set_aside, scan, scan_meta)
 
 
@@ -69,9 +70,27 @@ SETTING_COLUMNS = ("profile", "dataset", "tf_version", "epochs", "train_samples"
 
 
 def shown_runs(runs: pd.DataFrame) -> tuple[set[str], list[SetAside]]:
-    """The runs the site shows: the experiment with the most runs, and in it one cell per scenario × depth
-    (the one with most seeds, then the longest training). Everything else is set aside and named."""
-    sizes = runs.groupby("experiment")["run_id"].count().sort_values(ascending=False, kind="stable")
+    """The runs the site shows: an experiment, and in it one cell per scenario × depth (the one with most
+    seeds, then the longest training). Feedforward and recurrent networks (whose dataset is the generated
+    recall task) each get one; the recurrent one of the same profile and TensorFlow where there is one.
+    Everything else is set aside and named."""
+    recurrent_rows = runs["scenario"].isin(recurrent.NAMES)
+    keep, aside = experiment_runs(runs[~recurrent_rows])
+    shown = runs[runs["run_id"].isin(keep)]
+    like = {c: set(shown[c]) for c in ("profile", "tf_version") if c in runs} if len(shown) else {}
+    more, more_aside = experiment_runs(runs[recurrent_rows], like)
+    return keep | more, aside + more_aside
+
+
+def experiment_runs(runs: pd.DataFrame, like: dict | None = None) -> tuple[set[str], list[SetAside]]:
+    """One experiment of these runs: the largest, among those whose values are in `like` if any are."""
+    if runs.empty:
+        return set(), []
+    match = pd.Series(True, index=runs.index)
+    for column, values in (like or {}).items():
+        match &= runs[column].isin(values)
+    pool = runs[match] if match.any() else runs
+    sizes = pool.groupby("experiment")["run_id"].count().sort_values(ascending=False, kind="stable")
     chosen = runs[runs["experiment"] == sizes.index[0]]
     ranked = chosen.assign(n=chosen.groupby("cell_id")["run_id"].transform("count")).sort_values(
         ["n", "steps_trained"], ascending=False, kind="stable")
