@@ -182,13 +182,19 @@ def snapshot_colours(data: pd.DataFrame) -> dict[str, tuple]:
     return {s: cmap(i / max(len(snapshots) - 1, 1) * 0.85) for i, s in enumerate(snapshots)}
 
 
-def band_lines(ax: Axes, band: pd.DataFrame, x: str, label: str, colour: str) -> None:
-    """Median line with a min-max band; points where any seed is non-finite get a red 'x' on top."""
+def band_lines(ax: Axes, band: pd.DataFrame, x: str, label: str, colour: str, **style) -> None:
+    """Median line with a min-max band; points where any seed is non-finite get a red 'x' on top.
+    style: matplotlib line options (line style, marker) that tell apart lines that may coincide."""
     band = band.sort_values(x)
     xs = band[x].astype(float)
     ax.fill_between(xs, finite(band["min"]), finite(band["max"]), color=colour, alpha=0.18, lw=0)
-    ax.plot(xs, finite(band["median"]), color=colour, label=label, marker="." if len(band) < 40 else None)
+    style = {"marker": "." if len(band) < 40 else None, **style}
+    ax.plot(xs, finite(band["median"]), color=colour, label=label, **style)
     mark_nonfinite(ax, band.loc[band["n_nonfinite"] > 0, x])
+
+
+# line styles and markers, in order, for series that may lie on top of each other
+DISTINCT = tuple({"ls": ls, "marker": m, "mfc": "none"} for ls, m in zip(("-", "--", "-.", ":", "-", "--"), "osD^vP"))
 
 
 def mark_nonfinite(ax: Axes, xs: pd.Series) -> None:

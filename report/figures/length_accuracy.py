@@ -6,7 +6,18 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from report import analysis, recurrent
-from report.figures.common import Chart, Key, Tables, band_lines, colours, fmt, label, legend_below, new_figure
+from report.figures.common import (
+    DISTINCT,
+    Chart,
+    Key,
+    Tables,
+    band_lines,
+    colours,
+    fmt,
+    label,
+    legend_below,
+    new_figure,
+)
 
 
 def chart(runs: pd.DataFrame, scenarios: list[str], name: str) -> Chart | None:
@@ -22,8 +33,8 @@ def draw(data: pd.DataFrame, scenarios: list[str]) -> Figure:
     figure, axes = new_figure(height=2.8)
     ax = axes[0, 0]
     palette = colours([(s, 0) for s in scenarios] + [("", 0)])
-    for scenario in [s for s in scenarios if s in set(data["scenario"])]:
-        band_lines(ax, data[data["scenario"] == scenario], "length", scenario, palette[label((scenario, 0))])
+    for style, scenario in zip(DISTINCT, [s for s in scenarios if s in set(data["scenario"])]):
+        band_lines(ax, data[data["scenario"] == scenario], "length", scenario, palette[label((scenario, 0))], **style)
     ax.axhline(recurrent.CHANCE, color="#888", lw=0.8, ls=":")
     ax.axhline(analysis.threshold("recall_solved"), color="#888", lw=0.8, ls="--")
     ax.set_ylim(0, 1.02)

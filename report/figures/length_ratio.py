@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from report import analysis, recurrent
 from report.figures.common import (
+    DISTINCT,
     Chart,
     Key,
     Tables,
@@ -36,15 +37,15 @@ def draw(data: pd.DataFrame, scenarios: list[str]) -> Figure:
     ax = axes[0, 0]
     palette = colours([(s, 0) for s in scenarios] + [("", 0)])  # the dummy key keeps catalogue colours
     lengths = np.arange(1, int(data["length"].max()) + 1)
-    for scenario in [s for s in scenarios if s in set(data["scenario"])]:
+    for style, scenario in zip(DISTINCT, [s for s in scenarios if s in set(data["scenario"])]):
         colour = palette[label((scenario, 0))]
-        band_lines(ax, data[data["scenario"] == scenario], "length", scenario, colour)
+        band_lines(ax, data[data["scenario"] == scenario], "length", scenario, colour, **style)
         factor = recurrent.bound_factor(scenario)
         if np.isfinite(factor):
             ax.plot(lengths, factor ** (lengths - 1.0), ls="--", lw=1, color=colour)
     ax.axhline(1.0, color="#888", lw=0.8)
     log_axis(ax, "sequence length T", "‖∂L/∂h_1‖ / ‖∂L/∂h_T‖ at step 0")
-    legend_below(figure, "solid: measured (median, band: seeds), dashed: bound (γ·σ_max)^(T−1)")
+    legend_below(figure, "with markers: measured (median, band: seeds); thin dashed: the bound (γ·σ_max)^(T−1)")
     return figure
 
 
