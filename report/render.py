@@ -14,7 +14,9 @@ from report.data import none_if_na
 from report.phenomena import PHENOMENA
 from report.views import CellView, Link
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# the source tree's templates/, or the copy a wheel installs as report/templates (pyproject.toml maps it)
+SOURCE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = SOURCE_TEMPLATES if SOURCE_TEMPLATES.is_dir() else Path(__file__).resolve().parent / "templates"
 
 BUILT_AT_PREFIX = "Built at "
 
