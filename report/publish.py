@@ -1,7 +1,9 @@
-"""Publishing a site folder: only into a folder this project made, replaced whole, keeping added pages.
+"""Publishing a site folder: only into a folder this project made, replacing only what it wrote.
 
-A built folder carries MARKER, so a rebuild may replace it and never a folder of the user's. A build
-writes into a staging folder beside the target and renames it into place. Pages that other commands
+A built folder carries MARKER, which lists the files the build wrote, so a rebuild may replace them and
+never a folder of the user's. A build writes into a staging folder beside the target, copies in every
+file of the old site that no build wrote (a user's notes, say), and renames it into place; a site folder
+that is, holds or lies inside the results folder is refused before anything is written. Pages that other commands
 add (report diff, report benchmark-page) are each written with a sidecar `<page>.page.json`, an
 `AddedPage`: a rebuild copies every such page with its files into the new site, and the index lists
 them by kind.
@@ -42,10 +44,37 @@ def check_target(out: Path) -> None:
         raise SiteError(f"{out}: exists and is not a gradbench site; choose an empty or new --out folder")
 
 
+def check_apart(results: Path, out: Path) -> None:
+    """Refuse a site folder that is, holds or lies inside the results folder: a rebuild replaces the site."""
+    r, o = Path(results).resolve(), Path(out).resolve()
+    if r == o or o in r.parents or r in o.parents:
+        raise SiteError(f"{out}: a site folder must not be, hold or lie inside the results folder {results}; "
+                        "choose an --out beside it")
+
+
 def mark_site(root: Path) -> None:
-    """The stylesheet every page links, and the marker."""
+    """The stylesheet every page links, and the marker listing every file of the build."""
     shutil.copyfile(TEMPLATES / "style.css", root / "style.css")
-    (root / MARKER).write_text(MARKER_TEXT)
+    written = sorted(path.relative_to(root).as_posix() for path in root.rglob("*") if path.is_file())
+    (root / MARKER).write_text(MARKER_TEXT + "".join(f"{name}\n" for name in written))
+
+
+def written_by_build(root: Path) -> set[str]:
+    """The files the marker of a built folder lists (none for a folder built before markers listed them)."""
+    lines = (root / MARKER).read_text().splitlines() if (root / MARKER).is_file() else []
+    return {MARKER, *lines[1:]}
+
+
+def keep_users_files(old_root: Path, new_root: Path) -> None:
+    """Copy into the new site every file of the old one that no build wrote and the new one does not hold."""
+    if not old_root.is_dir():
+        return
+    ours = written_by_build(old_root)
+    for path in old_root.rglob("*"):
+        name = path.relative_to(old_root).as_posix()
+        if path.is_file() and name not in ours and not (new_root / name).exists():
+            (new_root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, new_root / name)
 
 
 @contextmanager
@@ -58,6 +87,7 @@ def replacing(out: Path) -> Iterator[tuple[Path, Path | None]]:
         previous = out if (out / MARKER).is_file() else None
         keep_added_pages(out, staging)
         yield staging, previous
+        keep_users_files(out, staging)
         replace_folder(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

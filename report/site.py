@@ -71,8 +71,10 @@ def write_pages(data: Data, root: Path, built_at: str, previous: Path | None = N
 
 
 def build(results: Path, out: Path, built_at: str | None = None) -> Path:
-    """Render the site for a results folder into out (replaced whole, keeping added pages); returns index.html."""
+    """Render the site for a results folder into out (replacing what builds wrote, keeping added pages and the
+    user's files); returns index.html."""
     out = Path(out)
+    publish.check_apart(results, out)
     publish.check_target(out)
     data = load(Path(results))
     with publish.replacing(out) as (staging, previous):

@@ -408,13 +408,34 @@ def test_cli_refuses_to_overwrite_a_folder_that_is_not_a_site(results, tmp_path)
     assert (tmp_path / "keep.txt").read_text() == "mine"
 
 
-def test_rebuilding_replaces_the_previous_site(one_run, tmp_path):
+def test_rebuilding_replaces_what_builds_wrote_and_keeps_the_users_files(one_run, tmp_path):
     out = tmp_path / "site"
     site.build(one_run, out, built_at=BUILT_AT)
-    (out / "stale.html").write_text("old")
+    (out / "stale.html").write_text("old")  # as if an earlier build had written it
+    with (out / publish.MARKER).open("a") as marker:
+        marker.write("stale.html\n")
+    (out / "notes.txt").write_text("mine")
+    (out / "figures" / "sketch.png").write_bytes(b"also mine")
     site.build(one_run, out, built_at=BUILT_AT)
     assert not (out / "stale.html").exists() and (out / "index.html").exists()
+    assert (out / "notes.txt").read_text() == "mine" and (out / "figures" / "sketch.png").read_bytes() == b"also mine"
+    listed = (out / publish.MARKER).read_text().splitlines()
+    assert "index.html" in listed and "notes.txt" not in listed  # so the next build keeps them again
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left behind
+
+
+@pytest.mark.parametrize("layout", ["results inside the site", "site inside the results", "the same folder"])
+def test_cli_refuses_a_site_folder_that_holds_or_lies_in_the_results(one_run, tmp_path, layout):
+    out = tmp_path / "site"
+    site.build(one_run, out, built_at=BUILT_AT)
+    results = {"results inside the site": out / "results", "site inside the results": tmp_path / "results",
+               "the same folder": out}[layout]
+    if results != out:
+        shutil.copytree(one_run, results)
+    target = results / "site" if layout == "site inside the results" else out
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert_user_error(run_cli("build", "--results", str(results), "--out", str(target)), "results folder")
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written or deleted
 
 
 def test_rebuilding_keeps_the_benchmark_page_and_links_it(one_run, tmp_path):
