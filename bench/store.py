@@ -109,15 +109,58 @@ def digest(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
 
 
+def partial_folder(folder: Path) -> Path:
+    """Where files of a folder are written before they are renamed into it: beside it, so that a glob of the
+    folder (DuckDB's read_parquet('results/*'), say) never sees a half-written file."""
+    return folder.parent / f".{folder.name}.partial"
+
+
+def writer_alive(tmp: Path) -> bool:
+    """Whether the process that names a temporary file or folder (NAME.PID.tmp, .site.PID.building) still runs;
+    unknown names count as alive."""
+    try:
+        pid = int(tmp.suffixes[-2][1:])
+    except (IndexError, ValueError):
+        return True
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_leftovers(folder: Path) -> list[Path]:
+    """Delete the temporary files of writers that died (killed mid-write) in a folder's partial folder, and
+    those of older gradbench versions inside the folder; returns them."""
+    candidates = [*partial_folder(folder).glob("*.tmp"), *Path(folder).glob(".*.tmp")]
+    dead = [path for path in candidates if not writer_alive(path)]
+    for path in dead:
+        path.unlink(missing_ok=True)
+    try:
+        partial_folder(folder).rmdir()
+    except OSError:  # absent, or a live writer's file is in it
+        pass
+    return dead
+
+
 def write_atomically(table: pa.Table, path: Path) -> None:
     """A crash leaves either the whole file or none."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = partial_folder(path.parent) / f"{path.name}.{os.getpid()}.tmp"
+    tmp.parent.mkdir(exist_ok=True)
     try:
         pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+        try:
+            tmp.parent.rmdir()  # unless another writer is using it
+        except OSError:
+            pass
 
 
 def write_run(path: Path, run: dict, tables: dict[str, pd.DataFrame]) -> None:
@@ -167,7 +210,9 @@ def run_files(folder: Path) -> list[Path]:
 
 
 def check_folder(folder: Path) -> None:
-    """Refuse a folder holding foreign files or files of another schema version, before adding to it."""
+    """Refuse a folder holding foreign files or files of another schema version, before adding to it; remove
+    what writers that died left behind."""
+    remove_leftovers(Path(folder))
     for path in run_files(folder):
         read_metadata(path)
 

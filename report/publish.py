@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench import store
 from report.render import TEMPLATES
 
 MARKER = ".gradbench-site"  # marks a folder this project built, so a rebuild may replace it
@@ -77,9 +78,17 @@ def keep_users_files(old_root: Path, new_root: Path) -> None:
             shutil.copy2(path, new_root / name)
 
 
+def remove_dead_builds(out: Path) -> None:
+    """Delete the staging and old folders that builds killed mid-way left beside out."""
+    for path in [*out.parent.glob(f".{out.name}.*.building"), *out.parent.glob(f".{out.name}.*.old")]:
+        if not store.writer_alive(path):
+            shutil.rmtree(path, ignore_errors=True)
+
+
 @contextmanager
 def replacing(out: Path) -> Iterator[tuple[Path, Path | None]]:
     """(a staging folder holding out's added pages, the site it replaces or None); on success it becomes out."""
+    remove_dead_builds(out)
     staging = out.with_name(f".{out.name}.{os.getpid()}.building")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)

@@ -424,6 +424,17 @@ def test_rebuilding_replaces_what_builds_wrote_and_keeps_the_users_files(one_run
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left behind
 
 
+def test_a_build_removes_what_killed_builds_left_beside_the_site(one_run, tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)  # a process that has exited
+    parent = tmp_path / "published"
+    for folder in (parent / f".site.{pid}.building", parent / f".site.{pid}.old"):
+        (folder / "figures").mkdir(parents=True)
+        (folder / "index.html").write_text("half a site")
+    site.build(one_run, parent / "site", built_at=BUILT_AT)
+    assert sorted(p.name for p in parent.iterdir()) == ["site"]
+
+
 @pytest.mark.parametrize("layout", ["results inside the site", "site inside the results", "the same folder"])
 def test_cli_refuses_a_site_folder_that_holds_or_lies_in_the_results(one_run, tmp_path, layout):
     out = tmp_path / "site"

@@ -87,3 +87,24 @@ def test_whole_folder_reads_as_one_dataset(smoke_results):
     frame = pq.read_table(smoke_results).to_pandas()
     layer = frame[frame["kind"] == "layer"]
     assert layer.groupby("run_id").size().nunique() == 1 and len(pd.unique(layer["scenario"])) == 4
+
+
+def test_temporary_files_live_beside_the_folder_and_dead_writers_leftovers_are_removed(tmp_path, smoke_results):
+    import subprocess
+    import sys
+
+    folder = tmp_path / "results"
+    table = pq.read_table(store.run_files(smoke_results)[0])
+    store.write_atomically(table, folder / "a.parquet")
+    assert [p.name for p in folder.iterdir()] == ["a.parquet"] and not store.partial_folder(folder).exists()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    pid = int(dead.stdout)  # a process that has exited: its pid names no live writer
+    partial = store.partial_folder(folder)
+    partial.mkdir()
+    killed, legacy = partial / f"b.parquet.{pid}.tmp", folder / f".c.parquet.{pid}.tmp"
+    live = partial / f"d.parquet.{os.getpid()}.tmp"  # a writer still at work
+    for path in (killed, legacy, live):
+        path.write_bytes(b"half a file")
+    store.check_folder(folder)  # what every sweep and scan does first
+    assert not killed.exists() and not legacy.exists() and live.exists()
+    assert [p.name for p in store.run_files(folder)] == ["a.parquet"]
