@@ -119,7 +119,7 @@ def prepare(args, profile, train_samples: int | None):
     device = provenance.resolve_device(args.device)
     dataset = data.load(args.dataset or profile.dataset, args.data_dir, train_samples, profile.test_samples)
     results = args.results or default_results(profile.name)
-    store.check_folder(results)
+    store.check_folder(results, provenance.measurement_code())
     print(f"dataset {dataset.name}: {dataset.source} ({len(dataset.y_train)} train / {len(dataset.y_test)} test)"
           + (f" [{dataset.note}]" if dataset.note else ""), file=sys.stderr)
     return device, dataset, results

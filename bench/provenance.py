@@ -1,5 +1,7 @@
 """What is needed to know why two results differ: versions, device, determinism, commit."""
 
+import ast
+import hashlib
 import platform
 import subprocess
 import sys
@@ -14,6 +16,8 @@ import tensorflow as tf
 from bench.errors import UserError
 
 GRADBENCH_VERSION = "0.1.0"
+# the modules whose code decides a run's numbers: a run measured by other code is another run
+MEASURING = ("adam", "data", "instrument", "models", "train")
 
 
 class DeviceError(UserError):
@@ -62,6 +66,25 @@ def versions() -> dict:
     """The versions that go into a run's identity (a new TF is a new run)."""
     return {"tf_version": tf.__version__, "keras_version": keras.__version__,
             "python_version": platform.python_version(), "numpy_version": np.__version__}
+
+
+def code_of(source: str) -> str:
+    """A module's code without its comments and docstrings: what a change of wording leaves alone."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+@cache
+def measurement_code() -> str:
+    """The version of gradbench's training and measuring code: a hash of MEASURING's code (not its comments)."""
+    folder = Path(__file__).resolve().parent
+    code = "".join(code_of((folder / f"{name}.py").read_text(encoding="utf-8")) for name in MEASURING)
+    return hashlib.sha256(code.encode()).hexdigest()[:12]
 
 
 def threads() -> dict:

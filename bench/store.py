@@ -209,12 +209,19 @@ def run_files(folder: Path) -> list[Path]:
     return sorted(Path(folder).glob("*.parquet"))
 
 
-def check_folder(folder: Path) -> None:
-    """Refuse a folder holding foreign files or files of another schema version, before adding to it; remove
-    what writers that died left behind."""
+def check_folder(folder: Path, measurement_code: str | None = None) -> None:
+    """Refuse a folder holding foreign files, files of another schema version or runs measured by other code
+    than `measurement_code`, before adding to it; remove what writers that died left behind."""
     remove_leftovers(Path(folder))
-    for path in run_files(folder):
-        read_metadata(path)
+    runs = {path.name: read_metadata(path) for path in run_files(folder)}
+    other = sorted(name for name, run in runs.items()
+                   if measurement_code and run.get("measurement_code") != measurement_code)
+    if other:
+        codes = ", ".join(sorted({str(runs[name].get("measurement_code")) for name in other}))
+        raise StoreError(
+            f"{folder}: {len(other)} runs ({', '.join(other[:3])}{', …' if len(other) > 3 else ''}) were measured by "
+            f"other gradbench code ({codes}; this one is {measurement_code}), so their numbers may differ from new "
+            "runs'; they are not resumed: move them away, or sweep into another --results folder")
 
 
 def load(folder: str | Path) -> Results:

@@ -42,7 +42,8 @@ def config(spec: RunSpec, data: Dataset, device_kind: str) -> dict:
         "epochs": spec.epochs(len(data.y_train) // spec.profile.batch_size), "steps": spec.steps,
         "batch_size": spec.profile.batch_size, "log_every": spec.profile.log_every,
         **{k: v for k, v in asdict(spec.scenario).items() if k not in NOT_CONFIG},
-        "width": spec.width, "optimizer": adam.NAME, "device_kind": device_kind, **provenance.versions(),
+        "width": spec.width, "optimizer": adam.NAME, "device_kind": device_kind,
+        "measurement_code": provenance.measurement_code(), **provenance.versions(),
     }
 
 

@@ -449,12 +449,12 @@ VERSION_KEYS = ("tf_version", "keras_version", "python_version", "numpy_version"
 MATCH_KEYS = (
     "scenario", "depth", "seed", "profile", "dataset", "train_samples", "test_samples", "epochs", "steps",
     "batch_size", "log_every", *(f.name for f in fields(Scenario) if f.name not in NOT_CONFIG), "optimizer",
-    "device_kind",
+    "device_kind", "measurement_code",
 )  # fmt: skip
 # A cell is every run with the same config except the seed; an experiment is what a whole sweep shares.
 CELL_KEYS = tuple(k for k in (*MATCH_KEYS, *VERSION_KEYS) if k != "seed")
 EXPERIMENT_KEYS = (
-    "profile", "dataset", "batch_size", "log_every", "optimizer", "device_kind",
+    "profile", "dataset", "batch_size", "log_every", "optimizer", "device_kind", "measurement_code",
     "tf_version", "keras_version", "python_version", "numpy_version", "intra_op_threads", "inter_op_threads",
 )  # fmt: skip
 

@@ -117,7 +117,7 @@ DETAIL_KEYS = (
     ("device kind", "device_kind"), ("deterministic ops", "determinism"), ("XLA", "xla"),
     ("intra-op threads", "intra_op_threads"), ("inter-op threads", "inter_op_threads"),
     ("runs trained side by side", "runs_side_by_side"),
-    ("git commit", "git_commit"), ("gradbench", "gradbench_version"),
+    ("git commit", "git_commit"), ("gradbench", "gradbench_version"), ("measurement code", "measurement_code"),
 )  # fmt: skip
 
 

@@ -108,3 +108,32 @@ def test_temporary_files_live_beside_the_folder_and_dead_writers_leftovers_are_r
     store.check_folder(folder)  # what every sweep and scan does first
     assert not killed.exists() and not legacy.exists() and live.exists()
     assert [p.name for p in store.run_files(folder)] == ["a.parquet"]
+
+
+def test_the_measurement_code_version_ignores_wording_and_follows_code():
+    from bench import provenance
+
+    source = 'def f(x):\n    """Twice x."""\n    return 2 * x  # doubled\n'
+    reworded = 'def f(x):\n    """Two times x, said otherwise."""\n    # a new comment\n    return 2 * x\n'
+    assert provenance.code_of(source) == provenance.code_of(reworded)
+    assert provenance.code_of(source) != provenance.code_of(source.replace("2 * x", "3 * x"))
+    assert len(provenance.measurement_code()) == 12
+
+
+def test_a_sweep_refuses_to_resume_runs_measured_by_other_code(tmp_path, smoke_results):
+    import json
+    import subprocess
+    import sys
+
+    table = pq.read_table(store.run_files(smoke_results)[0])
+    info = json.loads(table.schema.metadata[store.METADATA_KEY])
+    assert info["run"]["measurement_code"]  # every run records it, and it is part of the run's identity
+    info["run"]["measurement_code"] = "0123456789ab"
+    folder = tmp_path / "results"
+    folder.mkdir()
+    pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(info)}), folder / "old.parquet")
+    done = subprocess.run([sys.executable, "-m", "bench", "sweep", "--profile", "smoke", "--scenarios", "sigmoid",
+                           "--results", str(folder)], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert "measured by other gradbench code (0123456789ab" in done.stderr.strip().splitlines()[-1]
+    assert [p.name for p in folder.iterdir()] == ["old.parquet"]  # nothing trained, nothing removed
