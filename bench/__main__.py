@@ -35,12 +35,32 @@ def integer_list(what: str, low: int, high: int) -> callable:
         bad = [v for v in values if not low <= v <= high]
         if bad or not values:
             raise argparse.ArgumentTypeError(f"{what} must be between {low} and {high}, got '{text}'")
-        return values
+        return distinct_values(what, values)
     return parse
 
 
+def one_integer(what: str, low: int, high: int) -> callable:
+    def parse(text: str) -> int:
+        values = integer_list(what, low, high)(text)
+        if len(values) > 1:
+            raise argparse.ArgumentTypeError(f"{what} takes one number, got '{text}'")
+        return values[0]
+    return parse
+
+
+def distinct_values(what: str, values: list) -> list:
+    """The values, refused when one is repeated (it would be trained twice)."""
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"{what} repeats {', '.join(repeated)}; give each once")
+    return values
+
+
 def scenario_list(text: str) -> list[str]:
-    return [choice("scenario", SCENARIOS)(name.strip()) for name in text.split(",") if name.strip()]
+    names = [choice("scenario", SCENARIOS)(name.strip()) for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"--scenarios names none; valid: {', '.join(SCENARIOS)}")
+    return distinct_values("--scenarios", names)
 
 
 def shard_spec(text: str) -> tuple[int, int]:
@@ -56,7 +76,7 @@ def shard_spec(text: str) -> tuple[int, int]:
 def add_common(parser: argparse.ArgumentParser, training: bool = True) -> None:
     parser.add_argument("--profile", type=choice("profile", PROFILES), default="quick")
     if training:
-        parser.add_argument("--epochs", type=integer_list("--epochs", 1, 1000),
+        parser.add_argument("--epochs", type=one_integer("--epochs", 1, 1000),
                             help="every cell trains this many epochs (default: the profile's budgets)")
     parser.add_argument("--dataset", type=choice("dataset", ("auto", "mnist", "fashion_mnist", "digits", "synthetic")),
                         help="default: the profile's (auto: first of mnist, fashion_mnist, digits that loads)")
@@ -132,7 +152,7 @@ def train_command(args) -> None:
     train.configure_threads(args.xla == "on")
     profile = PROFILES[args.profile]
     if args.epochs:  # every cell trains that many epochs, the long ones too
-        profile = replace(profile, epochs=args.epochs[0], long_cells=())
+        profile = replace(profile, epochs=args.epochs, long_cells=())
     if args.command == "run":
         runs = sweep.grid(profile, [SCENARIOS[args.scenario]], args.depth, args.seed)
     else:

@@ -211,8 +211,19 @@ def run_files(folder: Path) -> list[Path]:
 
 def check_folder(folder: Path, measurement_code: str | None = None) -> None:
     """Refuse a folder holding foreign files, files of another schema version or runs measured by other code
-    than `measurement_code`, before adding to it; remove what writers that died left behind."""
-    remove_leftovers(Path(folder))
+    than `measurement_code`, before adding to it (and before any training: a folder that cannot be written is
+    refused now, not after the first run); remove what writers that died left behind."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise StoreError(f"{folder}: a file, not a folder; --results takes a folder (new or holding results)")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreError(f"{folder}: cannot create the results folder ({err.strerror}); choose another --results") \
+            from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StoreError(f"{folder}: the results folder is not writable; choose another --results")
+    remove_leftovers(folder)
     runs = {path.name: read_metadata(path) for path in run_files(folder)}
     other = sorted(name for name, run in runs.items()
                    if measurement_code and run.get("measurement_code") != measurement_code)

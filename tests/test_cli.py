@@ -21,6 +21,12 @@ BAD = [
     (["run", "--scenario", "sigmoid", "--depth", "3", "--dataset", "mnist", "--data-dir", "/no/such/dir"],
      "/no/such/dir does not exist"),
     (["run", "--scenario", "sigmoid", "--depth", "3", "--device", "gpu"], "no GPU"),
+    (["sweep", "--scenarios", ""], "--scenarios names none; valid: sigmoid"),
+    (["sweep", "--scenarios", " , "], "--scenarios names none"),
+    (["sweep", "--scenarios", "sigmoid,sigmoid"], "--scenarios repeats sigmoid"),
+    (["sweep", "--epochs", "1,5"], "--epochs takes one number, got '1,5'"),
+    (["sweep", "--seeds", "0,1,0"], "--seeds repeats 0"),
+    (["sweep", "--depths", "3,3"], "--depths repeats 3"),
 ]
 
 
@@ -45,3 +51,13 @@ def test_list_prints_every_scenario_and_profile():
     out = subprocess.run([sys.executable, "-m", "bench", "list"], capture_output=True, text=True, check=True).stdout
     for name in ("sigmoid", "resnet", "linear_clipnorm", "linear_global_clipnorm", "smoke", "quick", "full"):
         assert name in out
+
+
+def test_a_results_path_that_is_a_file_is_refused_before_training(tmp_path, capsys):
+    (tmp_path / "results.txt").write_text("not a folder")
+    argv = ["run", "--scenario", "sigmoid", "--depth", "2", "--profile", "smoke",
+            "--results", str(tmp_path / "results.txt")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "results.txt: a file, not a folder" in err and len(err.splitlines()) == 1
+    assert (tmp_path / "results.txt").read_text() == "not a folder"
