@@ -382,15 +382,17 @@ def test_cli_missing_results_folder(tmp_path):
 
 
 def test_cli_empty_results_folder(tmp_path):
+    (tmp_path / "results").mkdir()
     assert_user_error(
-        run_cli("build", "--results", str(tmp_path), "--out", str(tmp_path / "s")), "no result files"
+        run_cli("build", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "s")), "no result files"
     )
 
 
 def test_cli_corrupt_results_file(tmp_path):
-    (tmp_path / "run.parquet").write_text("not parquet")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "run.parquet").write_text("not parquet")
     assert_user_error(
-        run_cli("build", "--results", str(tmp_path), "--out", str(tmp_path / "s")),
+        run_cli("build", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "s")),
         "not a readable parquet file",
     )
 
