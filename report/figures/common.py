@@ -25,7 +25,7 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from bench.scenarios import SCENARIOS  # noqa: E402
-from report import analysis  # noqa: E402
+from report import analysis, recurrent  # noqa: E402
 
 STYLE = {
     "svg.hashsalt": "gradbench",
@@ -195,6 +195,25 @@ def band_lines(ax: Axes, band: pd.DataFrame, x: str, label: str, colour: str, **
 
 # line styles and markers, in order, for series that may lie on top of each other
 DISTINCT = tuple({"ls": ls, "marker": m, "mfc": "none"} for ls, m in zip(("-", "--", "-.", ":", "-", "--"), "osD^vP"))
+
+
+def length_band(runs: pd.DataFrame, scenarios: list[str], column: str) -> pd.DataFrame | None:
+    """A recurrent figure's data: the seed band of a run-table column per scenario against the sequence length T
+    (a recurrent run's depth); None when none of the scenarios is recurrent or has runs."""
+    runs = runs[runs["scenario"].isin([s for s in scenarios if s in recurrent.NAMES])]
+    if runs.empty:
+        return None
+    return analysis.seed_band(runs, "depth", column, ["scenario"]).rename(columns={"depth": "length"})
+
+
+def length_lines(ax: Axes, data: pd.DataFrame, scenarios: list[str]) -> dict[str, str]:
+    """One band line per scenario present, each its own style, in catalogue colours; scenario -> colour."""
+    palette = colours([(s, 0) for s in scenarios] + [("", 0)])  # the dummy key keeps catalogue colours
+    drawn = {}
+    for style, scenario in zip(DISTINCT, [s for s in scenarios if s in set(data["scenario"])]):
+        drawn[scenario] = palette[label((scenario, 0))]
+        band_lines(ax, data[data["scenario"] == scenario], "length", scenario, drawn[scenario], **style)
+    return drawn
 
 
 def mark_nonfinite(ax: Axes, xs: pd.Series) -> None:

@@ -7,34 +7,28 @@ from matplotlib.figure import Figure
 
 from report import analysis, recurrent
 from report.figures.common import (
-    DISTINCT,
     Chart,
     Key,
     Tables,
-    band_lines,
-    colours,
     fmt,
-    label,
     legend_below,
+    length_band,
+    length_lines,
     new_figure,
 )
 
 
 def chart(runs: pd.DataFrame, scenarios: list[str], name: str) -> Chart | None:
-    scenarios = [s for s in scenarios if s in recurrent.NAMES]  # a depth is a length only for these
-    runs = runs[runs["scenario"].isin(scenarios)]
-    if runs.empty:
+    data = length_band(runs, scenarios, "final_test_accuracy")
+    if data is None:
         return None
-    data = analysis.seed_band(runs, "depth", "final_test_accuracy", ["scenario"]).rename(columns={"depth": "length"})
     return Chart(name, data, caption(data), alt(data), partial(draw, data, scenarios))
 
 
 def draw(data: pd.DataFrame, scenarios: list[str]) -> Figure:
     figure, axes = new_figure(height=2.8)
     ax = axes[0, 0]
-    palette = colours([(s, 0) for s in scenarios] + [("", 0)])
-    for style, scenario in zip(DISTINCT, [s for s in scenarios if s in set(data["scenario"])]):
-        band_lines(ax, data[data["scenario"] == scenario], "length", scenario, palette[label((scenario, 0))], **style)
+    length_lines(ax, data, scenarios)
     ax.axhline(recurrent.CHANCE, color="#888", lw=0.8, ls=":")
     ax.axhline(analysis.threshold("recall_solved"), color="#888", lw=0.8, ls="--")
     ax.set_ylim(0, 1.02)

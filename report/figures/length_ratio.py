@@ -8,26 +8,22 @@ from matplotlib.figure import Figure
 
 from report import analysis, recurrent
 from report.figures.common import (
-    DISTINCT,
     Chart,
     Key,
     Tables,
-    band_lines,
-    colours,
     fmt,
-    label,
     legend_below,
+    length_band,
+    length_lines,
     log_axis,
     new_figure,
 )
 
 
 def chart(runs: pd.DataFrame, scenarios: list[str], name: str) -> Chart | None:
-    scenarios = [s for s in scenarios if s in recurrent.NAMES]  # a depth is a length only for these
-    runs = runs[runs["scenario"].isin(scenarios)]
-    if runs.empty:
+    data = length_band(runs, scenarios, "delta_ratio_init")
+    if data is None:
         return None
-    data = analysis.seed_band(runs, "depth", "delta_ratio_init", ["scenario"]).rename(columns={"depth": "length"})
     data["bound"] = [recurrent.bound_factor(s) ** (t - 1) for s, t in zip(data["scenario"], data["length"])]
     return Chart(name, data, caption(data), alt(data), partial(draw, data, scenarios))
 
@@ -35,11 +31,8 @@ def chart(runs: pd.DataFrame, scenarios: list[str], name: str) -> Chart | None:
 def draw(data: pd.DataFrame, scenarios: list[str]) -> Figure:
     figure, axes = new_figure(height=3.0)
     ax = axes[0, 0]
-    palette = colours([(s, 0) for s in scenarios] + [("", 0)])  # the dummy key keeps catalogue colours
     lengths = np.arange(1, int(data["length"].max()) + 1)
-    for style, scenario in zip(DISTINCT, [s for s in scenarios if s in set(data["scenario"])]):
-        colour = palette[label((scenario, 0))]
-        band_lines(ax, data[data["scenario"] == scenario], "length", scenario, colour, **style)
+    for scenario, colour in length_lines(ax, data, scenarios).items():
         factor = recurrent.bound_factor(scenario)
         if np.isfinite(factor):
             ax.plot(lengths, factor ** (lengths - 1.0), ls="--", lw=1, color=colour)
