@@ -65,6 +65,7 @@ def load(name: str, data_dir: str | Path | None = None,
         return _load_auto(data_dir, train_samples, test_samples)
     if name not in DATASETS:
         raise DataError(f"unknown dataset '{name}'; valid: auto, {', '.join(DATASETS)}")
+    _resolve_dir(data_dir)  # a bad data dir is an error even for a dataset that does not read one
     if name == "synthetic":
         arrays = _synthetic(train_samples or 2048, test_samples or 512)
         return _dataset(name, "generated (seed 0)", arrays, None, None)

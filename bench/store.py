@@ -225,6 +225,7 @@ def check_folder(folder: Path, measurement_code: str | None = None) -> None:
         raise StoreError(f"{folder}: the results folder is not writable; choose another --results")
     remove_leftovers(folder)
     runs = {path.name: read_metadata(path) for path in run_files(folder)}
+    refuse_copies(run_files(folder), pd.DataFrame(list(runs.values())))
     other = sorted(name for name, run in runs.items()
                    if measurement_code and run.get("measurement_code") != measurement_code)
     if other:
@@ -235,6 +236,18 @@ def check_folder(folder: Path, measurement_code: str | None = None) -> None:
             "runs'; they are not resumed: move them away, or sweep into another --results folder")
 
 
+def refuse_copies(files: list[Path], runs: pd.DataFrame) -> None:
+    """A run stored twice (a file copied under another name) would count twice: refuse it, naming both."""
+    if runs.empty:
+        return
+    named = pd.Series([f.name for f in files], index=runs.index)
+    twice = runs["run_id"].duplicated(keep=False)
+    if twice.any():
+        first = runs.loc[twice, "run_id"].iloc[0]
+        names = ", ".join(named[runs["run_id"] == first])
+        raise StoreError(f"{files[0].parent}: {names} hold the same run {first}; delete the copies")
+
+
 def load(folder: str | Path) -> Results:
     """Read every run file of a folder; the runs table comes from the files' metadata."""
     folder = Path(folder)
@@ -242,6 +255,7 @@ def load(folder: str | Path) -> Results:
         raise StoreError(f"{folder}: no such results folder; run 'python -m bench sweep' first")
     files = run_files(folder)
     runs = pd.DataFrame([read_metadata(f) for f in files])
+    refuse_copies(files, runs)
     long = pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True) if files else None
     tables = {}
     for kind, columns in COLUMNS.items():

@@ -27,6 +27,10 @@ BAD = [
     (["sweep", "--epochs", "1,5"], "--epochs takes one number, got '1,5'"),
     (["sweep", "--seeds", "0,1,0"], "--seeds repeats 0"),
     (["sweep", "--depths", "3,3"], "--depths repeats 3"),
+    (["run", "--scenario", "sigmoid", "--depth", "3", "--dataset", "digits", "--data-dir", "/no/such/dir"],
+     "/no/such/dir does not exist"),
+    (["run", "--scenario", "sigmoid", "--depth", "3", "--dataset", "synthetic", "--data-dir", "/no/such/dir"],
+     "/no/such/dir does not exist"),
 ]
 
 
@@ -61,3 +65,18 @@ def test_a_results_path_that_is_a_file_is_refused_before_training(tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert "results.txt: a file, not a folder" in err and len(err.splitlines()) == 1
     assert (tmp_path / "results.txt").read_text() == "not a folder"
+
+
+def test_a_run_file_copied_under_a_second_name_is_refused(tmp_path, smoke_results, capsys):
+    import shutil
+
+    from bench import store
+
+    first = store.run_files(smoke_results)[0]
+    shutil.copyfile(first, tmp_path / first.name)
+    shutil.copyfile(first, tmp_path / "copy.parquet")
+    assert main(["sweep", "--profile", "smoke", "--scenarios", "sigmoid", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"copy.parquet, {first.name} hold the same run" in err and len(err.splitlines()) == 1
+    with pytest.raises(store.StoreError, match="hold the same run"):
+        store.load(tmp_path)
