@@ -12,7 +12,6 @@ Prints a table, writes <out>/benchmark.json and <out>/benchmark.html. It measure
 
 import argparse
 import json
-import math
 import os
 import platform
 import shutil
@@ -37,6 +36,7 @@ from bench import data as datasets  # noqa: E402
 from bench import provenance, store, sweep, train  # noqa: E402
 from bench.models import build_model  # noqa: E402
 from bench.scenarios import CATALOGUE, PROFILES, SCENARIOS  # noqa: E402
+from bench.text import fmt  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 32
@@ -110,15 +110,6 @@ class Figure:
         return dict(key=self.key, section=self.section, name=self.name, unit=self.unit, min=self.min,
                     median=self.median, max=self.max, values=[float(v) for v in self.values], target=self.target,
                     met=self.met)
-
-
-def fmt(value: float) -> str:
-    """Three significant digits, without exponents for everyday magnitudes."""
-    if not math.isfinite(value):
-        return str(value)
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.3g}" if abs(value) >= 0.001 else f"{value:.2e}"
 
 
 # -- training: gradbench's loop, model.fit, and the matmul floor -----------------------------------

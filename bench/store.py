@@ -224,8 +224,9 @@ def check_folder(folder: Path, measurement_code: str | None = None) -> None:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StoreError(f"{folder}: the results folder is not writable; choose another --results")
     remove_leftovers(folder)
-    runs = {path.name: read_metadata(path) for path in run_files(folder)}
-    refuse_copies(run_files(folder), pd.DataFrame(list(runs.values())))
+    files = run_files(folder)
+    runs = {path.name: read_metadata(path) for path in files}
+    refuse_copies(files, pd.DataFrame(list(runs.values())))
     other = sorted(name for name, run in runs.items()
                    if measurement_code and run.get("measurement_code") != measurement_code)
     if other:

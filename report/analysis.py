@@ -492,12 +492,13 @@ def run_table(results) -> pd.DataFrame:
     runs = results.runs
     if runs.empty:
         return pd.DataFrame(columns=RUN_COLUMNS)
+    back_propagated = signal(results)
     table = (
         with_cells(runs).set_index("run_id")
-        .join(ratio_summary(delta_ratios(signal(results))))
+        .join(ratio_summary(delta_ratios(back_propagated)))
         .join(step_summary(results.step))
         .join(final_epoch(results.epoch))
-        .join(hidden_layers(signal(results)))
+        .join(hidden_layers(back_propagated))
     )
     for column in RUN_COLUMNS:  # runs without a step/layer/epoch row still get every column
         if column not in table and column != "run_id":

@@ -4,11 +4,11 @@ bench never imports report; it runs `python -m report benchmark-page <benchmark.
 """
 
 import json
-import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.text import fmt
 from report import publish
 from report.render import Page, environment, render
 
@@ -35,15 +35,6 @@ class BenchmarkPage:
     sections: list[tuple[str, list[Row]]]
     provenance: list[tuple[str, str]]
     command: str
-
-
-def fmt(value: float) -> str:
-    """Three significant digits, without exponents for everyday magnitudes (as bench.benchmark.fmt)."""
-    if not math.isfinite(value):
-        return str(value)
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.3g}" if abs(value) >= 0.001 else f"{value:.2e}"
 
 
 def row(figure: dict) -> Row:

@@ -165,7 +165,7 @@ def check_gating(rows: list[LengthRow]) -> tuple[bool | None, str, str]:
     return reproduced, measured, evidence
 
 
-def check_clipping(runs: pd.DataFrame, rows: list[LengthRow]) -> tuple[bool | None, str, str]:
+def check_clipping(runs: pd.DataFrame) -> tuple[bool | None, str, str]:
     runs = recurrent_runs(runs)
     plain, clipped = (runs[runs["scenario"] == name] for name in ("rnn_relu_large", "rnn_relu_clipnorm"))
     if plain.empty or clipped.empty:
@@ -195,7 +195,7 @@ def check_clipping(runs: pd.DataFrame, rows: list[LengthRow]) -> tuple[bool | No
 
 def claims(runs: pd.DataFrame, cells: pd.DataFrame, time: pd.DataFrame) -> list[Claim]:
     rows = length_rows(runs, cells, time)
-    found = [check_struggle(rows), check_gating(rows), check_clipping(runs, rows)]
+    found = [check_struggle(rows), check_gating(rows), check_clipping(runs)]
     return [Claim(f"{name}, T = {', '.join(str(r.length) for r in rows if r.scenario == name) or 'none'}",
                   STATEMENTS[name], measured, reproduced, evidence)
             for name, (reproduced, measured, evidence) in zip(STATEMENTS, found)]
