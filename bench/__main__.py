@@ -1,12 +1,12 @@
 """python -m bench list | run | sweep | scan: train the catalogue, or scan it at initialisation, into parquet."""
 
 import argparse
-import os
 import signal
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from bench import console
 from bench.errors import UserError
 from bench.scenarios import CATALOGUE, PROFILES, SCENARIOS
 
@@ -83,6 +83,8 @@ def add_common(parser: argparse.ArgumentParser, training: bool = True) -> None:
     parser.add_argument("--data-dir", help="folder with IDX .gz or .npz files (or set GRADBENCH_DATA_DIR)")
     parser.add_argument("--results", type=Path, help="results folder (default: results/<profile>/tf-<TF version>)")
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show TensorFlow's and Keras's own messages (start-up lines, downloads, warnings)")
     if training:
         parser.add_argument("--xla", choices=("on", "off"), default="off",
                             help="compile the train step with XLA (on a CPU it compiles for longer and is not faster)")
@@ -161,8 +163,8 @@ def train_command(args) -> None:
     whole = any(run.train_samples is None for run in runs)  # a long cell trains on the whole set
     device, dataset, results = prepare(args, profile, None if whole else profile.train_samples)
     print(f"{len(runs)} runs on {device} into {results}/", file=sys.stderr)
-    trained = sweep.sweep(runs, dataset, results, device, args.xla == "on")
-    print(f"{trained} trained, {len(runs) - trained} already stored; results in {results}/", file=sys.stderr)
+    tally = sweep.sweep(runs, dataset, results, device, args.xla == "on")
+    print(f"{tally}; results in {results}/", file=sys.stderr)
 
 
 def scan_command(args) -> None:
@@ -179,10 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so no temporary file is left
     try:
         args = make_parser().parse_args(argv)
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ chatter (errors raise in Python)
         if args.command == "list":
             print_catalogue()
-        elif args.command == "scan":
+            return 0
+        console.configure(args.verbose)
+        console.import_tensorflow()
+        if args.command == "scan":
             scan_command(args)
         else:
             train_command(args)

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.errors import UserError
+from bench import console
+from bench.errors import UserError, one_line
 
+CLASSES = 10  # MNIST, Fashion-MNIST and digits
 DATASETS = ("mnist", "fashion_mnist", "digits", "synthetic")
 AUTO_ORDER = ("mnist", "fashion_mnist", "digits")
 DATA_DIR_ENV = "GRADBENCH_DATA_DIR"
@@ -117,7 +119,7 @@ def _load_auto(data_dir, train_samples, test_samples) -> Dataset:
 def _dataset(name: str, source: str, arrays: Arrays, ntr: int | None, nte: int | None) -> Dataset:
     """Wrap (read-only) arrays, keeping the first ntr / nte samples."""
     xtr, ytr, xte, yte = arrays
-    return Dataset(name, source, xtr[:ntr], ytr[:ntr], xte[:nte], yte[:nte], num_classes=10)
+    return Dataset(name, source, xtr[:ntr], ytr[:ntr], xte[:nte], yte[:nte], num_classes=CLASSES)
 
 
 def _resolve_dir(data_dir: str | Path | None) -> str | None:
@@ -203,8 +205,8 @@ def _read_npz(path: Path) -> Arrays:
     try:
         with np.load(path, allow_pickle=False) as f:
             xtr, ytr, xte, yte = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
-    except (OSError, ValueError, KeyError) as e:
-        raise DataError(f"cannot read {path}: {_one_line(e)}{_FIX}replace the file") from None
+    except Exception as e:  # zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, OSError
+        raise DataError(f"cannot read {path}: {one_line(e)}{_FIX}replace the file") from None
     return _prepare(xtr, ytr, xte, yte, 255.0, str(path))
 
 
@@ -214,10 +216,11 @@ def _from_keras(name: str, tried: list[str]) -> tuple[Arrays, str]:
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
     try:
         import keras
-        (xtr, ytr), (xte, yte) = getattr(keras.datasets, name).load_data()
+        with console.prints_hidden():  # "Downloading data from …", shown with --verbose
+            (xtr, ytr), (xte, yte) = getattr(keras.datasets, name).load_data()
     except Exception as e:
         where = f"not in {', '.join(tried)}, " if tried else ""
-        raise DataError(f"{name} not available: {where}keras loader failed: {_one_line(e)}"
+        raise DataError(f"{name} not available: {where}keras loader failed: {one_line(e)}"
                         f"{_FIX}{_how_to(name)}") from None
     finally:
         socket.setdefaulttimeout(old)
@@ -233,17 +236,15 @@ def _how_to(name: str) -> str:
             f"a network connection so Keras can download to ~/.keras/datasets")
 
 
-def _one_line(e: BaseException, limit: int = 200) -> str:
-    text = " ".join(str(e).split()) or type(e).__name__
-    return text[:limit]
-
-
 def _prepare(xtr, ytr, xte, yte, scale: float, origin: str) -> Arrays:
     """Validate shapes; float32 (n, H, W, 1) images in [0, 1], int32 labels; read-only."""
     for x, y in ((xtr, ytr), (xte, yte)):
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
             raise DataError(f"{origin}: unexpected shapes {x.shape} / {y.shape}"
                             f"{_FIX}replace the files")
+        if len(y) and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= CLASSES):
+            raise DataError(f"{origin}: labels must be whole numbers 0-{CLASSES - 1}, found "
+                            f"{y.dtype} values {y.min()}..{y.max()}{_FIX}replace the files")
     out = (xtr.astype(np.float32)[..., None] / np.float32(scale), ytr.astype(np.int32),
            xte.astype(np.float32)[..., None] / np.float32(scale), yte.astype(np.int32))
     for a in out:

@@ -3,3 +3,8 @@
 
 class UserError(Exception):
     """What is wrong and what is valid, in one line."""
+
+
+def one_line(err: BaseException, limit: int = 200) -> str:
+    """An exception's message on one line, cut at `limit` characters."""
+    return (" ".join(str(err).split()) or type(err).__name__)[:limit]

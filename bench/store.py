@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench.errors import UserError
+from bench.errors import UserError, one_line
 
 SCHEMA_VERSION = 2  # 2: recurrent networks (the time kind, recurrent_grad_norm)
 METADATA_KEY = b"gradbench"
@@ -115,6 +115,19 @@ def partial_folder(folder: Path) -> Path:
     return folder.parent / f".{folder.name}.partial"
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host runs (another user's counts as running)."""
+    if pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def writer_alive(tmp: Path) -> bool:
     """Whether the process that names a temporary file or folder (NAME.PID.tmp, .site.PID.building) still runs;
     unknown names count as alive."""
@@ -122,15 +135,7 @@ def writer_alive(tmp: Path) -> bool:
         pid = int(tmp.suffixes[-2][1:])
     except (IndexError, ValueError):
         return True
-    if pid <= 0:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
+    return process_alive(pid)
 
 
 def remove_leftovers(folder: Path) -> list[Path]:
@@ -148,13 +153,15 @@ def remove_leftovers(folder: Path) -> list[Path]:
 
 
 def write_atomically(table: pa.Table, path: Path) -> None:
-    """A crash leaves either the whole file or none."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """A crash leaves either the whole file or none; a full disk is a StoreError that names the file."""
     tmp = partial_folder(path.parent) / f"{path.name}.{os.getpid()}.tmp"
-    tmp.parent.mkdir(exist_ok=True)
     try:
+        tmp.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, tmp, compression="zstd")
         os.replace(tmp, path)
+    except OSError as err:
+        raise StoreError(f"{path}: cannot write it ({err.strerror or err}); the runs already stored are kept: "
+                         "free space or fix the folder, then run the same command again to resume") from None
     finally:
         tmp.unlink(missing_ok=True)
         try:
@@ -171,11 +178,17 @@ def read_info(path: Path, kind: str = "run", what: str = "result") -> dict:
     """The `kind` dict (run, scan) of one file's metadata; refuses foreign files and other schema versions."""
     try:
         meta = pq.read_schema(path).metadata or {}
-    except (pa.ArrowInvalid, OSError) as err:
-        raise StoreError(f"{path}: not a readable parquet file ({err}); delete it or move it away") from None
-    info = json.loads(meta[METADATA_KEY]) if METADATA_KEY in meta else {}
-    if kind not in info:
+    except (pa.ArrowException, OSError) as err:
+        raise StoreError(f"{path}: not a readable parquet file ({one_line(err)}); delete it or move it away") from None
+    if METADATA_KEY not in meta:
         raise StoreError(f"{path}: a parquet file, but not a gradbench {what} (no '{METADATA_KEY.decode()}' metadata)")
+    try:
+        info = json.loads(meta[METADATA_KEY])
+    except ValueError:
+        info = None
+    if not isinstance(info, dict) or not isinstance(info.get(kind), dict):
+        raise StoreError(f"{path}: its '{METADATA_KEY.decode()}' metadata is corrupt (no {kind} record); "
+                         "delete it and run the sweep again to retrain it")
     version = info.get("schema_version")
     if version != SCHEMA_VERSION:
         raise StoreError(
@@ -249,6 +262,22 @@ def refuse_copies(files: list[Path], runs: pd.DataFrame) -> None:
         raise StoreError(f"{files[0].parent}: {names} hold the same run {first}; delete the copies")
 
 
+def read_body(path: Path, expected: list[str]) -> pd.DataFrame:
+    """A file's rows; a file whose metadata reads but whose data does not, or lacks expected columns, is a
+    StoreError naming it."""
+    try:
+        frame = pq.read_table(path).to_pandas()
+    except (pa.ArrowException, OSError) as err:
+        frame, problem = None, one_line(err)
+    else:
+        missing = [c for c in expected if c not in frame.columns]
+        problem = f"no column {', '.join(missing[:3])}" if missing else None
+    if problem:
+        raise StoreError(f"{path}: its data cannot be read ({problem}); delete it and run the sweep again to "
+                         "retrain it")
+    return frame
+
+
 def load(folder: str | Path) -> Results:
     """Read every run file of a folder; the runs table comes from the files' metadata."""
     folder = Path(folder)
@@ -257,7 +286,7 @@ def load(folder: str | Path) -> Results:
     files = run_files(folder)
     runs = pd.DataFrame([read_metadata(f) for f in files])
     refuse_copies(files, runs)
-    long = pd.concat([pq.read_table(f).to_pandas() for f in files], ignore_index=True) if files else None
+    long = pd.concat([read_body(f, schema().names) for f in files], ignore_index=True) if files else None
     tables = {}
     for kind, columns in COLUMNS.items():
         names = [*RUN_KEYS, *columns]
@@ -295,7 +324,7 @@ def load_scans(folder: str | Path) -> tuple[pd.DataFrame, list[dict]]:
     frames, metas = [], []
     for path in sorted((Path(folder) / SCAN_FOLDER).glob("*.parquet")):
         metas.append({**read_info(path, "scan", "depth scan"), "scan_id": path.stem})
-        frames.append(pq.read_table(path).to_pandas().assign(scan_id=path.stem))
+        frames.append(read_body(path, list(SCAN_COLUMNS)).assign(scan_id=path.stem))
     if not frames:
         return pd.DataFrame(columns=[*SCAN_COLUMNS, "scan_id"]), []
     return pd.concat(frames, ignore_index=True), metas

@@ -2,13 +2,13 @@
 
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench import adam, provenance, store
+from bench import adam, claims, provenance, store
 from bench import data as datasets
 from bench.data import Dataset
 from bench.scenarios import NOT_CONFIG, Profile, Scenario
@@ -145,19 +145,58 @@ def side_by_side(runs: list[RunSpec]) -> list[list[RunSpec]]:
     return groups
 
 
-def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: bool = False) -> int:
-    """Train every run not stored yet; returns how many were trained."""
+@dataclass
+class Tally:
+    """What a sweep did with its runs."""
+
+    trained: int = 0
+    stored: int = 0  # found in the folder (also those another sweep finished meanwhile)
+    elsewhere: int = 0  # claimed by another live sweep sharing the folder
+
+    def __str__(self) -> str:
+        other = f", {self.elsewhere} being trained by another sweep (run again after it to check)" \
+            if self.elsewhere else ""
+        return f"{self.trained} trained, {self.stored} already stored{other}"
+
+
+def claim_group(group: list[RunSpec], names: dict[int, str], results: Path, tally: Tally) -> list[tuple]:
+    """(spec, claim) of the runs of a group this sweep takes: not stored, not held by another sweep."""
+    mine = []
+    for spec in group:
+        claim = claims.take(results, names[id(spec)])
+        if claim and (results / f"{names[id(spec)]}.parquet").exists():  # finished meanwhile by another sweep
+            claims.release([claim])
+            claim, tally.stored = None, tally.stored + 1
+        elif claim is None:
+            tally.elsewhere += 1
+        else:
+            mine.append((spec, claim))
+    return mine
+
+
+def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: bool = False) -> Tally:
+    """Train every run neither stored yet nor claimed by another sweep sharing the folder."""
     device_kind = "gpu" if device.startswith("/GPU") else "cpu"
-    progress, pending = Progress(len(runs)), []
+    names = {id(spec): run_id(config(spec, for_spec(data, spec), device_kind)) for spec in runs}
+    progress, tally, pending = Progress(len(runs)), Tally(), []
     for spec in runs:
-        if (results / f"{run_id(config(spec, for_spec(data, spec), device_kind))}.parquet").exists():
+        if (results / f"{names[id(spec)]}.parquet").exists():
             progress.finish(None)
+            tally.stored += 1
         else:
             pending.append(spec)
     for group in side_by_side(pending):
-        progress.start(group)
+        mine = claim_group(group, names, results, tally)
+        for _ in range(len(group) - len(mine)):
+            progress.finish(None)
+        if not mine:
+            continue
+        specs, held = [spec for spec, _ in mine], [claim for _, claim in mine]
+        progress.start(specs)
         started = time.perf_counter()
-        for run, tables in execute(group, data, results, device, xla):
-            progress.finish((time.perf_counter() - started) / len(group))
-            print(summary_line(run, tables), flush=True)
-    return len(pending)
+        with claims.kept(held):
+            for run, tables in execute(specs, data, results, device, xla):
+                progress.finish((time.perf_counter() - started) / len(specs))
+                print(summary_line(run, tables), flush=True)
+        tally.trained += len(specs)
+    return tally

@@ -7,6 +7,7 @@ python -m report benchmark-page BENCHMARK_JSON --out DIR: render DIR/benchmark.h
 bench.benchmark's JSON and print its path."""
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from report.site import build, write_diff
 
 EXIT_USER_ERROR = 2
 EXIT_VERDICT_CHANGED = 1
+EXIT_INTERRUPTED = 130
 
 
 class Parser(argparse.ArgumentParser):
@@ -61,6 +63,7 @@ def diff_command(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops a build as Ctrl-C does
     try:
         args = make_parser().parse_args(argv)
         if args.command == "diff":
@@ -72,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SiteError, UserError) as err:  # a StoreError or diff.DiffError is a UserError
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("\nreport: interrupted; nothing was changed, run the same command again", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 

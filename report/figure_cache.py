@@ -1,7 +1,11 @@
 """Saving a page's figures: stamped by a hash of code and data, reused from the previous build, drawn in workers."""
 
 import hashlib
+import os
 import shutil
+import signal
+import threading
+import time
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,3 +79,16 @@ class Shelf:
         for future in self.pending:
             future.result()
         self.pending.clear()
+
+
+def start_worker(parent: int) -> None:
+    """A drawing worker leaves interrupts to the build (which stops the pool) and exits when the build dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def exit_with_parent() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=exit_with_parent, daemon=True).start()

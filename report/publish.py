@@ -41,6 +41,10 @@ class AddedPage:
 
 
 def check_target(out: Path) -> None:
+    here = Path.cwd().resolve()
+    if Path(out).resolve() in (here, *here.parents):
+        raise SiteError(f"{out}: the site folder must not be the current folder or hold it (a build replaces "
+                        "it); give a folder of its own, such as --out site")
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MARKER).exists())):
         raise SiteError(f"{out}: exists and is not a gradbench site; choose an empty or new --out folder")
 

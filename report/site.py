@@ -18,7 +18,7 @@ from pathlib import Path
 from report import diff, publish
 from report.article import article_page
 from report.data import Data, load
-from report.figure_cache import Shelf
+from report.figure_cache import Shelf, start_worker
 from report.overview import index_page, methods_page
 from report.phenomena import PHENOMENA, phenomenon_page
 from report.render import Page, environment, render
@@ -60,13 +60,16 @@ def now() -> str:
 def write_pages(data: Data, root: Path, built_at: str, previous: Path | None = None) -> None:
     env = environment()
     context = multiprocessing.get_context("spawn")  # no fork of a process that runs arrow's threads
-    with ProcessPoolExecutor(workers(), mp_context=context) as pool:
+    pool = ProcessPoolExecutor(workers(), mp_context=context, initializer=start_worker, initargs=(os.getpid(),))
+    try:
         shelf = Shelf(root, pool, previous)
         for page in pages(data, shelf):
             target = root / page.path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(render(env, page, built_at), encoding="utf-8", newline="\n")
         shelf.wait()
+    finally:  # on Ctrl-C or an error, only the figures being drawn are waited for
+        pool.shutdown(wait=True, cancel_futures=True)
     publish.mark_site(root)
 
 
@@ -77,8 +80,12 @@ def build(results: Path, out: Path, built_at: str | None = None) -> Path:
     publish.check_apart(results, out)
     publish.check_target(out)
     data = load(Path(results))
-    with publish.replacing(out) as (staging, previous):
-        write_pages(data, staging, built_at or now(), previous)
+    try:
+        with publish.replacing(out) as (staging, previous):
+            write_pages(data, staging, built_at or now(), previous)
+    except OSError as err:  # a full disk, say: the old site is still in place
+        raise publish.SiteError(f"{out}: cannot write the site ({err.strerror or err}); the previous site is "
+                                "unchanged: free space or choose another --out") from None
     return out / "index.html"
 
 

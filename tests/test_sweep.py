@@ -1,13 +1,16 @@
 """Sweeps: shards partition the grid, an interrupted sweep resumes, stored files read back."""
 
 import os
+import socket
+import subprocess
+import time
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bench import adam, store, sweep, train
+from bench import adam, claims, store, sweep, train
 from bench.scenarios import CATALOGUE, PROFILES, SCENARIOS
 
 SMOKE = PROFILES["smoke"]
@@ -38,11 +41,12 @@ def test_interrupted_sweep_resumes_writing_each_run_once(tmp_path, synthetic, mo
     stored = {p.name: p.stat().st_mtime_ns for p in store.run_files(tmp_path)}
     assert calls == [[("sigmoid", 0), ("sigmoid", 1)], [("linear", 0), ("linear", 1)]]  # a cell's seeds together
     assert len(stored) == 2 and not [p for p in tmp_path.iterdir() if p.suffix != ".parquet"]
+    assert not store.partial_folder(tmp_path).exists()  # the interrupted group's claims are released
     monkeypatch.setattr(sweep, "train_together", real_train)
-    assert sweep.sweep(runs, synthetic, tmp_path, "/CPU:0") == 2
+    assert sweep.sweep(runs, synthetic, tmp_path, "/CPU:0").trained == 2
     after = {p.name: p.stat().st_mtime_ns for p in store.run_files(tmp_path)}
     assert len(after) == 4 and all(after[name] == mtime for name, mtime in stored.items())
-    assert sweep.sweep(runs, synthetic, tmp_path, "/CPU:0") == 0
+    assert sweep.sweep(runs, synthetic, tmp_path, "/CPU:0").trained == 0
 
 
 def test_store_round_trip_and_provenance(smoke_results):
@@ -137,3 +141,27 @@ def test_a_sweep_refuses_to_resume_runs_measured_by_other_code(tmp_path, smoke_r
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
     assert "measured by other gradbench code (0123456789ab" in done.stderr.strip().splitlines()[-1]
     assert [p.name for p in folder.iterdir()] == ["old.parquet"]  # nothing trained, nothing removed
+
+
+def test_runs_claimed_by_a_live_sweep_are_left_to_it_and_a_dead_sweeps_claims_are_taken_over(tmp_path, synthetic):
+    runs = sweep.grid(SMOKE, [SCENARIOS["sigmoid"]], [2], [0, 1, 2])
+    names = [sweep.run_id(sweep.config(spec, synthetic, "cpu")) for spec in runs]
+    live = subprocess.Popen(["sleep", "60"])
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    try:
+        for name, pid in zip(names, (live.pid, dead.pid)):
+            claims.path_of(tmp_path, name).parent.mkdir(exist_ok=True)
+            claims.path_of(tmp_path, name).write_text(f"{socket.gethostname()} {pid}\n")
+        far = claims.path_of(tmp_path, names[2])
+        far.write_text(f"another-host {live.pid}\n")  # a machine that stopped refreshing its claim
+        os.utime(far, (time.time() - claims.STALE_AFTER - 1,) * 2)
+        tally = sweep.sweep(runs, synthetic, tmp_path, "/CPU:0")
+        assert (tally.trained, tally.stored, tally.elsewhere) == (2, 0, 1)
+        assert sorted(p.stem for p in store.run_files(tmp_path)) == sorted(names[1:])
+        assert [p.name for p in store.partial_folder(tmp_path).iterdir()] == [f"{names[0]}.claim"]  # not ours
+        assert "1 being trained by another sweep" in str(tally)
+    finally:
+        live.kill()
+        live.wait()
+    assert claims.take(tmp_path, names[0]) is not None  # its holder died

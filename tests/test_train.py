@@ -93,3 +93,16 @@ def test_quick_trains_four_depths_per_mlp_and_the_linear_cells_long():
             assert len(quick.depths(scenario)) == (2 if scenario.name in quick.sequence_cells else 1), scenario.name
     assert quick.budget(SCENARIOS["linear"], 21) == (quick.long_steps, None) and quick.long_steps >= 5000
     assert quick.budget(SCENARIOS["linear"], 2) == (None, quick.train_samples)
+
+
+def test_a_cells_graphs_are_traced_once_for_all_its_seeds_and_chunks(tmp_path, synthetic):
+    """No retracing: a sweep builds one graph per cell (which tf.function's heuristic warns about, hidden
+    without --verbose) and reuses it for every seed, epoch and chunk."""
+    from bench import sweep
+
+    profile = replace(SMOKE, epochs=3)
+    sweep.sweep(sweep.grid(profile, [SCENARIOS["sigmoid"]], [3], [0, 1, 2]), synthetic, tmp_path, "/CPU:0")
+    cell = train._cell[0]
+    assert len(cell.runs) == 2 and len(cell.calls) == 1  # seeds 0 and 1 side by side, then seed 2 alone
+    counts = [run.train_chunk.experimental_get_tracing_count() for run in cell.runs]
+    assert counts == [1, 1] and [call.experimental_get_tracing_count() for call in cell.calls.values()] == [1]

@@ -1,0 +1,101 @@
+"""Claims: one lock file per run, so that sweeps sharing a results folder split the work.
+
+Two processes, or machines on a shared filesystem, may sweep into one folder: each claims a run before
+training it and skips runs another sweep holds. A claim file names its holder (host and pid); one whose
+process has died on this host, or that its holder has not refreshed for STALE_AFTER seconds (a dead
+machine), is taken over. Claims live beside the folder (store.partial_folder), where a glob of the folder
+does not see them. A race on a stale claim can at worst train a run twice, and the atomic write keeps one.
+"""
+
+import os
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench import store
+
+STALE_AFTER = 6 * 3600  # seconds; a sweep refreshes its claims after each group it trains
+
+
+def path_of(results: Path, run_id: str) -> Path:
+    return store.partial_folder(Path(results)) / f"{run_id}.claim"
+
+
+def holder(path: Path) -> tuple[str, int] | None:
+    """(host, pid) written in a claim file; None when it is gone or unreadable."""
+    try:
+        host, pid = path.read_text().split()
+        return host, int(pid)
+    except (OSError, ValueError):
+        return None
+
+
+def stale(path: Path) -> bool:
+    """Whether a claim's holder is gone: a dead process on this host, or no refresh for STALE_AFTER seconds."""
+    held = holder(path)
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return True
+    if held is None:
+        return age > 60  # a claim being written is empty for a moment
+    host, pid = held
+    if host == socket.gethostname() and not store.process_alive(pid):
+        return True
+    return age > STALE_AFTER
+
+
+def take(results: Path, run_id: str) -> Path | None:
+    """Claim a run: the claim file's path, or None when another live sweep holds it."""
+    path = path_of(results, run_id)
+    path.parent.mkdir(exist_ok=True)
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if not stale(path):
+                return None
+            try:  # move the stale claim out of the way, then try again to create ours
+                os.replace(path, path.with_suffix(f".stale.{os.getpid()}"))
+                path.with_suffix(f".stale.{os.getpid()}").unlink()
+            except FileNotFoundError:
+                pass
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{socket.gethostname()} {os.getpid()}\n")
+        return path
+    return None
+
+
+@contextmanager
+def kept(paths: list[Path]):
+    """Hold claims while a block runs (refreshed from a thread, so a long run's claim never looks stale);
+    release them after, also on an error or Ctrl-C."""
+    stop = threading.Event()
+
+    def refresh() -> None:
+        while not stop.wait(STALE_AFTER / 12):
+            for path in paths:
+                try:
+                    os.utime(path)
+                except FileNotFoundError:
+                    pass
+
+    threading.Thread(target=refresh, daemon=True).start()
+    try:
+        yield
+    finally:
+        stop.set()
+        release(paths)
+
+
+def release(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+    for folder in {path.parent for path in paths}:
+        try:
+            folder.rmdir()  # unless another sweep's claims or files are in it
+        except OSError:
+            pass
