@@ -136,12 +136,13 @@ def default_results(profile: str) -> Path:
 def prepare(args, profile, train_samples: int | None):
     """(device, dataset, results folder) of a command; refuses a folder of foreign or old files before adding
     to it, then says which dataset it uses."""
-    from bench import data, provenance, store
+    from bench import claims, data, provenance, store
 
     device = provenance.resolve_device(args.device)
     dataset = data.load(args.dataset or profile.dataset, args.data_dir, train_samples, profile.test_samples)
     results = args.results or default_results(profile.name)
     store.check_folder(results, provenance.measurement_code())
+    claims.remove_stale(results)
     print(f"dataset {dataset.name}: {dataset.source} ({len(dataset.y_train)} train / {len(dataset.y_test)} test)"
           + (f" [{dataset.note}]" if dataset.note else ""), file=sys.stderr)
     return device, dataset, results

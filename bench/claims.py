@@ -47,6 +47,18 @@ def stale(path: Path) -> bool:
     return age > STALE_AFTER
 
 
+def remove_stale(results: Path) -> None:
+    """Delete the claims of sweeps that died (a claim outlives its run when the run was stored just before)."""
+    folder = store.partial_folder(Path(results))
+    for path in folder.glob("*.claim"):
+        if stale(path):
+            path.unlink(missing_ok=True)
+    try:
+        folder.rmdir()  # unless live claims or files are in it
+    except OSError:
+        pass
+
+
 def take(results: Path, run_id: str) -> Path | None:
     """Claim a run: the claim file's path, or None when another live sweep holds it."""
     path = path_of(results, run_id)

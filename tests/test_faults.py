@@ -1,0 +1,395 @@
+"""Fault injection: real processes killed, disks filled, files corrupted, arguments mangled.
+
+Every user-caused failure must be one line on stderr, exit code 2 and no traceback; nothing finished may be
+lost and nothing may be left behind. Processes are real `python -m bench` / `python -m report` runs; a full
+disk is RLIMIT_FSIZE in the child (no root needed); a kill mid-write is a SIGKILL from inside the parquet
+writer, after it wrote half a file.
+"""
+
+import json
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from bench import store
+from bench.__main__ import main as bench_main
+from report.__main__ import main as report_main
+
+ROOT = Path(__file__).resolve().parent.parent
+SWEEP = ["sweep", "--profile", "smoke", "--scenarios", "sigmoid,relu_he", "--depths", "2", "--seeds", "0,1"]
+RUNS = 4  # the runs of SWEEP
+
+
+def command(module: str, *argv: str) -> list[str]:
+    return [sys.executable, "-m", module, *map(str, argv)]
+
+
+def start(module: str, *argv: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(command(module, *argv), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, **kwargs)
+
+
+def assert_one_line_error(code: int, err: str, *expected: str) -> None:
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert all(text in lines[0] for text in expected), lines[0]
+
+
+def litter(folder: Path) -> list[Path]:
+    """Anything a sweep or build may leave besides its results: temporary files, partial and staging folders."""
+    beside = [p for p in folder.parent.iterdir() if p.name.startswith(f".{folder.name}.")]
+    inside = [p for p in folder.rglob("*") if p.name.startswith(".") and p.name != ".gradbench-site"]
+    return beside + inside
+
+
+def tables(folder: Path) -> dict[str, pd.DataFrame]:
+    results = store.load(folder)
+    return {kind: results.table(kind).sort_values(list(results.table(kind).columns)).reset_index(drop=True)
+            for kind in store.KINDS}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("whole") / "results"
+    assert bench_main([*SWEEP, "--results", str(folder)]) == 0
+    return folder
+
+
+# -- SIGKILL at many points, then resume ------------------------------------------------------------------
+
+KILL_MID_WRITE = """
+import os, signal, sys
+import pyarrow.parquet as pq
+def half_then_die(table, where, **kwargs):
+    open(where, "wb").write(b"PAR1" + b"\\0" * 512)  # half a file on disk, then the power goes
+    os.kill(os.getpid(), signal.SIGKILL)
+pq.write_table = half_then_die
+from bench.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def kill_when(process: subprocess.Popen, seen: str | None, delay: float = 0.0) -> None:
+    """SIGKILL a sweep once a line starting with `seen` is on its stderr or stdout (None: after `delay`)."""
+    if seen is not None:
+        stream = process.stderr if seen.startswith("[") else process.stdout
+        for line in stream:
+            if line.startswith(seen):
+                break
+    time.sleep(delay)
+    process.kill()
+    process.wait()
+
+
+def test_sigkill_at_many_points_then_resume_gives_the_uninterrupted_tables_and_no_litter(tmp_path, uninterrupted):
+    folder = tmp_path / "results"
+    argv = [*SWEEP, "--results", folder]
+    kill_when(start("bench", *argv), None, delay=1.0)  # while TensorFlow loads
+    kill_when(start("bench", *argv), "[")  # as the first group starts training
+    kill_when(start("bench", *argv), "sigmoid ")  # right after the first run is written: the second is being
+    mid_write = subprocess.run([sys.executable, "-c", KILL_MID_WRITE, *map(str, argv)], cwd=ROOT,
+                               capture_output=True, text=True)
+    assert mid_write.returncode == -signal.SIGKILL
+    kill_when(start("bench", *argv), "[", delay=0.5)  # mid-training of a later group
+    resumed = subprocess.run(command("bench", *argv), cwd=ROOT, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert all(re.match(r"dataset |\d+ runs on |\[|\d+ trained, ", line) for line in resumed.stderr.splitlines()), \
+        resumed.stderr  # gradbench's lines only: no TensorFlow banners, warnings or download lines
+    assert len(store.run_files(folder)) == RUNS and litter(folder) == []
+    for kind, expected in tables(uninterrupted).items():
+        pd.testing.assert_frame_equal(tables(folder)[kind], expected, check_exact=True, obj=kind)
+
+
+def test_two_sweeps_into_one_folder_split_the_work(tmp_path):
+    folder = tmp_path / "results"
+    argv = ["sweep", "--profile", "smoke", "--scenarios", "sigmoid,relu_he,linear", "--depths", "2,3,4",
+            "--seeds", "0,1", "--results", folder]
+    sweeps = [start("bench", *argv) for _ in range(2)]
+    outputs = [process.communicate(timeout=600) for process in sweeps]
+    assert [process.returncode for process in sweeps] == [0, 0], outputs
+    trained = [line.split()[:6] for out, _ in outputs for line in out.splitlines()]
+    assert len(trained) == 18 and len({tuple(run) for run in trained}) == 18  # each run trained once
+    assert all(out.strip() for out, _ in outputs), "both sweeps trained a share"
+    assert len(store.run_files(folder)) == 18 and litter(folder) == []
+
+
+# -- a full disk ------------------------------------------------------------------------------------------
+
+
+def small_files(limit: int):
+    """A child whose files cannot grow beyond `limit` bytes: writes fail as on a full disk (EFBIG). A sweep
+    needs 10 kB: TensorFlow's autograph writes its generated code (up to 7 kB) to temporary files; a smoke run
+    file is 17 kB."""
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_a_full_disk_in_a_sweep_keeps_the_stored_runs_and_says_so(tmp_path, uninterrupted):
+    folder = tmp_path / "results"
+    shutil.copytree(uninterrupted, folder)
+    before = {p.name: p.read_bytes() for p in store.run_files(folder)}
+    done = subprocess.run(command("bench", *SWEEP[:-4], "--depths", "3", "--seeds", "0", "--results", folder),
+                          cwd=ROOT, capture_output=True, text=True, preexec_fn=small_files(10_000))
+    assert_one_line_error(done.returncode, done.stderr.splitlines()[-1] + "\n", "cannot write it",
+                          "the runs already stored are kept")
+    assert "Traceback" not in done.stderr
+    assert {p.name: p.read_bytes() for p in store.run_files(folder)} == before and litter(folder) == []
+
+
+def test_a_full_disk_in_a_build_leaves_the_previous_site_in_place(tmp_path, uninterrupted):
+    site = tmp_path / "site"
+    assert report_main(["build", "--results", str(uninterrupted), "--out", str(site)]) == 0
+    before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    subprocess.run([sys.executable, "-c", "import matplotlib.pyplot"], check=True)  # font cache written
+    done = subprocess.run(command("report", "build", "--results", uninterrupted, "--out", site), cwd=ROOT,
+                          capture_output=True, text=True, preexec_fn=small_files(4096))
+    assert_one_line_error(done.returncode, done.stderr, f"{site}: cannot write the site",
+                          "the previous site is unchanged")
+    assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before and litter(site) == []
+
+
+# -- a build stopped: SIGKILL, Ctrl-C, SIGTERM --------------------------------------------------------------
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def gone(pids: list[int], within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not any(store.process_alive(pid) and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+                   for pid in pids if Path(f"/proc/{pid}").exists()):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def wait_for_staging(site: Path, process: subprocess.Popen) -> None:
+    staging = site.with_name(f".{site.name}.{process.pid}.building")
+    while not (staging / "figures").exists():
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+
+
+def test_a_killed_build_leaves_workers_that_exit_and_a_staging_folder_the_next_build_removes(tmp_path,
+                                                                                              uninterrupted):
+    site = tmp_path / "site"
+    build = start("report", "build", "--results", uninterrupted, "--out", site)
+    wait_for_staging(site, build)
+    workers = children(build.pid)
+    build.kill()
+    build.wait()
+    assert gone(workers), "drawing workers outlived their build"
+    assert litter(site) != []  # the dead build's staging folder
+    assert report_main(["build", "--results", str(uninterrupted), "--out", str(site)]) == 0
+    assert litter(site) == [] and (site / "index.html").is_file()
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_build_stops_at_once_and_changes_nothing(tmp_path, uninterrupted, how):
+    site = tmp_path / "site"
+    assert report_main(["build", "--results", str(uninterrupted), "--out", str(site)]) == 0
+    (site / "index.html").write_text("the site as published")
+    shutil.rmtree(site / "figures")  # so that the rebuild draws for a while
+    before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
+    build = start("report", "build", "--results", uninterrupted, "--out", site)
+    wait_for_staging(site, build)
+    workers = children(build.pid)
+    sent = time.monotonic()
+    build.send_signal(how)
+    _, err = build.communicate(timeout=30)
+    assert time.monotonic() - sent < 5.0
+    assert build.returncode == 130 and err.strip().splitlines() == [
+        "report: interrupted; nothing was changed, run the same command again"]
+    assert gone(workers) and litter(site) == []
+    assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
+
+
+# -- corrupt and foreign files ------------------------------------------------------------------------------
+
+
+def with_metadata(table: pa.Table, value: bytes) -> pa.Table:
+    return table.replace_schema_metadata({store.METADATA_KEY: value})
+
+
+def real_run(source: Path) -> Path:
+    return store.run_files(source)[0]
+
+
+def corrupt_body(path: Path) -> bytes:
+    """The file with its data pages overwritten and its footer (metadata) intact."""
+    raw = bytearray(path.read_bytes())
+    footer = int.from_bytes(raw[-8:-4], "little") + 8
+    raw[4 : len(raw) - footer] = b"\xff" * (len(raw) - footer - 4)
+    return bytes(raw)
+
+
+def write_case(folder: Path, source: Path, case: str) -> str:
+    """Put one corrupt or foreign file into a folder; returns the file name the error must name."""
+    run = real_run(source)
+    table = pq.read_table(run)
+    meta = json.loads(table.schema.metadata[store.METADATA_KEY])
+    name = "bad.parquet"
+    target = folder / name
+    if case == "garbage":
+        target.write_bytes(b"PAR1 not parquet at all")
+    elif case == "empty":
+        target.write_bytes(b"")
+    elif case == "truncated":
+        target.write_bytes(run.read_bytes()[: run.stat().st_size // 2])
+    elif case == "foreign parquet":
+        pq.write_table(pa.table({"x": [1, 2, 3]}), target)
+    elif case == "metadata not json":
+        pq.write_table(with_metadata(table, b"{not json"), target)
+    elif case == "metadata without run":
+        pq.write_table(with_metadata(table, json.dumps({"schema_version": store.SCHEMA_VERSION}).encode()), target)
+    elif case == "metadata a list":
+        pq.write_table(with_metadata(table, b"[1, 2]"), target)
+    elif case == "old schema":
+        pq.write_table(with_metadata(table, json.dumps({**meta, "schema_version": 1}).encode()), target)
+    elif case == "copied run":
+        shutil.copyfile(run, folder / run.name)
+        shutil.copyfile(run, target)
+    elif case == "corrupt data pages":
+        target.write_bytes(corrupt_body(run))
+    elif case == "foreign columns":
+        pq.write_table(with_metadata(pa.table({"x": [1.0]}), table.schema.metadata[store.METADATA_KEY]), target)
+    elif case == "corrupt scan":
+        (folder / store.SCAN_FOLDER).mkdir()
+        name = f"{store.SCAN_FOLDER}/bad.parquet"
+        (folder / name).write_bytes(b"PAR1 garbage")
+    return name
+
+
+REFUSED_BY_SWEEP = ["garbage", "empty", "truncated", "foreign parquet", "metadata not json", "metadata without run",
+                    "metadata a list", "old schema", "copied run"]
+REFUSED_BY_BUILD = [*REFUSED_BY_SWEEP, "corrupt data pages", "foreign columns", "corrupt scan"]
+
+
+@pytest.mark.parametrize("case", REFUSED_BY_SWEEP)
+def test_a_corrupt_or_foreign_file_stops_a_sweep_before_training(tmp_path, uninterrupted, case, capsys):
+    name = write_case(tmp_path, uninterrupted, case)
+    before = {p.name: p.read_bytes() for p in tmp_path.rglob("*.parquet")}
+    code = bench_main([*SWEEP, "--results", str(tmp_path)])
+    assert_one_line_error(code, capsys.readouterr().err, name)
+    assert {p.name: p.read_bytes() for p in tmp_path.rglob("*.parquet")} == before  # nothing trained, nothing lost
+
+
+@pytest.mark.parametrize("case", REFUSED_BY_BUILD)
+def test_a_corrupt_or_foreign_file_stops_a_build(tmp_path, uninterrupted, case, capsys):
+    results = tmp_path / "results"
+    shutil.copytree(uninterrupted, results)
+    name = write_case(results, uninterrupted, case)
+    code = report_main(["build", "--results", str(results), "--out", str(tmp_path / "site")])
+    assert_one_line_error(code, capsys.readouterr().err, name)
+    assert not (tmp_path / "site").exists()
+
+
+def test_a_file_whose_data_is_corrupt_is_retrained_once_deleted(tmp_path, uninterrupted, capsys):
+    shutil.copytree(uninterrupted, tmp_path / "results")
+    victim = real_run(tmp_path / "results")
+    victim.write_bytes(corrupt_body(victim))
+    assert report_main(["build", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "site")]) == 2
+    assert "delete it and run the sweep again" in capsys.readouterr().err
+    victim.unlink()
+    assert bench_main([*SWEEP, "--results", str(tmp_path / "results")]) == 0
+    pd.testing.assert_frame_equal(tables(tmp_path / "results")["layer"], tables(uninterrupted)["layer"])
+
+
+# -- corrupt datasets ---------------------------------------------------------------------------------------
+
+
+def npz(path: Path, **override) -> None:
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.integers(0, 255, (64, 28, 28), dtype=np.uint8), "y_train": np.arange(64) % 10,
+              "x_test": rng.integers(0, 255, (32, 28, 28), dtype=np.uint8), "y_test": np.arange(32) % 10}
+    arrays.update(override)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+
+
+DATA_CASES = {
+    "npz garbage": (lambda d: (d / "mnist.npz").write_bytes(b"PK\x03\x04 not a zip"), "cannot read"),
+    "npz truncated": (lambda d: (npz(d / "mnist.npz"), (d / "mnist.npz").write_bytes(
+        (d / "mnist.npz").read_bytes()[:3000])), "cannot read"),
+    "npz without y_test": (lambda d: npz(d / "mnist.npz", y_test=None), "cannot read"),
+    "labels above 9": (lambda d: npz(d / "mnist.npz", y_train=np.full(64, 12)), "labels must be whole numbers 0-9"),
+    "negative labels": (lambda d: npz(d / "mnist.npz", y_test=-np.ones(32, int)), "labels must be whole numbers 0-9"),
+    "float labels": (lambda d: npz(d / "mnist.npz", y_train=np.full(64, 0.5)), "labels must be whole numbers 0-9"),
+    "idx bad magic": (lambda d: [(d / f).write_bytes(b"\x01\x02\x03\x04" * 4) for f in store_idx()], "bad magic"),
+    "idx truncated": (lambda d: [(d / f).write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x09") for f in store_idx()],
+                      "truncated or corrupt"),
+}
+
+
+def store_idx() -> tuple[str, ...]:
+    from bench.data import IDX_FILES
+
+    return IDX_FILES
+
+
+@pytest.mark.parametrize("case", DATA_CASES)
+def test_a_corrupt_dataset_is_one_line_naming_the_file(tmp_path, case, capsys):
+    make, expected = DATA_CASES[case]
+    (tmp_path / "data").mkdir()
+    make(tmp_path / "data")
+    code = bench_main(["run", "--scenario", "sigmoid", "--depth", "2", "--profile", "smoke", "--dataset", "mnist",
+                       "--data-dir", str(tmp_path / "data"), "--results", str(tmp_path / "results")])
+    err = capsys.readouterr().err
+    assert_one_line_error(code, err, expected, str(tmp_path / "data"))
+    assert store.run_files(tmp_path / "results") == []
+
+
+# -- bad arguments to report ----------------------------------------------------------------------------------
+
+
+def report_cases(tmp: Path, results: Path) -> dict[str, tuple[list[str], str]]:
+    inside = results / "site"
+    return {
+        "--out the results": (["build", "--results", results, "--out", results], "must not be, hold or lie inside"),
+        "--out inside the results": (["build", "--results", results, "--out", inside], "must not be, hold or lie"),
+        "--out holding the results": (["build", "--results", results, "--out", results.parent], "must not be, hold"),
+        "--out .": (["build", "--results", results, "--out", "."], "must not be the current folder"),
+        "--out a file": (["build", "--results", results, "--out", tmp / "notes.txt"], "is not a gradbench site"),
+        "--out a user's folder": (["build", "--results", results, "--out", tmp / "mine"], "is not a gradbench site"),
+        "--results missing": (["build", "--results", tmp / "nowhere"], "no such results folder"),
+        "diff of a missing folder": (["diff", results, tmp / "nowhere", "--out", tmp / "d"], "nowhere"),
+        "unknown command": (["publish"], "invalid choice: 'publish'"),
+    }
+
+
+CASE_NAMES = list(report_cases(Path("/t"), Path("/t/r")))
+
+
+@pytest.mark.parametrize("case", CASE_NAMES)
+def test_bad_report_arguments_are_one_line(tmp_path, uninterrupted, case, capsys, monkeypatch):
+    results = tmp_path / "box" / "results"
+    shutil.copytree(uninterrupted, results)
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    argv, expected = report_cases(tmp_path, results)[case]
+    before = sorted(p for p in tmp_path.rglob("*"))
+    code = report_main([str(a) for a in argv])
+    assert_one_line_error(code, capsys.readouterr().err, expected)
+    assert sorted(p for p in tmp_path.rglob("*")) == before  # nothing written, nothing removed
