@@ -154,10 +154,18 @@ def remove_leftovers(folder: Path) -> list[Path]:
 
 def write_atomically(table: pa.Table, path: Path) -> None:
     """A crash leaves either the whole file or none; a full disk is a StoreError that names the file."""
+    replace_atomically(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+def replace_atomically(path: Path, write, check=None) -> None:
+    """Write a file beside the folder with write(tmp), check(tmp) it if asked, then rename it into place."""
     tmp = partial_folder(path.parent) / f"{path.name}.{os.getpid()}.tmp"
     try:
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, tmp, compression="zstd")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.parent.mkdir(exist_ok=True)
+        write(tmp)
+        if check:
+            check(tmp)
         os.replace(tmp, path)
     except OSError as err:
         raise StoreError(f"{path}: cannot write it ({err.strerror or err}); the runs already stored are kept: "
@@ -172,6 +180,30 @@ def write_atomically(table: pa.Table, path: Path) -> None:
 
 def write_run(path: Path, run: dict, tables: dict[str, pd.DataFrame]) -> None:
     write_atomically(to_table(run, tables), path)
+
+
+def run_bytes(run: dict, tables: dict[str, pd.DataFrame]) -> bytes:
+    """A run's result file as bytes (what a cluster worker sends back)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(to_table(run, tables), sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
+
+
+def store_run_bytes(raw: bytes, path: Path, measurement_code: str) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """Store a result file received as bytes, checked like a file of the folder before it is renamed into it
+    (its name must be its run's id, its measurement code this gradbench's); returns (run, tables)."""
+    received = {}
+
+    def check(tmp: Path) -> None:
+        run = read_metadata(tmp)
+        if run.get("run_id") != path.stem or run.get("measurement_code") != measurement_code:
+            raise StoreError(f"{path.name}: the worker on {run.get('host')} sent run {run.get('run_id')} measured by "
+                             f"gradbench code {run.get('measurement_code')} (this one is {measurement_code}); "
+                             "install the same gradbench on every worker")
+        received.update(run=run, tables=split_kinds(read_body(tmp, schema().names)))
+
+    replace_atomically(path, lambda tmp: tmp.write_bytes(raw), check)
+    return received["run"], received["tables"]
 
 
 def read_info(path: Path, kind: str = "run", what: str = "result") -> dict:
@@ -287,12 +319,17 @@ def load(folder: str | Path) -> Results:
     runs = pd.DataFrame([read_metadata(f) for f in files])
     refuse_copies(files, runs)
     long = pd.concat([read_body(f, schema().names) for f in files], ignore_index=True) if files else None
+    return Results(runs=runs, **split_kinds(long))
+
+
+def split_kinds(long: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
+    """The long table of one or more files as one table per kind."""
     tables = {}
     for kind, columns in COLUMNS.items():
         names = [*RUN_KEYS, *columns]
         rows = long[long["kind"] == kind][names] if long is not None else pd.DataFrame(columns=names)
         tables[kind] = rows.reset_index(drop=True)
-    return Results(runs=runs, **tables)
+    return tables
 
 
 # -- the depth scan (bench/scan.py): one file per scan under <results>/scan/ -------------------------

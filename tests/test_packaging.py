@@ -34,3 +34,17 @@ def test_a_wheel_installed_away_from_the_source_renders_a_site(smoke_results, tm
     assert done.returncode == 0, done.stderr[-2000:]
     assert "<h1>" in (tmp_path / "site" / "index.html").read_text()
     assert (tmp_path / "site" / "style.css").read_text() == (ROOT / "templates" / "style.css").read_text()
+
+
+def test_every_nox_session_the_readme_names_exists():
+    import json
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    named = sorted(set(re.findall(r"nox -s ([\w.-]+)", readme)) | set(re.findall(r"`(bench-[\d.]+)`", readme)))
+    nox = shutil.which("nox")
+    assert nox, "nox is needed: pip install nox (the README's first step)"
+    listed = subprocess.run([nox, "-l", "--json", "-s", *named], cwd=ROOT, capture_output=True, text=True)
+    assert listed.returncode == 0 and listed.stdout.strip(), listed.stderr  # "Sessions not found: …" otherwise
+    assert sorted(entry["session"] for entry in json.loads(listed.stdout)) == named
+    assert {"report", "tests", "bench-2.15.1", "diff", "benchmark"} <= set(named)
