@@ -1,6 +1,7 @@
 """python -m bench list | run | sweep | scan: train the catalogue, or scan it at initialisation, into parquet."""
 
 import argparse
+import os
 import signal
 import sys
 from dataclasses import asdict, replace
@@ -103,6 +104,9 @@ def make_parser() -> Parser:
     sweep.add_argument("--depths", type=integer_list("--depths", 1, MAX_DEPTH), help="default: the profile's")
     sweep.add_argument("--seeds", type=integer_list("--seeds", 0, 2**31 - 1), help="default: the profile's")
     sweep.add_argument("--shard", type=shard_spec, default=(1, 1), help="i/N: run only shard i of N")
+    sweep.add_argument("--scheduler", default=os.environ.get("DASK_SCHEDULER_ADDRESS"),
+                       help="a Dask scheduler (tcp://HOST:8786): its workers train the runs (default: "
+                            "$DASK_SCHEDULER_ADDRESS, else this machine)")
     scan = commands.add_parser("scan", help="step-0 statistics of every MLP scenario over depths 1-64 and 10 seeds")
     for sub in (run, sweep):
         add_common(sub)
@@ -164,7 +168,14 @@ def train_command(args) -> None:
     whole = any(run.train_samples is None for run in runs)  # a long cell trains on the whole set
     device, dataset, results = prepare(args, profile, None if whole else profile.train_samples)
     print(f"{len(runs)} runs on {device} into {results}/", file=sys.stderr)
-    tally = sweep.sweep(runs, dataset, results, device, args.xla == "on")
+    if getattr(args, "scheduler", None):
+        from bench import cluster
+
+        request = cluster.DataRequest(dataset.name, args.data_dir, None if whole else profile.train_samples,
+                                      profile.test_samples, cluster.fingerprint(dataset))
+        tally = cluster.sweep_on_cluster(args.scheduler, runs, dataset, request, results, device, args.xla == "on")
+    else:
+        tally = sweep.sweep(runs, dataset, results, device, args.xla == "on")
     print(f"{tally}; results in {results}/", file=sys.stderr)
 
 

@@ -84,12 +84,12 @@ def take(results: Path, run_id: str) -> Path | None:
 @contextmanager
 def kept(paths: list[Path]):
     """Hold claims while a block runs (refreshed from a thread, so a long run's claim never looks stale);
-    release them after, also on an error or Ctrl-C."""
+    release those still in `paths` after, also on an error or Ctrl-C."""
     stop = threading.Event()
 
     def refresh() -> None:
         while not stop.wait(STALE_AFTER / 12):
-            for path in paths:
+            for path in list(paths):  # the caller may add and release claims meanwhile
                 try:
                     os.utime(path)
                 except FileNotFoundError:

@@ -3,6 +3,7 @@
 import ast
 import hashlib
 import platform
+import socket
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -98,6 +99,7 @@ def provenance(device: str) -> dict:
         **versions(),
         **threads(),
         "platform": platform.platform(),
+        "host": socket.gethostname(),  # the machine that trained the run (a cluster worker's)
         "device": device_name(device),
         "device_kind": "gpu" if device.startswith("/GPU") else "cpu",
         "determinism": True,  # train.seed_everything enables TF op determinism for every run

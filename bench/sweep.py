@@ -114,22 +114,29 @@ def for_spec(data: Dataset, spec: RunSpec) -> Dataset:
     return _subset[key]
 
 
-def execute(specs: list[RunSpec], data: Dataset, results: Path, device: str, xla: bool) -> list[tuple[dict, dict]]:
-    """Train runs of one cell side by side under the device and store each; returns (run, tables) each."""
+def trained_runs(specs: list[RunSpec], data: Dataset, device: str, xla: bool) -> list[tuple[dict, dict]]:
+    """Train runs of one cell side by side under the device; (run metadata, tables) each."""
     import tensorflow as tf
 
     meta = provenance.provenance(device)
     data = for_spec(data, specs[0])
     with tf.device(device):
         trained = train_together(specs, data, xla)
-    stored = []
+    described = []
     for spec, (outcome, tables) in zip(specs, trained):
         cfg = config(spec, data, meta["device_kind"])
         run = {"run_id": run_id(cfg), **cfg, **meta, **outcome, "dataset_source": data.source,
                "dataset_note": data.note, "input_features": data.features,
                "input_mean_square": float(np.mean(np.square(data.x_train)))}
+        described.append((run, tables))
+    return described
+
+
+def execute(specs: list[RunSpec], data: Dataset, results: Path, device: str, xla: bool) -> list[tuple[dict, dict]]:
+    """Train runs of one cell side by side and store each; returns (run, tables) each."""
+    stored = trained_runs(specs, data, device, xla)
+    for run, tables in stored:
         store.write_run(results / f"{run['run_id']}.parquet", run, tables)
-        stored.append((run, tables))
     return stored
 
 
@@ -159,44 +166,56 @@ class Tally:
         return f"{self.trained} trained, {self.stored} already stored{other}"
 
 
-def claim_group(group: list[RunSpec], names: dict[int, str], results: Path, tally: Tally) -> list[tuple]:
-    """(spec, claim) of the runs of a group this sweep takes: not stored, not held by another sweep."""
-    mine = []
-    for spec in group:
-        claim = claims.take(results, names[id(spec)])
-        if claim and (results / f"{names[id(spec)]}.parquet").exists():  # finished meanwhile by another sweep
-            claims.release([claim])
-            claim, tally.stored = None, tally.stored + 1
-        elif claim is None:
-            tally.elsewhere += 1
+@dataclass
+class Plan:
+    """A sweep's runs: their file names, the ones still to train, progress and tally."""
+
+    names: dict[int, str]  # id(spec) -> run id, the result file's stem
+    pending: list[RunSpec]
+    progress: Progress
+    tally: Tally
+
+
+def plan(runs: list[RunSpec], data: Dataset, results: Path, device_kind: str) -> Plan:
+    """Which runs are stored already (resume) and which are still to train."""
+    names = {id(spec): run_id(config(spec, for_spec(data, spec), device_kind)) for spec in runs}
+    planned = Plan(names, [], Progress(len(runs)), Tally())
+    for spec in runs:
+        if (results / f"{names[id(spec)]}.parquet").exists():
+            planned.progress.finish(None)
+            planned.tally.stored += 1
         else:
-            mine.append((spec, claim))
-    return mine
+            planned.pending.append(spec)
+    return planned
+
+
+def claim_run(planned: Plan, spec: RunSpec, results: Path) -> Path | None:
+    """Claim a pending run: the claim, or None (counted) when another sweep holds it or stored it meanwhile."""
+    name = planned.names[id(spec)]
+    claim = claims.take(results, name)
+    if claim and (results / f"{name}.parquet").exists():
+        claims.release([claim])
+        claim, planned.tally.stored = None, planned.tally.stored + 1
+    elif claim is None:
+        planned.tally.elsewhere += 1
+    if claim is None:
+        planned.progress.finish(None)
+    return claim
 
 
 def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: bool = False) -> Tally:
     """Train every run neither stored yet nor claimed by another sweep sharing the folder."""
-    device_kind = "gpu" if device.startswith("/GPU") else "cpu"
-    names = {id(spec): run_id(config(spec, for_spec(data, spec), device_kind)) for spec in runs}
-    progress, tally, pending = Progress(len(runs)), Tally(), []
-    for spec in runs:
-        if (results / f"{names[id(spec)]}.parquet").exists():
-            progress.finish(None)
-            tally.stored += 1
-        else:
-            pending.append(spec)
-    for group in side_by_side(pending):
-        mine = claim_group(group, names, results, tally)
-        for _ in range(len(group) - len(mine)):
-            progress.finish(None)
+    planned = plan(runs, data, results, "gpu" if device.startswith("/GPU") else "cpu")
+    for group in side_by_side(planned.pending):
+        mine = [(spec, claim) for spec in group if (claim := claim_run(planned, spec, results))]
         if not mine:
             continue
         specs, held = [spec for spec, _ in mine], [claim for _, claim in mine]
-        progress.start(specs)
+        planned.progress.start(specs)
         started = time.perf_counter()
         with claims.kept(held):
             for run, tables in execute(specs, data, results, device, xla):
-                progress.finish((time.perf_counter() - started) / len(specs))
+                planned.progress.finish((time.perf_counter() - started) / len(specs))
                 print(summary_line(run, tables), flush=True)
-        tally.trained += len(specs)
-    return tally
+        planned.tally.trained += len(specs)
+    return planned.tally

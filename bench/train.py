@@ -1,7 +1,10 @@
 """One run: (scenario, depth, seed, profile, dataset) -> run metadata and tables."""
 
 import os
+import random
+import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import keras
@@ -257,7 +260,24 @@ def train_side_by_side(runs: list[Compiled]):
 def initial_weights(spec: RunSpec, data: Dataset) -> list:
     """The seed's initial weights, from a model built right after seeding."""
     seed_everything(spec.seed)
-    return build_model(spec.scenario, spec.depth, data.image_shape, data.num_classes, spec.width).get_weights()
+    with own_python_random(spec.seed):
+        return build_model(spec.scenario, spec.depth, data.image_shape, data.num_classes, spec.width).get_weights()
+
+
+@contextmanager
+def own_python_random(seed: int):
+    """Keras 3 draws the seed of each unseeded initializer from Python's global `random`, which other threads
+    also draw from (a Dask worker's event loop: its heartbeat jitter): draw them from a generator of the
+    run's own, the same sequence that `random.seed(seed)` gives the global one. Keras 2 draws from TF's RNG."""
+    module = sys.modules.get("keras.src.random.seed_generator")
+    if getattr(module, "python_random", None) is not random:
+        yield
+        return
+    module.python_random = random.Random(seed)
+    try:
+        yield
+    finally:
+        module.python_random = random
 
 
 @dataclass

@@ -106,3 +106,26 @@ def test_a_cells_graphs_are_traced_once_for_all_its_seeds_and_chunks(tmp_path, s
     assert len(cell.runs) == 2 and len(cell.calls) == 1  # seeds 0 and 1 side by side, then seed 2 alone
     counts = [run.train_chunk.experimental_get_tracing_count() for run in cell.runs]
     assert counts == [1, 1] and [call.experimental_get_tracing_count() for call in cell.calls.values()] == [1]
+
+
+def test_initial_weights_ignore_other_threads_drawing_from_pythons_random(synthetic):
+    """A Dask worker's event loop draws from Python's global `random` while a run builds its model."""
+    import random
+    import threading
+
+    spec = train.RunSpec(SCENARIOS["sigmoid"], 3, 1, SMOKE)
+    alone = train.initial_weights(spec, synthetic)
+    stop = threading.Event()
+
+    def draw():
+        while not stop.is_set():
+            random.random()
+
+    thread = threading.Thread(target=draw)
+    thread.start()
+    try:
+        busy = [train.initial_weights(spec, synthetic) for _ in range(3)]
+    finally:
+        stop.set()
+        thread.join()
+    assert all(np.array_equal(a, b) for weights in busy for a, b in zip(alone, weights, strict=True))

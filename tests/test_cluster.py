@@ -1,0 +1,100 @@
+"""Sweeps on a real Dask cluster (LocalCluster with worker processes): the same tables as a local sweep,
+and a worker killed mid-run loses nothing."""
+
+import os
+import signal
+import threading
+import time
+
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+
+from bench import cluster, store, sweep
+from bench.scenarios import PROFILES, SCENARIOS
+
+SMOKE = PROFILES["smoke"]
+
+
+def grid():
+    return sweep.grid(SMOKE, [SCENARIOS["sigmoid"], SCENARIOS["relu_he"], SCENARIOS["lstm"]], [2, 3], [0, 1])
+
+
+def request(data) -> cluster.DataRequest:
+    return cluster.DataRequest(data.name, None, SMOKE.train_samples, SMOKE.test_samples, cluster.fingerprint(data))
+
+
+def tables(folder):
+    results = store.load(folder)
+    return {kind: results.table(kind).sort_values(list(results.table(kind).columns)).reset_index(drop=True)
+            for kind in store.KINDS}
+
+
+@pytest.fixture(scope="module")
+def local_sweep(tmp_path_factory, synthetic):
+    folder = tmp_path_factory.mktemp("local")
+    sweep.sweep(grid(), synthetic, folder, "/CPU:0")
+    return folder
+
+
+@pytest.fixture
+def two_workers():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local:
+        yield local
+
+
+def test_a_sweep_through_two_workers_gives_the_local_sweeps_tables(tmp_path, synthetic, local_sweep, two_workers):
+    tally = cluster.sweep_on_cluster(two_workers.scheduler_address, grid(), synthetic, request(synthetic), tmp_path,
+                                     "/CPU:0")
+    assert (tally.trained, tally.stored) == (len(grid()), 0)
+    assert sorted(p.name for p in store.run_files(tmp_path)) == sorted(p.name for p in store.run_files(local_sweep))
+    for kind, expected in tables(local_sweep).items():
+        pd.testing.assert_frame_equal(tables(tmp_path)[kind], expected, check_exact=True, obj=kind)
+    runs = store.load(tmp_path).runs
+    assert runs["host"].notna().all() and (runs["runs_side_by_side"] == 1).all()
+    assert not store.partial_folder(tmp_path).exists()  # claims released, no temporary file left
+    again = cluster.sweep_on_cluster(two_workers.scheduler_address, grid(), synthetic, request(synthetic), tmp_path,
+                                     "/CPU:0")
+    assert (again.trained, again.stored) == (0, len(grid()))  # resume
+
+
+def test_a_worker_killed_mid_run_loses_nothing(tmp_path, synthetic, local_sweep, two_workers):
+    client = Client(two_workers.scheduler_address, set_as_default=False)
+    pids = client.run(os.getpid)
+    killed = []
+
+    def kill_a_busy_worker():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            busy = [address for address, keys in client.processing().items() if keys and address in pids]
+            if busy and len(store.run_files(tmp_path)) >= 2:  # mid-sweep: some runs are stored, others training
+                os.kill(pids[busy[0]], signal.SIGKILL)
+                killed.append(busy[0])
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_a_busy_worker)
+    killer.start()
+    tally = cluster.sweep_on_cluster(two_workers.scheduler_address, grid(), synthetic, request(synthetic), tmp_path,
+                                     "/CPU:0")
+    killer.join()
+    client.close()
+    assert killed, "no worker was killed mid-run"
+    assert tally.trained == len(grid()) and len(store.run_files(tmp_path)) == len(grid())
+    for kind, expected in tables(local_sweep).items():
+        pd.testing.assert_frame_equal(tables(tmp_path)[kind], expected, check_exact=True, obj=kind)
+
+
+def test_another_dataset_on_a_worker_is_refused_naming_it(tmp_path, synthetic, two_workers):
+    wrong = cluster.DataRequest(synthetic.name, None, SMOKE.train_samples, SMOKE.test_samples, "0" * 16)
+    with pytest.raises(cluster.ClusterError, match="its synthetic is not the client's"):
+        cluster.sweep_on_cluster(two_workers.scheduler_address, grid()[:1], synthetic, wrong, tmp_path, "/CPU:0")
+    assert store.run_files(tmp_path) == [] and not store.partial_folder(tmp_path).exists()
+
+
+def test_an_unreachable_scheduler_is_one_line(tmp_path, capsys):
+    from bench.__main__ import main
+
+    code = main(["sweep", "--profile", "smoke", "--scenarios", "sigmoid", "--depths", "2", "--results",
+                 str(tmp_path), "--scheduler", "tcp://127.0.0.1:1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err[-1].startswith("bench: error: cannot reach the Dask scheduler at tcp://127.0.0.1:1")
