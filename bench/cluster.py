@@ -10,13 +10,15 @@ the task again elsewhere; runs already written stay. dask-jobqueue (SLURM, PBS, 
 """
 
 import hashlib
+import os
 import socket
 import sys
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import claims, provenance, store, sweep
+from bench import claims, console, provenance, store, sweep
 from bench import data as datasets
 from bench.errors import UserError, one_line
 from bench.train import RunSpec
@@ -53,9 +55,10 @@ _one_at_a_time = threading.Lock()  # seeds and TensorFlow's session are per proc
 
 def train_on_worker(spec: RunSpec, request: DataRequest, device_kind: str, xla: bool) -> bytes:
     """On a worker: load the data, train one run, return its result file's bytes."""
-    from bench import train
-
     with _one_at_a_time:
+        console.import_tensorflow()  # quietly, before configure_threads starts its pools
+        from bench import train
+
         train.configure_threads(xla)
         data = datasets.load(request.name, request.data_dir, request.train_samples, request.test_samples)
         if fingerprint(data) != request.fingerprint:
@@ -65,6 +68,27 @@ def train_on_worker(spec: RunSpec, request: DataRequest, device_kind: str, xla: 
         device = provenance.resolve_device(device_kind)
         (run, tables), = sweep.trained_runs([spec], data, device, xla)
         return store.run_bytes(run, tables)
+
+
+@contextmanager
+def scheduler(address: str | None, workers: int | None):
+    """The scheduler to send runs to: `address`, or a LocalCluster of `workers` single-threaded worker processes
+    on this machine, started for the sweep and stopped after it."""
+    if address:
+        if workers:
+            raise ClusterError("--workers starts a cluster on this machine; with --scheduler, start workers with "
+                               "'dask worker ADDRESS' instead")
+        yield address
+        return
+    if not console.verbose:  # the workers inherit this: their start-up and shutdown lines are hidden too
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+    try:
+        from distributed import LocalCluster
+    except ImportError:
+        raise ClusterError("--workers needs dask.distributed: pip install distributed") from None
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                      preload=[] if console.verbose else ["bench.console"]) as local:
+        yield local.scheduler_address
 
 
 def connect(address: str):
@@ -102,6 +126,7 @@ def sweep_on_cluster(address: str, runs: list[RunSpec], data: datasets.Dataset, 
                 future = client.submit(train_on_worker, spec, request, device_kind, xla, retries=RETRIES,
                                        pure=False, key=f"gradbench-{plan.names[id(spec)]}")
                 futures[future] = (spec, claim)
+            plan.progress.show(f"{len(futures)} runs on the cluster")
             for future in as_completed(futures):
                 spec, claim = futures[future]
                 path = results / f"{plan.names[id(spec)]}.parquet"
@@ -118,6 +143,7 @@ def sweep_on_cluster(address: str, runs: list[RunSpec], data: datasets.Dataset, 
                 plan.progress.finish(run["wall_time_s"])
                 plan.tally.trained += 1
                 print(sweep.summary_line(run, tables) + f"  on {run['host']}", flush=True)
+                plan.progress.show(f"{len(futures) - plan.tally.trained} runs on the cluster")
     finally:
         for future in futures:
             future.cancel()

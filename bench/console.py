@@ -54,3 +54,8 @@ def prints_hidden():
         return
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         yield
+
+
+def dask_setup(worker) -> None:
+    """Dask's preload hook: a worker started by `--workers` imports TensorFlow quietly before its first task."""
+    import_tensorflow()

@@ -81,11 +81,14 @@ class Progress:
         return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
     def start(self, group: list[RunSpec]) -> None:
-        width, spec = 20, group[0]
-        filled = width * self.done // max(self.total, 1)
+        spec = group[0]
         seeds = ("seeds " if len(group) > 1 else "seed ") + ", ".join(str(s.seed) for s in group)
-        line = (f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} "
-                f"{spec.scenario.name} depth {spec.depth} {seeds}  ETA {self.eta()}")
+        self.show(f"{spec.scenario.name} depth {spec.depth} {seeds}")
+
+    def show(self, doing: str) -> None:
+        width = 20
+        filled = width * self.done // max(self.total, 1)
+        line = f"[{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total} {doing}  ETA {self.eta()}"
         print(f"\r{line:<100}" if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
 
     def finish(self, seconds: float | None) -> None:

@@ -98,3 +98,15 @@ def test_an_unreachable_scheduler_is_one_line(tmp_path, capsys):
                  str(tmp_path), "--scheduler", "tcp://127.0.0.1:1"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err[-1].startswith("bench: error: cannot reach the Dask scheduler at tcp://127.0.0.1:1")
+
+
+def test_workers_start_a_cluster_here_that_trains_the_local_sweeps_numbers(tmp_path, local_sweep, capsys):
+    from bench.__main__ import main
+
+    argv = ["sweep", "--profile", "smoke", "--scenarios", "sigmoid,relu_he,lstm", "--depths", "2,3", "--seeds", "0,1",
+            "--dataset", "synthetic", "--results", str(tmp_path), "--workers", "2"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "12 trained, 0 already stored" in err and "oneDNN" not in err and "distributed" not in err
+    for kind, expected in tables(local_sweep).items():
+        pd.testing.assert_frame_equal(tables(tmp_path)[kind], expected, check_exact=True, obj=kind)
