@@ -63,7 +63,7 @@ def write_page(source: Path, out: Path) -> Path:
     source, out = Path(source), Path(out)
     report = json.loads(source.read_text())
     page = Page(PAGE, "benchmark.html.j2", "Benchmark", page_view(report))
-    html = render(environment(), page, report["provenance"]["finished_at"])
+    html = render(environment(), page, report["provenance"]["finished_at"], publish.is_built_site(out))
     written = publish.add_page(out, publish.AddedPage(PAGE, "Benchmark", summary(report), "benchmark", (DATA,)),
                                html)
     if not (out / DATA).exists() or not (out / DATA).samefile(source):

@@ -40,6 +40,11 @@ class AddedPage:
     files: tuple[str, ...] = ()  # the page's other files (relative to the root), kept with it
 
 
+def is_built_site(out: Path) -> bool:
+    """Whether a folder holds a site that report build wrote (not only pages other commands added)."""
+    return (out / MARKER).is_file() and (out / "index.html").is_file()
+
+
 def check_target(out: Path) -> None:
     here = Path.cwd().resolve()
     if Path(out).resolve() in (here, *here.parents):

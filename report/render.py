@@ -66,13 +66,14 @@ def nav_links() -> list[Link]:
     ]
 
 
-def render(env: Environment, page: Page, built_at: str) -> str:
+def render(env: Environment, page: Page, built_at: str, in_site: bool = True) -> str:
+    """A page's HTML; a page written into a folder without a built site (a diff alone) links to no site page."""
     depth = page.path.count("/")
     return env.get_template(page.template).render(
         page=page.data,
         title=page.title,
         path=page.path,
         root="../" * depth,
-        nav=nav_links(),
+        nav=nav_links() if in_site else [],
         built_at=f"{BUILT_AT_PREFIX}{built_at}",
     )

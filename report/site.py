@@ -96,5 +96,5 @@ def write_diff(page: diff.DiffPage, out: Path, built_at: str | None = None) -> P
     entry = page.entry
     added = publish.AddedPage(f"{DIFF_FOLDER}/{entry.name}.html", f"{entry.a} → {entry.b}", entry.summary, "diff")
     html = render(environment(), Page(added.path, "diff.html.j2", f"Diff {entry.a} → {entry.b}", page),
-                  built_at or now())
+                  built_at or now(), publish.is_built_site(out))
     return publish.add_page(out, added, html)

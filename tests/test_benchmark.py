@@ -8,6 +8,7 @@ import pytest
 
 from bench import benchmark, store
 from report import benchmark_page
+from tests.test_site import check_links
 
 EXPECTED = {
     *(f"samples_per_s.{k}" for k in ("gradbench.side_by_side", "gradbench.instrumented", "default.fit", "gradbench.fit",
@@ -61,6 +62,7 @@ def test_page_is_a_site_page(tiny):
     assert html.startswith("<!DOCTYPE html>") and "speed-up, gradbench sweep over model.fit" in html
     assert "load_average_start" in html and "threads_gradbench" in html
     assert (tiny / "style.css").exists()
+    assert check_links(tiny) > 0 and "index.html" not in html  # written alone: links only to what is there
 
 
 def test_replicated_runs_load_as_new_runs(smoke_results, tmp_path):

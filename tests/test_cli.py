@@ -31,7 +31,8 @@ BAD = [
      "/no/such/dir does not exist"),
     (["run", "--scenario", "sigmoid", "--depth", "3", "--dataset", "synthetic", "--data-dir", "/no/such/dir"],
      "/no/such/dir does not exist"),
-    (["sweep", "--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"], "--scheduler: not allowed with argument --workers"),
+    (["sweep", "--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"],
+     "--scheduler: not allowed with argument --workers"),
     (["sweep", "--workers", "0"], "--workers must be between 1 and 256"),
 ]
 

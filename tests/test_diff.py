@@ -11,6 +11,7 @@ import pytest
 from bench import store
 from report import diff
 from report.__main__ import main as report_main
+from tests.test_site import check_links
 
 CELLS = [("sigmoid", 2), ("linear", 2)]
 
@@ -81,6 +82,8 @@ def test_a_result_set_against_itself_is_bit_identical(results, tmp_path, capsys)
     assert "metric rows identical on every seed: bit-identical" in out
     page = tmp_path / "site" / "diff" / "tf-a__tf-a.html"
     assert "bit-identical" in page.read_text()
+    assert check_links(tmp_path / "site") > 0  # a diff alone in a new folder links only to what is there
+    assert "methods.html" not in page.read_text() and "index.html" not in page.read_text()
 
 
 def test_one_planted_metric_change_is_flagged_and_nothing_else(results, tmp_path):
