@@ -6,7 +6,9 @@ one with gradbench's thread pools (as python -m bench trains), one with TensorFl
 2. the cost of the statistics: the same loop with statistics on and off;
 3. the step time against a floor: the step's FLOPs over a matmul rate measured at the step's shapes;
 4. the time to build the site from 1x, 4x and 16x the quick profile's number of runs (replicated files);
-5. the peak resident memory of a quick sweep (a subprocess) and the parquet bytes per run.
+5. the peak resident memory of a quick sweep (a subprocess) and the parquet bytes per run;
+6. the depth scan's time and memory;
+7. the runs per minute of one sweep grid trained locally and through 1 and 2 Dask workers (`--workers`).
 Prints a table, writes <out>/benchmark.json and <out>/benchmark.html. It measures; it never fails on a timing.
 """
 
@@ -56,13 +58,20 @@ class Settings:
     sweep_depths: str | None  # None: the profile's depths
     render_scales: tuple[int, ...]  # multiples of the quick profile's number of runs
     render_repeats: int
+    throughput_grid: tuple[str, ...]  # sweep arguments of the runs-per-minute grid
+    throughput_repeats: int
     tiny: bool = False
 
 
 FULL = Settings(repeats=5, train_samples=4096, depth=11, width=256, matmul_loops=400, sweep_profile="quick",
-                sweep_scenarios="sigmoid,linear,resnet", sweep_depths=None, render_scales=(1, 4, 16), render_repeats=3)
+                sweep_scenarios="sigmoid,linear,resnet", sweep_depths=None, render_scales=(1, 4, 16), render_repeats=3,
+                throughput_grid=("--scenarios", "sigmoid,relu_he,tanh", "--depths", "2,4,8", "--seeds", "0,1,2"),
+                throughput_repeats=2)
 TINY = Settings(repeats=2, train_samples=256, depth=2, width=32, matmul_loops=20, sweep_profile="smoke",
-                sweep_scenarios="sigmoid", sweep_depths="3", render_scales=(1, 2), render_repeats=1, tiny=True)
+                sweep_scenarios="sigmoid", sweep_depths="3", render_scales=(1, 2), render_repeats=1,
+                throughput_grid=("--scenarios", "sigmoid", "--depths", "2,3", "--seeds", "0,1"), throughput_repeats=1,
+                tiny=True)
+SWEEP_MODES = {"local": [], "dask_1": ["--workers", "1"], "dask_2": ["--workers", "2"]}  # how a sweep trains
 
 
 class BenchmarkError(Exception):
@@ -404,6 +413,25 @@ def footprint(settings: Settings, work: Path) -> tuple[list[Figure], Path, str]:
     ], results, " ".join(command[1:])
 
 
+def throughput(settings: Settings, work: Path) -> list[Figure]:
+    """Runs per minute of one grid trained by a local sweep and through 1 and 2 Dask workers on this machine
+    (`--workers`), start-up included, the modes interleaved in each repeat."""
+    rates: dict[str, list[float]] = {mode: [] for mode in SWEEP_MODES}
+    for repeat in range(settings.throughput_repeats):
+        for mode, extra in SWEEP_MODES.items():
+            results = work / f"throughput-{mode}-{repeat}"
+            command = [sys.executable, "-m", "bench", "sweep", "--profile", settings.sweep_profile,
+                       *settings.throughput_grid, *extra, "--results", str(results)]
+            _, seconds = run_measured(command, work / f"throughput-{mode}.log")
+            rates[mode].append(len(store.run_files(results)) / seconds * 60)
+    runs = len(store.run_files(results))
+    what = {"local": "one process, a cell's seeds side by side", "dask_1": "1 Dask worker (--workers 1)",
+            "dask_2": "2 Dask workers (--workers 2)"}
+    return [Figure(f"sweep_runs_per_min_{mode}", "7 · sweep throughput",
+                   f"{settings.sweep_profile} sweep of {runs} runs, {what[mode]}, start-up included", "runs/min",
+                   values) for mode, values in rates.items()]
+
+
 def depth_scan(settings: Settings, work: Path) -> list[Figure]:
     """The depth scan of the sweep's profile, start-up included and as the scan itself records it."""
     results = work / "scan-results"
@@ -547,6 +575,7 @@ def measure_all(settings: Settings, render_from: Path | None) -> tuple[list[Figu
         footprint_rows, sweep_results, sweep_run = section("footprint", durations, footprint, settings, work)
         figures += section("rendering", durations, rendering, settings, render_from or sweep_results, work)
         figures += section("depth scan", durations, depth_scan, settings, work)
+        figures += section("sweep throughput", durations, throughput, settings, work)
     source = str(render_from) if render_from else f"the footprint sweep's {settings.sweep_profile} runs"
     return figures + footprint_rows, {**asdict(settings), **setup, "footprint_command": sweep_run,
                                       "render_source": source, "section_seconds": durations}

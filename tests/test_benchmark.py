@@ -20,6 +20,7 @@ EXPECTED = {
       for k in ("gradbench", "xla")),
     "render_s.x1", "render_s.x2", "render_growth_exponent", "render_peak_rss_mib",
     "sweep_peak_rss_mib", "sweep_wall_s", "parquet_kib_per_run", "scan_s", "scan_wall_s", "scan_peak_rss_mib",
+    *(f"sweep_runs_per_min_{mode}" for mode in benchmark.SWEEP_MODES),
 }
 SIGNED = {"instrumentation_cost.gradbench", "instrumentation_cost.xla", "render_growth_exponent"}  # noise may flip
 
