@@ -195,7 +195,7 @@ def scan_command(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind, so no temporary file is left
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C: unwind, so no temporary file is left
     try:
         args = make_parser().parse_args(argv)
         if args.command == "list":

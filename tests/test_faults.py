@@ -111,6 +111,20 @@ def test_sigkill_at_many_points_then_resume_gives_the_uninterrupted_tables_and_n
         pd.testing.assert_frame_equal(tables(folder)[kind], expected, check_exact=True, obj=kind)
 
 
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_sweep_says_so_keeps_what_finished_and_leaves_nothing(tmp_path, how):
+    folder = tmp_path / "results"
+    process = start("bench", *SWEEP, "--results", folder)
+    for line in process.stdout:  # the first run is stored: stop the sweep while it trains the next
+        break
+    process.send_signal(how)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == ("bench: interrupted; finished runs are stored, run the same command "
+                                            "again to resume")
+    assert 1 <= len(store.run_files(folder)) < RUNS and litter(folder) == []
+
+
 def test_two_sweeps_into_one_folder_split_the_work(tmp_path):
     folder = tmp_path / "results"
     argv = ["sweep", "--profile", "smoke", "--scenarios", "sigmoid,relu_he,linear", "--depths", "2,3,4",
