@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench import store
 
-STALE_AFTER = 6 * 3600  # seconds; a sweep refreshes its claims after each group it trains
+STALE_AFTER = 6 * 3600  # seconds; a sweep refreshes the claims it holds every half hour (kept)
 
 
 def path_of(results: Path, run_id: str) -> Path:
