@@ -54,7 +54,8 @@ def run_id(cfg: dict) -> str:
 def delta_ratio(signal: pd.DataFrame, step: int) -> float:
     """‖δ first‖ / ‖δ last‖ at one step: hidden layers, or time steps h_1 / h_T of a recurrent network."""
     rows = signal[signal["step"] == step]
-    return float(rows["delta_norm"].iloc[0] / rows["delta_norm"].iloc[-1]) if len(rows) else float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 when δ underflowed: the line says nan
+        return float(rows["delta_norm"].iloc[0] / rows["delta_norm"].iloc[-1]) if len(rows) else float("nan")
 
 
 def summary_line(run: dict, tables: dict[str, pd.DataFrame]) -> str:

@@ -254,3 +254,12 @@ def test_every_registered_figure_builds_from_a_page_s_tables(planted):
     for name, entry in FIGURES.items():
         chart = entry.build(Tables(), keys, [0, 1], f"{name}-x")
         assert chart is None or (chart.name == f"{name}-x" and chart.caption and chart.alt), name
+
+
+def test_a_run_of_many_epochs_shows_at_most_six_epoch_ends_first_and_last_included():
+    steps = range(0, 200)
+    layer = pd.DataFrame([{"run_id": "r", "step": s, "epoch": s // 2 + 1, "layer": 0, "delta_norm": 1.0}
+                          for s in steps])  # 100 epochs of 2 logged steps
+    shown = common.with_snapshots(layer)
+    assert shown["snapshot"].tolist()[0] == "step 0" and len(shown) == 1 + common.MAX_EPOCH_SNAPSHOTS
+    assert {"end of epoch 1", "end of epoch 100"} <= set(shown["snapshot"])

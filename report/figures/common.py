@@ -165,12 +165,20 @@ def finite(series: pd.Series) -> pd.Series:
 FLOW_QUANTITIES = {"delta_norm": "‖δ‖ = ‖∂L/∂z‖", "kernel_grad_norm": "‖∂L/∂W‖"}
 
 
+MAX_EPOCH_SNAPSHOTS = 6  # more lines are unreadable: a long cell on a small set trains 100+ epochs
+
+
 def with_snapshots(layer: pd.DataFrame) -> pd.DataFrame:
-    """Rows at step 0 and at each seed's last logged step of every epoch, labelled 'snapshot'."""
+    """Rows at step 0 and at each seed's last logged step of every epoch (of at most MAX_EPOCH_SNAPSHOTS
+    epochs, evenly spaced, the last included), labelled 'snapshot'."""
     layer = layer.astype({"step": int, "layer": int})
     last = layer.groupby(["run_id", "epoch"])["step"].transform("max")
     start = layer[layer["step"] == 0].assign(snapshot="step 0", order=0)
     ends = layer[layer["step"] == last]
+    epochs = np.sort(ends["epoch"].unique())
+    if len(epochs) > MAX_EPOCH_SNAPSHOTS:
+        shown = np.linspace(0, len(epochs) - 1, MAX_EPOCH_SNAPSHOTS).round().astype(int)
+        ends = ends[ends["epoch"].isin(epochs[shown])]
     ends = ends.assign(snapshot=[f"end of epoch {e}" for e in ends["epoch"]], order=ends["epoch"])
     return pd.concat([start, ends], ignore_index=True)
 

@@ -61,9 +61,9 @@ def flow_caption(data: pd.DataFrame, layer: pd.DataFrame, scenario: str, depth: 
     first, last = first_last(data, "delta_norm", "step 0")
     return (
         f"Gradient flow through {scenario} at depth {depth} ({seeds_text(layer)}): ‖δ‖ (left) and ‖∂L/∂W‖ "
-        f"(right) per weight layer, at step 0 and at the end of each epoch; line = median over seeds, "
-        f"band = min–max. At step 0 the median ‖δ‖ is {fmt(first)} at the first layer and {fmt(last)} at "
-        f"the output layer." + nonfinite_note(data, "layer", "norm")
+        f"(right) per weight layer, at step 0 and at the end of each epoch (of at most six, evenly spaced); "
+        f"line = median over seeds, band = min–max. At step 0 the median ‖δ‖ is {fmt(first)} at the first "
+        f"layer and {fmt(last)} at the output layer." + nonfinite_note(data, "layer", "norm")
     )
 
 
