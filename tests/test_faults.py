@@ -36,8 +36,11 @@ def command(module: str, *argv: str) -> list[str]:
 
 
 def start(module: str, *argv: str, **kwargs) -> subprocess.Popen:
+    """A command as a user starts it in a terminal: Ctrl-C (SIGINT) not ignored, even when these tests run in
+    the background of a shell, whose children inherit an ignored SIGINT (Python then never raises
+    KeyboardInterrupt)."""
     return subprocess.Popen(command(module, *argv), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, **kwargs)
+                            text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
 
 
 def assert_one_line_error(code: int, err: str, *expected: str) -> None:
