@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench import console
 from bench.errors import UserError
-from bench.scenarios import CATALOGUE, PROFILES, SCENARIOS
+from bench.scenarios import CATALOGUE, CONTROLS, PROFILES, SCENARIOS
 
 MAX_DEPTH = 256
 
@@ -104,6 +104,9 @@ def make_parser() -> Parser:
     sweep.add_argument("--depths", type=integer_list("--depths", 1, MAX_DEPTH), help="default: the profile's")
     sweep.add_argument("--seeds", type=integer_list("--seeds", 0, 2**31 - 1), help="default: the profile's")
     sweep.add_argument("--shard", type=shard_spec, default=(1, 1), help="i/N: run only shard i of N")
+    sweep.add_argument("--control", type=choice("control", CONTROLS),
+                       help="train the control runs (init_ulp: initial weights 1 ulp apart) of the runs of the grid "
+                            "stored in the results folder, into its controls/ folder: the noise floor of a diff")
     where = sweep.add_mutually_exclusive_group()
     where.add_argument("--scheduler", default=os.environ.get("DASK_SCHEDULER_ADDRESS"),
                        help="a Dask scheduler (tcp://HOST:8786): its workers train the runs (default: "
@@ -171,6 +174,8 @@ def train_command(args) -> None:
         runs = sweep.shard(sweep.grid(profile, scenarios, args.depths, args.seeds), *args.shard)
     whole = any(run.train_samples is None for run in runs)  # a long cell trains on the whole set
     device, dataset, results = prepare(args, profile, None if whole else profile.train_samples)
+    if getattr(args, "control", None):
+        runs, results = control_runs(runs, dataset, results, device, args.control)
     print(f"{len(runs)} runs on {device} into {results}/", file=sys.stderr)
     if getattr(args, "scheduler", None) or getattr(args, "workers", None):
         from bench import cluster
@@ -182,6 +187,20 @@ def train_command(args) -> None:
     else:
         tally = sweep.sweep(runs, dataset, results, device, args.xla == "on")
     print(f"{tally}; results in {results}/", file=sys.stderr)
+
+
+def control_runs(runs: list, dataset, results: Path, device: str, control: str) -> tuple[list, Path]:
+    """The control runs of the grid's stored runs, and the folder they go to (refused like any results folder)."""
+    from bench import claims, provenance, store, sweep
+
+    controlled = sweep.controls_of(runs, dataset, results, sweep.device_kind(device), control)
+    if not controlled:
+        raise UserError(f"--control: {results}/ holds none of this grid's runs to control; sweep them first "
+                        "(the same command without --control)")
+    folder = results / store.CONTROLS_FOLDER
+    store.check_folder(folder, provenance.measurement_code())
+    claims.remove_stale(folder)
+    return controlled, folder
 
 
 def scan_command(args) -> None:

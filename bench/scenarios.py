@@ -139,6 +139,12 @@ CATALOGUE: tuple[Scenario, ...] = (
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in CATALOGUE}
 NOT_CONFIG = ("name", "summary", "expected", "article")  # Scenario fields that do not change a run's numbers
 
+# Control runs (DESIGN §8): a run again with a perturbation that changes nothing real, to measure how far
+# training moves under a last-bit difference, the noise floor a version diff is held against.
+CONTROLS = {
+    "init_ulp": "every non-zero initial weight moved one float32 ulp, up or down by a seeded coin per weight",
+}
+
 
 @dataclass(frozen=True)
 class Profile:

@@ -335,6 +335,7 @@ def split_kinds(long: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
 # -- the depth scan (bench/scan.py): one file per scan under <results>/scan/ -------------------------
 
 SCAN_FOLDER = "scan"
+CONTROLS_FOLDER = "controls"  # control runs (DESIGN §8) of the runs of the folder it is in
 SCAN_COLUMNS: dict[str, pa.DataType] = {
     "scenario": pa.string(),  # the first catalogue scenario with this step-0 network
     "depth": pa.int32(),

@@ -44,11 +44,23 @@ def config(spec: RunSpec, data: Dataset, device_kind: str) -> dict:
         **{k: v for k, v in asdict(spec.scenario).items() if k not in NOT_CONFIG},
         "width": spec.width, "optimizer": adam.NAME, "device_kind": device_kind,
         "measurement_code": provenance.measurement_code(), **provenance.versions(),
+        **({"control": spec.control} if spec.control else {}),
     }
+
+
+def device_kind(device: str) -> str:
+    return "gpu" if device.startswith("/GPU") else "cpu"
 
 
 def run_id(cfg: dict) -> str:
     return f"{cfg['scenario']}-d{cfg['depth']}-s{cfg['seed']}-{store.digest(cfg)}"
+
+
+def controls_of(runs: list[RunSpec], data: Dataset, results: Path, device_kind: str, control: str) -> list[RunSpec]:
+    """The control runs of those runs of the grid that are stored in `results` (store.CONTROLS_FOLDER holds them)."""
+    stored = {path.stem for path in store.run_files(results)}
+    return [replace(spec, control=control) for spec in runs
+            if run_id(config(spec, for_spec(data, spec), device_kind)) in stored]
 
 
 def delta_ratio(signal: pd.DataFrame, step: int) -> float:
@@ -209,7 +221,7 @@ def claim_run(planned: Plan, spec: RunSpec, results: Path) -> Path | None:
 
 def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: bool = False) -> Tally:
     """Train every run neither stored yet nor claimed by another sweep sharing the folder."""
-    planned = plan(runs, data, results, "gpu" if device.startswith("/GPU") else "cpu")
+    planned = plan(runs, data, results, device_kind(device))
     for group in side_by_side(planned.pending):
         mine = [(spec, claim) for spec in group if (claim := claim_run(planned, spec, results))]
         if not mine:

@@ -30,6 +30,7 @@ class RunSpec:
     depth: int
     seed: int
     profile: Profile
+    control: str = ""  # "" or a key of scenarios.CONTROLS: the perturbation this control run applies
 
     @property
     def width(self) -> int:
@@ -258,10 +259,22 @@ def train_side_by_side(runs: list[Compiled]):
 
 
 def initial_weights(spec: RunSpec, data: Dataset) -> list:
-    """The seed's initial weights, from a model built right after seeding."""
+    """The seed's initial weights, from a model built right after seeding (perturbed for a control run)."""
     seed_everything(spec.seed)
     with own_python_random(spec.seed):
-        return build_model(spec.scenario, spec.depth, data.image_shape, data.num_classes, spec.width).get_weights()
+        weights = build_model(spec.scenario, spec.depth, data.image_shape, data.num_classes, spec.width).get_weights()
+    return one_ulp_apart(weights, spec.seed) if spec.control == "init_ulp" else weights
+
+
+def one_ulp_apart(weights: list, seed: int) -> list:
+    """The control init_ulp: each non-zero weight one ulp up or down (a coin per weight, seeded by the run's
+    seed); zeros stay zero, as a rounding difference leaves an exact zero alone."""
+    coins = np.random.default_rng([seed, 1])
+    moved = []
+    for w in weights:
+        towards = np.where(coins.random(w.shape) < 0.5, -np.inf, np.inf).astype(w.dtype)
+        moved.append(np.where(w != 0, np.nextafter(w, towards), w))
+    return moved
 
 
 @contextmanager
