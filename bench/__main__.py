@@ -75,12 +75,14 @@ def shard_spec(text: str) -> tuple[int, int]:
 
 
 def add_common(parser: argparse.ArgumentParser, training: bool = True) -> None:
-    parser.add_argument("--profile", type=choice("profile", PROFILES), default="quick")
+    parser.add_argument("--profile", type=choice("profile", PROFILES),
+                        help="default: quick (with --control: the profile of the folder's runs)")
     if training:
         parser.add_argument("--epochs", type=one_integer("--epochs", 1, 1000),
                             help="every cell trains this many epochs (default: the profile's budgets)")
     parser.add_argument("--dataset", type=choice("dataset", ("auto", "mnist", "fashion_mnist", "digits", "synthetic")),
-                        help="default: the profile's (auto: first of mnist, fashion_mnist, digits that loads)")
+                        help="default: the profile's (auto: first of mnist, fashion_mnist, digits that loads; "
+                             "with --control: the dataset of the folder's runs)")
     parser.add_argument("--data-dir", help="folder with IDX .gz or .npz files (or set GRADBENCH_DATA_DIR)")
     parser.add_argument("--results", type=Path, help="results folder (default: results/<profile>/tf-<TF version>)")
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
@@ -203,6 +205,19 @@ def control_runs(runs: list, dataset, results: Path, device: str, control: str) 
     return controlled, folder
 
 
+def control_defaults(args) -> None:
+    """--control with --results: the profile and dataset not given are those of the folder's runs."""
+    if not getattr(args, "control", None) or not args.results:
+        return
+    from bench import store
+
+    files = store.run_files(args.results)
+    if not files:
+        raise UserError(f"--control: {args.results}/ holds no result files to control; sweep them first")
+    run = store.read_metadata(files[0])
+    args.profile, args.dataset = args.profile or run["profile"], args.dataset or run["dataset"]
+
+
 def scan_command(args) -> None:
     """scan: measure the depth scan into <results>/scan/ unless it is there already."""
     from bench import scan  # TensorFlow's default thread pools: the scan's matmuls are large
@@ -220,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             print_catalogue()
             return 0
+        control_defaults(args)
+        args.profile = args.profile or "quick"
         console.configure(args.verbose)
         console.import_tensorflow()
         if args.command == "scan":
