@@ -1,7 +1,9 @@
 """python -m report build --results DIR --out DIR: render the static site and print the path of index.html.
 
-python -m report diff A B --out DIR: compare two result folders (e.g. two TensorFlow versions), print the
-table and write DIR/diff/<A>__<B>.html; --fail-on-verdict-change exits 1 when a cell's verdict changes.
+python -m report diff A B [C ...] --out DIR: compare result folders in order (e.g. TensorFlow versions), each
+against its control runs' noise floor; print the tables and write DIR/diff/<A>__<B>.html per consecutive pair
+(and DIR/diff/<A>__<B>__<C>.html, the matrix, for three or more); --fail-on-verdict-change exits 1 when a
+cell's verdict changes, --fail-beyond-floor K when a metric moves more than K times its floor.
 
 python -m report benchmark-page BENCHMARK_JSON --out DIR: render DIR/benchmark.html from python -m
 bench.benchmark's JSON and print its path."""
@@ -12,12 +14,13 @@ import sys
 from pathlib import Path
 
 from bench.errors import UserError
-from report import benchmark_page, diff
+from report import benchmark_page, diff, floor, matrix
+from report.figures import versions
 from report.publish import SiteError, check_target
-from report.site import build, write_diff
+from report.site import build, write_diff, write_matrix
 
 EXIT_USER_ERROR = 2
-EXIT_VERDICT_CHANGED = 1
+EXIT_GATE = 1  # a diff's --fail-on-verdict-change or --fail-beyond-floor gate failed
 EXIT_INTERRUPTED = 130
 
 
@@ -42,24 +45,47 @@ def make_parser() -> Parser:
 
 
 def add_diff_command(commands) -> None:
-    cmd = commands.add_parser("diff", help="compare two results folders (e.g. two TensorFlow versions)")
-    cmd.add_argument("a", type=Path, help="results folder A (the baseline)")
-    cmd.add_argument("b", type=Path, help="results folder B")
+    cmd = commands.add_parser("diff", help="compare results folders in order (e.g. TensorFlow versions)")
+    cmd.add_argument("folders", type=Path, nargs="+", metavar="FOLDER",
+                     help="results folders, the baseline first (two or more; three or more also make the matrix)")
     cmd.add_argument("--out", type=Path, default=Path("site"), help="site to add diff/ to (default: site)")
     cmd.add_argument("--fail-on-verdict-change", action="store_true",
                      help="exit 1 when a scenario × depth changes its majority verdict")
+    cmd.add_argument("--fail-beyond-floor", type=positive, metavar="K",
+                     help="exit 1 when a cell's metric changes more than K times its noise floor (needs control runs)")
+
+
+def positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got '{text}'")
+    return value
 
 
 def diff_command(args) -> int:
-    """Print the diff, write its page; 1 if asked to fail on a verdict change and one happened."""
+    """Print each consecutive diff (and the matrix), write their pages; 1 if a gate asked for fails."""
+    if len(args.folders) < 2:
+        raise SiteError("python -m report diff: give two or more results folders, the baseline first")
     check_target(args.out)  # refuse a foreign --out before the work
-    result = diff.compare(args.a, args.b)
-    print(diff.terminal_text(result))
-    print(write_diff(diff.diff_page(result), args.out))
-    changes = result.verdict_changes()
-    for change in changes:
-        print(f"verdict changed: {change}", file=sys.stderr)
-    return EXIT_VERDICT_CHANGED if changes and args.fail_on_verdict_change else 0
+    diffs = [floor.compare(a, b) for a, b in zip(args.folders, args.folders[1:])]
+    if args.fail_beyond_floor:
+        beyond = [line for d in diffs for line in floor.beyond(d, args.fail_beyond_floor)]
+    pages = [diff.diff_page(d) for d in diffs]
+    for d, page in zip(diffs, pages):
+        print(diff.terminal_text(d))
+        print(write_diff(page, args.out, versions.charts(d)))
+    if len(diffs) > 1:
+        page = matrix.matrix_page(diffs, pages)
+        print(matrix.terminal_text(page))
+        print(write_matrix(page, args.out))
+    verdicts = [f"verdict changed: {change}" for d in diffs for change in d.verdict_changes()]
+    beyond = [f"beyond {args.fail_beyond_floor:g}× the floor: {line}" for line in beyond] if args.fail_beyond_floor else []
+    for line in verdicts + beyond:
+        print(line, file=sys.stderr)
+    return EXIT_GATE if beyond or (verdicts and args.fail_on_verdict_change) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -329,6 +329,7 @@ class Diff:
     metrics: pd.DataFrame  # per scenario × depth × metric × layer, sorted by size of change
     unmatched: pd.DataFrame  # runs on one side only: side, run_id, scenario, depth, seed
     values: pd.DataFrame = field(repr=False)  # per pair × metric × layer
+    floor_sources: list[str] = field(default_factory=list)  # folders whose controls gave the floor (floor.py)
 
     def verdict_changes(self) -> list[str]:
         changed = self.cells[self.cells["verdict_changed"]]
@@ -363,8 +364,11 @@ class MetricLine:
     max_change: str
     differ: str
     significance: str
-    per_seed: tuple[tuple[int, str, str], ...]  # the paired view: seed, A, B
+    per_seed: tuple[tuple[int, str, str, str], ...]  # the paired view: seed, A, B, against the floor
     changed: bool
+    floor: str  # the cell's floor (floor.py), "–" without controls
+    versus_floor: str  # the median seed's change against it
+    floor_test: str
 
 
 @dataclass(frozen=True)
@@ -378,6 +382,7 @@ class CellLine:
     verdict_a: str
     verdict_b: str
     verdict_changed: bool
+    versus_floor: str  # the whole-run metrics beyond the floor, or that none is
 
 
 def number(value: float) -> str:
@@ -402,13 +407,28 @@ def paired_numbers(a: float, b: float) -> tuple[str, str]:
     return (f"{a:.9g}", f"{b:.9g}") if number(a) == number(b) else (number(a), number(b))
 
 
+def versus_floor(row) -> str:
+    """A metric row's median change against its cell's floor (floor.py), in words."""
+    floor = getattr(row, "floor", np.nan)
+    if row.differ == 0:
+        return "bit-identical"
+    if pd.isna(floor):
+        return "no control"
+    if row.beyond <= 1:
+        return "within the floor" + (f" ({row.seeds_beyond}/{row.n} seeds beyond)" if row.seeds_beyond else "")
+    return "beyond a zero floor" if floor == 0 else f"{row.beyond:.3g}× beyond the floor"
+
+
 def metric_line(row) -> MetricLine:
-    values = zip(row.seeds, row.values_a, row.values_b)
-    per_seed = tuple((int(seed), *paired_numbers(a, b)) for seed, a, b in values)
+    statuses = getattr(row, "seed_status", None) or ["no control"] * row.n
+    values = zip(row.seeds, row.values_a, row.values_b, statuses)
+    per_seed = tuple((int(seed), *paired_numbers(a, b), status) for seed, a, b, status in values)
+    floor = getattr(row, "floor", np.nan)
     return MetricLine(
         row.scenario, int(row.depth), metric_label(row), number(row.median_a), number(row.median_b),
         number(row.ratio), change_size(row.change), change_size(row.max_change), f"{row.differ}/{row.n}",
-        row.significance, per_seed, row.differ > 0,
+        row.significance, per_seed, row.differ > 0, "–" if pd.isna(floor) else change_size(floor),
+        versus_floor(row), getattr(row, "floor_test", "no controls"),
     )  # fmt: skip
 
 
@@ -418,10 +438,24 @@ def metric_lines(diff: Diff, layers: bool) -> list[MetricLine]:
     return [metric_line(row) for row in rows.itertuples()]
 
 
+def cell_floor_text(diff: Diff, scenario: str, depth: int) -> str:
+    """Which whole-run metrics of a cell changed beyond the floor, and by how much."""
+    if not diff.floor_sources:
+        return "no controls"
+    rows = diff.metrics[(diff.metrics["scenario"] == scenario) & (diff.metrics["depth"] == depth)
+                        & (diff.metrics["layer"] == "")]
+    beyond = [f"{ALL_METRICS[r.metric].label} {versus_floor(r).replace(' beyond the floor', '')}"
+              for r in rows.itertuples() if r.differ and r.beyond > 1]
+    if beyond:
+        return "beyond the floor: " + ", ".join(beyond)
+    return "bit-identical" if not rows["differ"].any() else "every metric within the floor"
+
+
 def cell_lines(diff: Diff) -> list[CellLine]:
     return [
         CellLine(r.scenario, int(r.depth), int(r.seeds), r.change, r.kernels_differ, r.deltas_differ,
-                 r.verdict_label_a, r.verdict_label_b, bool(r.verdict_changed))
+                 r.verdict_label_a, r.verdict_label_b, bool(r.verdict_changed),
+                 cell_floor_text(diff, r.scenario, r.depth))
         for r in diff.cells.itertuples()
     ]  # fmt: skip
 
@@ -433,6 +467,12 @@ def side_text(side: Side) -> str:
             f"{distinct(runs, 'intra_op_threads')}/{distinct(runs, 'inter_op_threads')})")
 
 
+def floor_text(diff: Diff) -> str:
+    if not diff.floor_sources:
+        return "none: no control runs stored beside A or B (python -m bench sweep --results B --control init_ulp)"
+    return "control runs (init_ulp) in " + ", ".join(f"{f}/{store.CONTROLS_FOLDER}/" for f in diff.floor_sources)
+
+
 def unmatched_text(diff: Diff, which: str) -> str:
     rows = diff.unmatched[diff.unmatched["side"] == which]
     return ", ".join(f"{r.scenario} d{r.depth} s{r.seed}" for r in rows.itertuples()) or "none"
@@ -441,30 +481,31 @@ def unmatched_text(diff: Diff, which: str) -> str:
 # -- the terminal ----------------------------------------------------------------------------------
 
 TABLE_HEADER = ("scenario", "depth", "metric", "A median", "B median", "B/A", "change", "max", "differ",
-                "significance")
-NUMERIC_COLUMNS = {1, 3, 4, 5, 6, 7, 8}  # right-aligned
+                "floor", "against the floor", "significance")
+NUMERIC_COLUMNS = {1, 3, 4, 5, 6, 7, 8, 9}  # right-aligned
 
 
 def table_row(m: MetricLine) -> tuple[str, ...]:
     return (m.scenario, str(m.depth), m.metric, m.median_a, m.median_b, m.ratio, m.change, m.max_change,
-            m.differ, m.significance)
+            m.differ, m.floor, m.versus_floor, m.significance)
 
 
-def columns(rows: list[tuple[str, ...]]) -> list[str]:
-    """Text columns two spaces apart, numbers right-aligned."""
+def columns(rows: list[tuple[str, ...]], numeric: set[int] = NUMERIC_COLUMNS) -> list[str]:
+    """Text columns two spaces apart, the numeric ones right-aligned."""
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    align = [str.rjust if i in NUMERIC_COLUMNS else str.ljust for i in range(len(widths))]
+    align = [str.rjust if i in numeric else str.ljust for i in range(len(widths))]
     return ["  ".join(a(c, w) for a, c, w in zip(align, row, widths)).rstrip() for row in rows]
 
 
 def cell_text(line: CellLine) -> str:
     verdict = f"verdict {line.verdict_a} → {line.verdict_b}" + ("  (CHANGED)" if line.verdict_changed else "")
     layers = f"step-0 layers differing: kernel norm {line.kernels_differ}, ‖δ‖ {line.deltas_differ}"
-    return f"  {line.scenario} depth {line.depth}, {line.seeds} seeds: {line.change}\n    {layers}; {verdict}"
+    return (f"  {line.scenario} depth {line.depth}, {line.seeds} seeds: {line.change}\n    {layers}; {verdict}\n"
+            f"    against the 1-ulp floor: {line.versus_floor}")
 
 
 def header_lines(diff: Diff) -> list[str]:
-    return [f"A  {side_text(diff.a)}", f"B  {side_text(diff.b)}",
+    return [f"A  {side_text(diff.a)}", f"B  {side_text(diff.b)}", f"floor: {floor_text(diff)}",
             f"{len(diff.pairs)} pairs of runs matched (same config but versions) in {len(diff.cells)} cells; "
             f"only in A: {unmatched_text(diff, 'A')}; only in B: {unmatched_text(diff, 'B')}"]
 
@@ -507,8 +548,10 @@ class DiffPage:
     unmatched_a: str
     unmatched_b: str
     verdict_changes: list[str]
+    floor_from: str  # the folders whose control runs measured the floor
     init_rtol: float = INIT_RTOL
     changes: dict[str, str] = field(default_factory=lambda: dict(CHANGES))
+    figures: list = field(default_factory=list)  # figures.SavedChart, set by site.write_diff
 
 
 def slug(text: str) -> str:
@@ -529,5 +572,5 @@ def diff_page(diff: Diff) -> DiffPage:
     return DiffPage(
         entry, side_text(diff.a), side_text(diff.b), cell_lines(diff), metric_lines(diff, layers=False),
         metric_lines(diff, layers=True), unmatched_text(diff, "A"), unmatched_text(diff, "B"),
-        diff.verdict_changes(),
+        diff.verdict_changes(), floor_text(diff),
     )  # fmt: skip

@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
-from report import diff, publish
+from report import diff, figures, matrix, publish
 from report.article import article_page
 from report.data import Data, load
 from report.figure_cache import Shelf, start_worker
@@ -28,7 +28,7 @@ from report.views import cell_views, scenario_href
 MAX_WORKERS = 4  # processes drawing figures
 DIFF_FOLDER = "diff"  # <site>/diff/<A>__<B>.html
 
-__all__ = ["build", "load", "pages", "write_diff"]
+__all__ = ["build", "load", "pages", "write_diff", "write_matrix"]
 
 
 def pages(data: Data, shelf: Shelf) -> Iterable[Page]:
@@ -89,12 +89,30 @@ def build(results: Path, out: Path, built_at: str | None = None) -> Path:
     return out / "index.html"
 
 
-def write_diff(page: diff.DiffPage, out: Path, built_at: str | None = None) -> Path:
-    """Render a report.diff.DiffPage into out/diff/ (out: a site or a new folder); returns the page's path."""
+def write_diff(page: diff.DiffPage, out: Path, charts: list[figures.Chart] = (), built_at: str | None = None) -> Path:
+    """Render a report.diff.DiffPage with its figures into out/diff/ (out: a site or a new folder); returns the
+    page's path."""
     out = Path(out)
     publish.check_target(out)
     entry = page.entry
-    added = publish.AddedPage(f"{DIFF_FOLDER}/{entry.name}.html", f"{entry.a} → {entry.b}", entry.summary, "diff")
+    folder = out / DIFF_FOLDER / entry.name
+    page.figures = [figures.describe(chart, folder, out) for chart in charts]
+    files = tuple(path for saved in page.figures for path in (saved.svg, saved.csv))
+    added = publish.AddedPage(f"{DIFF_FOLDER}/{entry.name}.html", f"{entry.a} → {entry.b}", entry.summary, "diff",
+                              files)
     html = render(environment(), Page(added.path, "diff.html.j2", f"Diff {entry.a} → {entry.b}", page),
+                  built_at or now(), publish.is_built_site(out))
+    written = publish.add_page(out, added, html)
+    for chart in charts:
+        figures.write(chart, folder)
+    return written
+
+
+def write_matrix(page: matrix.MatrixPage, out: Path, built_at: str | None = None) -> Path:
+    """Render a report.matrix.MatrixPage into out/diff/; returns the page's path."""
+    out = Path(out)
+    publish.check_target(out)
+    added = publish.AddedPage(f"{DIFF_FOLDER}/{page.entry.name}.html", page.entry.a, page.entry.summary, "diff")
+    html = render(environment(), Page(added.path, "matrix.html.j2", f"Matrix {page.entry.a}", page),
                   built_at or now(), publish.is_built_site(out))
     return publish.add_page(out, added, html)
