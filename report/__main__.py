@@ -82,7 +82,10 @@ def diff_command(args) -> int:
         print(matrix.terminal_text(page))
         print(write_matrix(page, args.out))
     verdicts = [f"verdict changed: {change}" for d in diffs for change in d.verdict_changes()]
-    beyond = [f"beyond {args.fail_beyond_floor:g}× the floor: {line}" for line in beyond] if args.fail_beyond_floor else []
+    if args.fail_beyond_floor:
+        beyond = [f"beyond {args.fail_beyond_floor:g}× the floor: {line}" for line in beyond]
+    else:
+        beyond = []
     for line in verdicts + beyond:
         print(line, file=sys.stderr)
     return EXIT_GATE if beyond or (verdicts and args.fail_on_verdict_change) else 0

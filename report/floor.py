@@ -78,7 +78,8 @@ def cell_floors(values: pd.DataFrame) -> pd.DataFrame:
     for key, group in values.sort_values("seed").groupby(VALUE_KEYS, sort=False):
         floor = group["floor"].iloc[0]
         rows.append({
-            **dict(zip(VALUE_KEYS, key)), "floor": floor, "beyond": beyond_factor(group["rel"], group["floor"]).median(),
+            **dict(zip(VALUE_KEYS, key)), "floor": floor,
+            "beyond": beyond_factor(group["rel"], group["floor"]).median(),
             "seeds_beyond": int((group["rel"] > floor).sum()), "floor_test": floor_test(group),
             "seed_status": list(group["versus_floor"]),
         })  # fmt: skip

@@ -90,5 +90,6 @@ def terminal_text(page: MatrixPage) -> str:
     body = [(r.scenario, str(r.depth), r.metric, *r.medians, r.first_differs, r.first_beyond)
             for r in page.rows if r.first_beyond != "—"]
     if body:
-        lines += ["", "metrics whose change goes beyond the floor:", *diff.columns([header, *body], numeric=set(range(1, 3 + len(page.names))) - {2})]
+        numeric = set(range(1, 3 + len(page.names))) - {2}  # depth and the medians
+        lines += ["", "metrics whose change goes beyond the floor:", *diff.columns([header, *body], numeric)]
     return "\n".join(lines)

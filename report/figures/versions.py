@@ -38,7 +38,8 @@ def paired(values: pd.DataFrame, name_a: str, name_b: str) -> Chart | None:
                "line they are equal; the bar through a point is its cell's noise floor (the largest move of its "
                "control runs), so a point off the line but inside its bar moved no more than a 1-ulp change of "
                f"the initial weights moves it. {said}.")
-    alt = f"Scatter of paired per-seed values, {name_b} against {name_a}, coloured by their change against the floor: {said}."
+    alt = (f"Scatter of paired per-seed values, {name_b} against {name_a}, coloured by their change against the "
+           f"floor: {said}.")
     return Chart("paired", data, caption, alt, partial(draw_paired, data, name_a, name_b))
 
 
@@ -87,8 +88,8 @@ def step0_profiles(layer_a: pd.DataFrame, layer_b: pd.DataFrame, cell: tuple, na
         rel = ((wide[name_b] - wide[name_a]).abs() / np.maximum(wide[name_a].abs(), wide[name_b].abs())).max()
     scenario, depth = cell
     caption = (f"‖δ‖ per layer before the first update, {scenario} depth {depth}: {name_a} solid, {name_b} dashed, "
-               f"a colour per seed. This is the cell whose step-0 ‖δ‖ changed most among those whose "
-               f"initialisation or step-0 arithmetic changed; the largest relative difference of a layer is {fmt(rel)}.")
+               "a colour per seed. This is the cell whose step-0 ‖δ‖ changed most among those whose initialisation "
+               f"or step-0 arithmetic changed; the largest relative difference of a layer is {fmt(rel)}.")
     alt = (f"Line chart of step-0 ‖δ‖ against layer for {scenario} depth {depth}, {name_a} and {name_b} overlaid per "
            f"seed; largest relative difference {fmt(rel)}.")
     return Chart("step0-profiles", data, caption, alt, partial(draw_profiles, data, name_a, name_b))
@@ -122,9 +123,9 @@ def loss_curves(step_a: pd.DataFrame, step_b: pd.DataFrame, cell: tuple, name_a:
     data = data[["side", "seed", "step", "loss"]].assign(parts_at=data["seed"].map(parts)).reset_index(drop=True)
     scenario, depth = cell
     where = ", ".join(f"seed {s}: step {int(p)}" if np.isfinite(p) else f"seed {s}: never" for s, p in parts.items())
-    caption = (f"Batch loss per step, {scenario} depth {depth} (the cell whose final test loss changed most among those "
-               f"whose runs part during training): {name_a} solid, {name_b} dashed, a colour per seed; the dotted "
-               f"line marks where each seed's two runs first log a different loss ({where}).")
+    caption = (f"Batch loss per step, {scenario} depth {depth} (the cell whose final test loss changed most among "
+               f"those whose runs part during training): {name_a} solid, {name_b} dashed, a colour per seed; the "
+               f"dotted line marks where each seed's two runs first log a different loss ({where}).")
     alt = f"Loss curves of {scenario} depth {depth} under {name_a} and {name_b}; they first differ at {where}."
     return Chart("loss-curves", data, caption, alt, partial(draw_loss, data, name_a, name_b))
 
