@@ -1,6 +1,7 @@
 """Sessions: tests, lint, bench, report, diff, benchmark. `nox -l` lists them."""
 
 import shutil
+from pathlib import Path
 
 import nox
 
@@ -50,14 +51,39 @@ for _tf in TF_VERSIONS:  # named as the README calls them: nox -s bench-2.15.1
     globals()[f"bench_{_tf.replace('.', '_')}"] = bench_session(_tf)
 
 
+DIFF_OPTIONS_WITH_VALUE = ("--out", "--fail-beyond-floor")
+
+
+def folders_of(args: list[str]) -> list[str]:
+    """The results folders among python -m report diff's arguments."""
+    folders, skip = [], False
+    for arg in args:
+        if not skip and not arg.startswith("-"):
+            folders.append(arg)
+        skip = arg in DIFF_OPTIONS_WITH_VALUE
+    return folders
+
+
 @nox.session(python="3.11")
 def diff(session: nox.Session) -> None:
-    """Compare two result sets into site/diff/: nox -s diff -- A B [--fail-on-verdict-change].
+    """Compare results folders in order against their noise floor into site/diff/: nox -s diff -- A B [C …] [options].
 
-    Without arguments: the oldest against the newest TensorFlow of the bench matrix."""
+    Without folders: results/quick/tf-<v> of every bench matrix version swept. First, each folder named tf-<v> of the
+    matrix gets its control runs where missing, trained under its own TensorFlow (nox -s bench-<v> -- --control)."""
     install(session)
-    folders = session.posargs or [f"results/quick/tf-{TF_VERSIONS[0]}", f"results/quick/tf-{DEFAULT_TF}"]
-    session.run("python", "-m", "report", "diff", *folders)
+    args = session.posargs or [f for tf in TF_VERSIONS if Path(f := f"results/quick/tf-{tf}").is_dir()]
+    if len(folders_of(args)) < 2:
+        session.error("two or more results folders are needed: sweep them first, e.g. nox -s bench-2.15.1 "
+                      "and nox -s bench-2.21.0, or name them: nox -s diff -- A B")
+    for folder in folders_of(args):
+        tf = Path(folder).name.removeprefix("tf-")
+        if tf in TF_VERSIONS:
+            session.run("nox", "-r", "-s", f"bench-{tf}", "--", "--results", folder, "--control", "init_ulp",
+                        external=True)
+        else:
+            session.log(f"{folder}: not a bench matrix folder (tf-<version>); its control runs, if any, are used as "
+                        "they are (python -m bench sweep --results FOLDER --control init_ulp trains them)")
+    session.run("python", "-m", "report", "diff", *args)
 
 
 @nox.session(python="3.11")

@@ -171,6 +171,8 @@ def train_command(args) -> None:
         profile = replace(profile, epochs=args.epochs, long_cells=())
     if args.command == "run":
         runs = sweep.grid(profile, [SCENARIOS[args.scenario]], args.depth, args.seed)
+    elif args.control:
+        runs = sweep.shard(stored_grid(args, profile), *args.shard)
     else:
         scenarios = [SCENARIOS[n] for n in args.scenarios] if args.scenarios else list(CATALOGUE)
         runs = sweep.shard(sweep.grid(profile, scenarios, args.depths, args.seeds), *args.shard)
@@ -191,14 +193,30 @@ def train_command(args) -> None:
     print(f"{tally}; results in {results}/", file=sys.stderr)
 
 
+def stored_grid(args, profile) -> list:
+    """--control: the runs stored in the results folder (narrowed by --scenarios, --depths, --seeds), in grid order."""
+    from bench import store, train
+
+    wanted = {"scenario": args.scenarios, "depth": args.depths, "seed": args.seeds}
+    runs = {(m["scenario"], m["depth"], m["seed"])
+            for m in map(store.read_metadata, store.run_files(args.results or default_results(profile.name)))
+            if m["scenario"] in SCENARIOS and all(not v or m[k] in v for k, v in wanted.items())}
+    order = list(SCENARIOS)
+    return [train.RunSpec(SCENARIOS[name], depth, seed, profile)
+            for name, depth, seed in sorted(runs, key=lambda run: (order.index(run[0]), *run[1:]))]
+
+
 def control_runs(runs: list, dataset, results: Path, device: str, control: str) -> tuple[list, Path]:
     """The control runs of the grid's stored runs, and the folder they go to (refused like any results folder)."""
     from bench import claims, provenance, store, sweep
 
     controlled = sweep.controls_of(runs, dataset, results, sweep.device_kind(device), control)
     if not controlled:
-        raise UserError(f"--control: {results}/ holds none of this grid's runs to control; sweep them first "
-                        "(the same command without --control)")
+        raise UserError(f"--control: {results}/ holds no run that these options reproduce; give the options its "
+                        "sweep was run with (--profile, --dataset, --epochs)")
+    if len(controlled) < len(runs):
+        print(f"--control: {len(runs) - len(controlled)} stored runs were trained with other options "
+              "(--epochs, --dataset) and are left out", file=sys.stderr)
     folder = results / store.CONTROLS_FOLDER
     store.check_folder(folder, provenance.measurement_code())
     claims.remove_stale(folder)
