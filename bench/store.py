@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bench.errors import UserError, one_line
@@ -294,19 +295,46 @@ def refuse_copies(files: list[Path], runs: pd.DataFrame) -> None:
         raise StoreError(f"{files[0].parent}: {names} hold the same run {first}; delete the copies")
 
 
-def read_body(path: Path, expected: list[str]) -> pd.DataFrame:
+def read_arrow(path: Path, expected: list[str]) -> pa.Table:
     """A file's rows; a file whose metadata reads but whose data does not, or lacks expected columns, is a
     StoreError naming it."""
     try:
-        frame = pq.read_table(path).to_pandas()
+        table = pq.read_table(path)
     except (pa.ArrowException, OSError) as err:
-        frame, problem = None, one_line(err)
+        table, problem = None, one_line(err)
     else:
-        missing = [c for c in expected if c not in frame.columns]
+        missing = [c for c in expected if c not in table.column_names]
         problem = f"no column {', '.join(missing[:3])}" if missing else None
     if problem:
         raise StoreError(f"{path}: its data cannot be read ({problem}); delete it and run the sweep again to "
                          "retrain it")
+    return table
+
+
+def read_body(path: Path, expected: list[str]) -> pd.DataFrame:
+    return read_arrow(path, expected).to_pandas()
+
+
+def by_kind(table: pa.Table) -> dict[str, pa.Table]:
+    """A run file's rows split by kind, each with its kind's columns only: a file holds every kind's columns,
+    null outside their kind, so read whole they take several times the memory of their values."""
+    kinds = table.column("kind")
+    return {kind: table.filter(pc.equal(kinds, kind)).select([*RUN_KEYS, *columns])
+            for kind, columns in COLUMNS.items()}
+
+
+def kind_frame(kind: str, tables: list[pa.Table]) -> pd.DataFrame:
+    """One kind's rows of many files as a DataFrame, in the dtypes a frame of whole files gave (a column that other
+    kinds lack: whole numbers as float64, flags as objects), so every number reads and prints as before."""
+    names = [*RUN_KEYS, *COLUMNS[kind]]
+    if not tables:
+        return pd.DataFrame(columns=names)
+    frame = pa.concat_tables(tables).to_pandas()
+    for name, kind_type in COLUMNS[kind].items():
+        if pa.types.is_integer(kind_type) and not all(name in columns for columns in COLUMNS.values()):
+            frame[name] = frame[name].astype("float64")
+        elif pa.types.is_boolean(kind_type):
+            frame[name] = frame[name].astype(object)
     return frame
 
 
@@ -318,8 +346,11 @@ def load(folder: str | Path) -> Results:
     files = run_files(folder)
     runs = pd.DataFrame([read_metadata(f) for f in files])
     refuse_copies(files, runs)
-    long = pd.concat([read_body(f, schema().names) for f in files], ignore_index=True) if files else None
-    return Results(runs=runs, **split_kinds(long))
+    parts: dict[str, list[pa.Table]] = {kind: [] for kind in COLUMNS}
+    for path in files:
+        for kind, rows in by_kind(read_arrow(path, schema().names)).items():
+            parts[kind].append(rows)
+    return Results(runs=runs, **{kind: kind_frame(kind, tables) for kind, tables in parts.items()})
 
 
 def split_kinds(long: pd.DataFrame | None) -> dict[str, pd.DataFrame]:

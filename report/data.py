@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench import store
@@ -29,18 +30,16 @@ class Data:
     set_aside: list[SetAside] = field(default_factory=list)
     scan: pd.DataFrame | None = None  # the depth scan's rows (bench/scan.py), if the folder has one
     scan_meta: dict | None = None
-    groups: dict[str, dict[Key, pd.DataFrame]] = field(default_factory=dict)  # by table, by (scenario, depth)
+    positions: dict[str, dict[Key, np.ndarray]] = field(default_factory=dict)  # by table, by (scenario, depth)
 
     def rows(self, kind: str, keys: list[Key], seeds: list[int]) -> pd.DataFrame:
-        """The rows of one results table for these (scenario, depth) keys and seeds."""
-        if kind not in self.groups:
-            frame = self.results.table(kind)
+        """The rows of one results table for these (scenario, depth) keys and seeds (a copy of those alone)."""
+        frame = self.results.table(kind)
+        if kind not in self.positions:
             grouped = frame.groupby([frame["scenario"], frame["depth"].astype(int)], sort=False)
-            self.groups[kind] = {(s, int(d)): rows for (s, d), rows in grouped}
-        parts = [self.groups[kind][key] for key in keys if key in self.groups[kind]]
-        if not parts:
-            return self.results.table(kind).iloc[:0]
-        rows = pd.concat(parts, ignore_index=True)
+            self.positions[kind] = {(s, int(d)): rows for (s, d), rows in grouped.indices.items()}
+        parts = [self.positions[kind][key] for key in keys if key in self.positions[kind]]
+        rows = frame.take(np.concatenate(parts)).reset_index(drop=True) if parts else frame.iloc[:0]
         return rows[rows["seed"].isin(seeds)]
 
 
