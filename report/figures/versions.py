@@ -47,9 +47,10 @@ def draw_paired(data: pd.DataFrame, name_a: str, name_b: str) -> Figure:
     figure, axes = new_figure(1, len(PAIRED_METRICS), height=3.4)
     for ax, (metric, label) in zip(axes.flat, PAIRED_METRICS.items()):
         rows = data[data["metric"] == metric]
-        floor = rows["floor"].fillna(0).to_numpy()
-        ax.errorbar(rows["a"], rows["a"], yerr=np.abs(rows["a"].to_numpy()) * floor, fmt="none", ecolor="#bbbbbb",
-                    elinewidth=3, alpha=0.6)
+        floored = rows[rows["floor"] > 0]
+        if len(floored):
+            ax.errorbar(floored["a"], floored["a"], yerr=floored["a"].abs() * floored["floor"], fmt="none",
+                        ecolor="#bbbbbb", elinewidth=3, alpha=0.6)
         for status, colour in STATUS_COLOURS.items():
             group = rows[rows["status"] == status]
             if len(group):
