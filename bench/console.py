@@ -18,6 +18,7 @@ import sys
 import threading
 
 verbose = False
+filtering = False  # native output goes through filter_native_stderr's thread
 
 
 def configure(show_everything: bool) -> None:
@@ -51,13 +52,26 @@ NATIVE_NOTICE = re.compile(
 )  # absl/TSL info, warning and error lines; a fatal one (F…) still shows
 
 
+def writes_to_fd2(stream) -> bool:
+    try:
+        return stream.fileno() == 2
+    except (AttributeError, OSError, io.UnsupportedOperation):  # a capture of pytest's, say
+        return False
+
+
 def filter_native_stderr() -> None:
-    """Send file descriptor 2 (native code's output) through a thread that drops NATIVE_NOTICE lines; Python's
-    sys.stderr keeps writing to the terminal directly, so progress bars are not held up by the filter."""
+    """Send file descriptor 2 (native code's output) through a thread that drops NATIVE_NOTICE lines, once per
+    process. Python's sys.stderr, if it wrote to fd 2, now writes to the terminal directly, so progress bars are
+    not held up by the filter."""
+    global filtering
+    if filtering:
+        return
+    filtering = True
     sys.stderr.flush()
     terminal = os.dup(2)
-    sys.stderr = io.TextIOWrapper(open(terminal, "wb", buffering=0, closefd=False), encoding=sys.stderr.encoding,
-                                  errors="backslashreplace", line_buffering=True, write_through=True)
+    if writes_to_fd2(sys.stderr):
+        sys.stderr = io.TextIOWrapper(open(terminal, "wb", buffering=0, closefd=False), encoding=sys.stderr.encoding,
+                                      errors="backslashreplace", line_buffering=True, write_through=True)
     read, write = os.pipe()
     os.dup2(write, 2)
     os.close(write)

@@ -10,9 +10,20 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from bench.scenarios import SCENARIOS
 from report import diff
 
 METRICS = ("final_test_accuracy", "final_test_loss", "grad_norm_max", "delta_ratio_init", "step0_loss")
+MARKS = {"bit-identical": "=", "within the floor": "≈", "no control": "≠"}  # else "k×", beyond the floor
+
+
+def mark(step: str) -> str:
+    """A step's change against the floor as one symbol: =, ≈, ≠ (changed, no floor to hold it to) or k×."""
+    if step.startswith("within"):
+        return MARKS["within the floor"]
+    if "beyond" in step:
+        return "> 0" if "zero floor" in step else step.split(" ")[0]
+    return MARKS[step]
 
 
 @dataclass(frozen=True)
@@ -22,6 +33,7 @@ class MatrixRow:
     metric: str
     medians: tuple[str, ...]  # per version, median over the seeds paired in both neighbouring diffs
     steps: tuple[str, ...]  # per consecutive pair: the change against the floor (diff.versus_floor)
+    marks: tuple[str, ...]  # the same in a symbol (MARKS)
     first_differs: str  # the version at which the numbers first differ, or "—"
     first_beyond: str  # the version at which the change first goes beyond the floor, or "—"
 
@@ -35,6 +47,7 @@ class MatrixPage:
     rows: list[MatrixRow]
     firsts: list[tuple[str, int, int]]  # per later version: cells whose numbers first differ / first go beyond
     floor_from: list[str]
+    verdict_changes: list[str]  # "at <set>: <cell>: <verdict> → <verdict>"
 
 
 def first_version(flags: list[bool], names: list[str]) -> str:
@@ -58,16 +71,18 @@ def row_of(key: tuple, row: pd.Series, count: int, names: list[str]) -> MatrixRo
     differs = [s["differ"] > 0 for s in steps]
     beyond = [s["differ"] > 0 and s["beyond"] > 1 for s in steps]
     scenario, depth, metric = key
+    texts = tuple(diff.versus_floor(s) for s in steps)
     return MatrixRow(scenario, int(depth), diff.ALL_METRICS[metric].label, tuple(diff.number(m) for m in medians),
-                     tuple(diff.versus_floor(s) for s in steps),
-                     first_version(differs, names), first_version(beyond, names))
+                     texts, tuple(map(mark, texts)), first_version(differs, names), first_version(beyond, names))
 
 
 def matrix_page(diffs: list[diff.Diff], pages: list[diff.DiffPage]) -> MatrixPage:
     sides = [diffs[0].a, *(d.b for d in diffs)]
     names = [side.name for side in sides]
     table = metric_rows(diffs)
-    rows = [row_of(key, row, len(diffs), names) for key, row in table.iterrows()]
+    order = {name: i for i, name in enumerate(SCENARIOS)}
+    keys = sorted(table.index, key=lambda k: (order.get(k[0], len(order)), k[0], k[1], METRICS.index(k[2])))
+    rows = [row_of(key, table.loc[key], len(diffs), names) for key in keys]
     firsts = []
     for name in names[1:]:
         cells_differ = {(r.scenario, r.depth) for r in rows if r.first_differs == name}
@@ -78,8 +93,9 @@ def matrix_page(diffs: list[diff.Diff], pages: list[diff.DiffPage]) -> MatrixPag
                            + "; ".join(f"{n}: {b} cells first beyond the floor" for n, _, b in firsts))
     links = [(f"{p.entry.a} → {p.entry.b}", f"{p.entry.name}.html") for p in pages]
     sources = sorted({f for d in diffs for f in d.floor_sources})
+    verdicts = [f"at {d.b.name}: {change}" for d in diffs for change in d.verdict_changes()]
     return MatrixPage(entry, names, [f"{side.name}: {side.versions()}" for side in sides], links, rows, firsts,
-                      sources)
+                      sources, verdicts)
 
 
 def terminal_text(page: MatrixPage) -> str:
