@@ -71,11 +71,12 @@ def diff(session: nox.Session) -> None:
     Without folders: results/quick/tf-<v> of every bench matrix version swept. First, each folder named tf-<v> of the
     matrix gets its control runs where missing, trained under its own TensorFlow (nox -s bench-<v> -- --control)."""
     install(session)
-    args = session.posargs or [f for tf in TF_VERSIONS if Path(f := f"results/quick/tf-{tf}").is_dir()]
-    if len(folders_of(args)) < 2:
+    given = folders_of(session.posargs)
+    folders = given or [f for tf in TF_VERSIONS if Path(f := f"results/quick/tf-{tf}").is_dir()]
+    if len(folders) < 2:
         session.error("two or more results folders are needed: sweep them first, e.g. nox -s bench-2.15.1 "
                       "and nox -s bench-2.21.0, or name them: nox -s diff -- A B")
-    for folder in folders_of(args):
+    for folder in folders:
         tf = Path(folder).name.removeprefix("tf-")
         if tf in TF_VERSIONS:
             session.run("nox", "-r", "-s", f"bench-{tf}", "--", "--results", folder, "--control", "init_ulp",
@@ -83,7 +84,7 @@ def diff(session: nox.Session) -> None:
         else:
             session.log(f"{folder}: not a bench matrix folder (tf-<version>); its control runs, if any, are used as "
                         "they are (python -m bench sweep --results FOLDER --control init_ulp trains them)")
-    session.run("python", "-m", "report", "diff", *args)
+    session.run("python", "-m", "report", "diff", *(session.posargs if given else [*folders, *session.posargs]))
 
 
 @nox.session(python="3.11")
