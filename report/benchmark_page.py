@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bench.text import fmt
 from report import publish
+from report.overview import refresh_index
 from report.render import Page, environment, render
 
 PAGE = "benchmark.html"
@@ -68,4 +69,5 @@ def write_page(source: Path, out: Path) -> Path:
                                html)
     if not (out / DATA).exists() or not (out / DATA).samefile(source):
         shutil.copyfile(source, out / DATA)
+    refresh_index(out)
     return written

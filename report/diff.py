@@ -562,7 +562,12 @@ def summary(diff: Diff) -> str:
     changes = change_text(diff.pairs["change"])
     count = len(diff.verdict_changes())
     verdicts = f"{count} verdict change(s)" if count else "no verdict changes"
-    return f"{len(diff.pairs)} matched runs in {len(diff.cells)} cells: {changes}; {verdicts}"
+    beyond = ""
+    if diff.floor_sources:
+        whole_run = diff.metrics[(diff.metrics["layer"] == "") & (diff.metrics["differ"] > 0)]
+        cells = whole_run[whole_run["beyond"] > 1][["scenario", "depth"]].drop_duplicates()
+        beyond = f"; {len(cells)} cells with a metric beyond the 1-ulp noise floor"
+    return f"{len(diff.pairs)} matched runs in {len(diff.cells)} cells: {changes}; {verdicts}{beyond}"
 
 
 def diff_page(diff: Diff) -> DiffPage:

@@ -12,6 +12,7 @@ from report.data import Data, SetAside, distinct
 from report.figure_cache import Shelf
 from report.figures import FIGURES, SavedChart
 from report.phenomena import PHENOMENA
+from report.render import environment
 from report.views import CellView, Link, ResultSet, result_sets, scenario_href
 
 
@@ -81,6 +82,33 @@ def methods_page(data: Data) -> MethodsPage:
         scan_rule=depth_scan.MODEL_RULE,
         verdict_init_rule=analysis.VERDICT_INIT_RULE,
     )
+
+
+@dataclass
+class AddedPages:
+    """The index's list of added pages alone (templates/added_pages.html.j2)."""
+
+    diffs: list[Link]
+    benchmark: Link | None
+
+
+ADDED_MARKERS = ("<!-- pages added by other commands -->", "<!-- /pages added by other commands -->")
+
+
+def refresh_index(out: Path) -> None:
+    """Rewrite a built site's list of added pages in its index, so that a page added after the build is listed."""
+    index = Path(out) / "index.html"
+    if not publish.is_built_site(Path(out)):
+        return
+    html = index.read_text(encoding="utf-8")
+    start, end = html.find(ADDED_MARKERS[0]), html.find(ADDED_MARKERS[1])
+    if start < 0 or end < 0:  # an index of an older gradbench: the next build lists them
+        return
+    added = AddedPages(added_links(out, "diff"), next(iter(added_links(out, "benchmark")), None))
+    section = environment().get_template("added_pages.html.j2").render(page=added, root="")
+    start_of_section = section.index(ADDED_MARKERS[0])
+    index.write_text(html[:start] + section[start_of_section:].rstrip("\n") + html[end + len(ADDED_MARKERS[1]):],
+                     encoding="utf-8", newline="\n")
 
 
 def added_links(root: Path, kind: str) -> list[Link]:

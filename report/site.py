@@ -19,7 +19,7 @@ from report import diff, figures, matrix, publish
 from report.article import article_page
 from report.data import Data, load
 from report.figure_cache import Shelf, start_worker
-from report.overview import index_page, methods_page
+from report.overview import index_page, methods_page, refresh_index
 from report.phenomena import PHENOMENA, phenomenon_page
 from report.render import Page, environment, render
 from report.scenario_pages import scenario_names, scenario_page
@@ -105,6 +105,7 @@ def write_diff(page: diff.DiffPage, out: Path, charts: list[figures.Chart] = (),
     written = publish.add_page(out, added, html)
     for chart in charts:
         figures.write(chart, folder)
+    refresh_index(out)
     return written
 
 
@@ -115,4 +116,6 @@ def write_matrix(page: matrix.MatrixPage, out: Path, built_at: str | None = None
     added = publish.AddedPage(f"{DIFF_FOLDER}/{page.entry.name}.html", page.entry.a, page.entry.summary, "diff")
     html = render(environment(), Page(added.path, "matrix.html.j2", f"Matrix {page.entry.a}", page),
                   built_at or now(), publish.is_built_site(out))
-    return publish.add_page(out, added, html)
+    written = publish.add_page(out, added, html)
+    refresh_index(out)
+    return written

@@ -9,7 +9,8 @@ NATIVE = [
     "E0000 00:00:1795860273.625341   19787 meta_optimizer.cc:966] remapper failed: NOT_FOUND",
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
 ]
-KEPT = ["F0000 00:00:1795860273.7   19787 check.cc:1] Check failed: a fatal native line", "a native line of another kind"]
+KEPT = ["F0000 00:00:1795860273.7   19787 check.cc:1] Check failed: a fatal native line",
+        "a native line of another kind"]
 SCRIPT = f"""
 import os, sys, time
 from bench import console

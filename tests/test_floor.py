@@ -129,12 +129,16 @@ def test_the_matrix_names_the_version_where_a_change_first_appeared(results, tmp
     middle = planted_copy(results, tmp_path, "tf-b", "linear", 2)
     last = copy(middle, tmp_path, "tf-c")
     site = tmp_path / "site"
+    assert report_main(["build", "--results", str(results), "--out", str(site)]) == 0
+    capsys.readouterr()
     assert report_main(["diff", str(results), str(middle), str(last), "--out", str(site)]) == 0
     out = capsys.readouterr().out
     assert "at tf-b: 1 cells' numbers first differ, 1 first go beyond the floor" in out
     assert "at tf-c: 0 cells' numbers first differ, 0 first go beyond the floor" in out
     pages = {p.name for p in (site / "diff").glob("*.html")}
     assert pages == {"tf-a__tf-b.html", "tf-b__tf-c.html", "tf-a__tf-b__tf-c.html"}
+    index = (site / "index.html").read_text()  # listed at once, not only from the next build on
+    assert all(f'href="diff/{page}"' in index for page in pages)
     diffs = [floor.compare(results, middle), floor.compare(middle, last)]
     rows = {(r.scenario, r.metric): r for r in matrix.matrix_page(diffs, [diff.diff_page(d) for d in diffs]).rows}
     assert rows[("linear", "final test loss")].first_beyond == "tf-b"
