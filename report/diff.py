@@ -416,7 +416,12 @@ def versus_floor(row) -> str:
         return "no control"
     if row.beyond <= 1:
         return "within the floor" + (f" ({row.seeds_beyond}/{row.n} seeds beyond)" if row.seeds_beyond else "")
-    return "beyond a zero floor" if floor == 0 else f"{row.beyond:.3g}× beyond the floor"
+    return "beyond a zero floor" if floor == 0 else f"{times(row.beyond)} beyond the floor"
+
+
+def times(factor: float) -> str:
+    """A factor beyond the floor: 3 digits, and never a bare '1×' for one just above 1."""
+    return f"{factor:.3g}×" if factor >= 1.005 else f"{factor:.2f}×"
 
 
 def metric_line(row) -> MetricLine:

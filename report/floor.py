@@ -69,7 +69,7 @@ def status(rel: float, floor: float, equal: bool) -> str:
         return "no control"
     if rel <= floor:
         return "within the floor"
-    return "beyond a zero floor" if floor == 0 else f"{rel / floor:.3g}× beyond the floor"
+    return "beyond a zero floor" if floor == 0 else f"{diff.times(rel / floor)} beyond the floor"
 
 
 def cell_floors(values: pd.DataFrame) -> pd.DataFrame:
@@ -115,4 +115,4 @@ def beyond(result: diff.Diff, factor: float) -> list[str]:
             f"python -m bench sweep --results {result.b.folder} --control init_ulp (under that folder's TensorFlow)")
     rows = result.metrics[(result.metrics["layer"] == "") & (result.metrics["beyond"] > factor)]
     return [f"{r.scenario} depth {r.depth}: {diff.ALL_METRICS[r.metric].label} changed {diff.change_size(r.change)}, "
-            f"{r.beyond:.3g}× its floor {diff.change_size(r.floor)}" for r in rows.itertuples()]
+            f"{diff.times(r.beyond)} its floor {diff.change_size(r.floor)}" for r in rows.itertuples()]
