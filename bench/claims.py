@@ -111,3 +111,15 @@ def release(paths: list[Path]) -> None:
             folder.rmdir()  # unless another sweep's claims or files are in it
         except OSError:
             pass
+
+
+def release_own(results: Path) -> None:
+    """Delete every claim this process holds on a folder, and the claims folder if empty: what an interrupt
+    between taking a claim and holding it (kept) would leave."""
+    me = (socket.gethostname(), os.getpid())
+    folder = store.partial_folder(Path(results))
+    release([path for path in folder.glob("*.claim") if holder(path) == me])
+    try:
+        folder.rmdir()
+    except OSError:
+        pass

@@ -148,5 +148,6 @@ def sweep_on_cluster(address: str, runs: list[RunSpec], data: datasets.Dataset, 
         for future in futures:
             future.cancel()
         client.close()
+        claims.release_own(results)  # Ctrl-C between taking a claim and holding it
     return plan.tally
 

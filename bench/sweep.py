@@ -222,16 +222,19 @@ def claim_run(planned: Plan, spec: RunSpec, results: Path) -> Path | None:
 def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: bool = False) -> Tally:
     """Train every run neither stored yet nor claimed by another sweep sharing the folder."""
     planned = plan(runs, data, results, device_kind(device))
-    for group in side_by_side(planned.pending):
-        mine = [(spec, claim) for spec in group if (claim := claim_run(planned, spec, results))]
-        if not mine:
-            continue
-        specs, held = [spec for spec, _ in mine], [claim for _, claim in mine]
-        planned.progress.start(specs)
-        started = time.perf_counter()
-        with claims.kept(held):
-            for run, tables in execute(specs, data, results, device, xla):
-                planned.progress.finish((time.perf_counter() - started) / len(specs))
-                print(summary_line(run, tables), flush=True)
-        planned.tally.trained += len(specs)
+    try:
+        for group in side_by_side(planned.pending):
+            mine = [(spec, claim) for spec in group if (claim := claim_run(planned, spec, results))]
+            if not mine:
+                continue
+            specs, held = [spec for spec, _ in mine], [claim for _, claim in mine]
+            planned.progress.start(specs)
+            started = time.perf_counter()
+            with claims.kept(held):
+                for run, tables in execute(specs, data, results, device, xla):
+                    planned.progress.finish((time.perf_counter() - started) / len(specs))
+                    print(summary_line(run, tables), flush=True)
+            planned.tally.trained += len(specs)
+    finally:  # Ctrl-C between taking a claim and holding it
+        claims.release_own(results)
     return planned.tally

@@ -127,6 +127,18 @@ def test_an_interrupted_sweep_says_so_keeps_what_finished_and_leaves_nothing(tmp
     assert 1 <= len(store.run_files(folder)) < RUNS and litter(folder) == []
 
 
+def test_an_interrupt_between_claiming_runs_and_holding_them_leaves_no_claim(tmp_path, monkeypatch):
+    from bench import claims
+
+    def interrupted(paths):  # Ctrl-C lands after the group's claims are taken, before they are held
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(claims, "kept", interrupted)
+    folder = tmp_path / "results"
+    assert bench_main([*SWEEP, "--results", str(folder)]) == 130
+    assert litter(folder) == [] and store.run_files(folder) == []
+
+
 def test_two_sweeps_into_one_folder_split_the_work(tmp_path):
     folder = tmp_path / "results"
     argv = ["sweep", "--profile", "smoke", "--scenarios", "sigmoid,relu_he,linear", "--depths", "2,3,4",
