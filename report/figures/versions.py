@@ -68,15 +68,17 @@ def draw_paired(data: pd.DataFrame, name_a: str, name_b: str) -> Figure:
 
 
 def pick_cell(values: pd.DataFrame, pairs: pd.DataFrame, changes: tuple[str, ...], metric: str) -> tuple | None:
-    """The (scenario, depth) among cells with one of `changes` whose `metric` changed most (median over seeds)."""
-    cells = pairs[pairs["change"].isin(changes)][["scenario", "depth"]].drop_duplicates()
-    if cells.empty:
-        return None
-    rows = values[values["metric"] == metric].merge(cells)
-    if rows.empty:
-        return None
-    change = rows.groupby(["scenario", "depth"], sort=False)["rel"].median()
-    return change.idxmax()
+    """Among cells whose pairs changed in one of `changes` (tried one at a time, in order), the (scenario, depth)
+    with the most layers for `metric`, then the largest change of it (median over seeds)."""
+    for change in changes:
+        cells = pairs[pairs["change"] == change][["scenario", "depth"]].drop_duplicates()
+        rows = values[values["metric"] == metric].merge(cells)
+        if rows.empty:
+            continue
+        by_cell = rows.groupby(["scenario", "depth"], sort=False).agg(layers=("layer", "nunique"),
+                                                                      change=("rel", "median"))
+        return by_cell.sort_values(["layers", "change"], ascending=False, kind="stable").index[0]
+    return None
 
 
 def step0_profiles(layer_a: pd.DataFrame, layer_b: pd.DataFrame, cell: tuple, name_a: str, name_b: str) -> Chart:
@@ -89,8 +91,8 @@ def step0_profiles(layer_a: pd.DataFrame, layer_b: pd.DataFrame, cell: tuple, na
         rel = ((wide[name_b] - wide[name_a]).abs() / np.maximum(wide[name_a].abs(), wide[name_b].abs())).max()
     scenario, depth = cell
     caption = (f"‖δ‖ per layer before the first update, {scenario} depth {depth}: {name_a} solid, {name_b} dashed, "
-               "a colour per seed. This is the cell whose step-0 ‖δ‖ changed most among those whose initialisation "
-               f"or step-0 arithmetic changed; the largest relative difference of a layer is {fmt(rel)}.")
+               "a colour per seed: the deepest cell whose step-0 arithmetic (or else initialisation) changed, the one "
+               f"whose ‖δ‖ changed most if several; the largest relative difference of a layer is {fmt(rel)}.")
     alt = (f"Line chart of step-0 ‖δ‖ against layer for {scenario} depth {depth}, {name_a} and {name_b} overlaid per "
            f"seed; largest relative difference {fmt(rel)}.")
     return Chart("step0-profiles", data, caption, alt, partial(draw_profiles, data, name_a, name_b))
@@ -109,42 +111,54 @@ def draw_profiles(data: pd.DataFrame, name_a: str, name_b: str) -> Figure:
     return figure
 
 
-def parting_steps(step_a: pd.DataFrame, step_b: pd.DataFrame) -> pd.Series:
-    """Per seed: the first logged step whose batch loss differs between the sides (nan if none does)."""
+def paired_losses(step_a: pd.DataFrame, step_b: pd.DataFrame) -> pd.DataFrame:
+    """Per seed and logged step: both batch losses and their relative difference |B − A| / max(|A|, |B|)."""
     both = step_a[["seed", "step", "loss"]].merge(step_b[["seed", "step", "loss"]], on=["seed", "step"],
                                                   suffixes=("_a", "_b"))
-    differ = both[~((both["loss_a"] == both["loss_b"]) | (both["loss_a"].isna() & both["loss_b"].isna()))]
-    return differ.groupby("seed")["step"].min().reindex(sorted(both["seed"].unique()))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gap = (both["loss_b"] - both["loss_a"]).abs() / np.maximum(both["loss_a"].abs(), both["loss_b"].abs())
+    same = (both["loss_a"] == both["loss_b"]) | (both["loss_a"].isna() & both["loss_b"].isna())
+    return both.assign(difference=gap.where(~same, 0.0)).sort_values(["seed", "step"]).reset_index(drop=True)
 
 
 def loss_curves(step_a: pd.DataFrame, step_b: pd.DataFrame, cell: tuple, name_a: str, name_b: str) -> Chart:
-    """Batch loss per step of one cell, both sides, a line per seed, with the step where each seed's pair parts."""
-    parts = parting_steps(step_a, step_b)
-    data = pd.concat([step_a.assign(side=name_a), step_b.assign(side=name_b)], ignore_index=True)
-    data = data[["side", "seed", "step", "loss"]].assign(parts_at=data["seed"].map(parts)).reset_index(drop=True)
+    """Batch loss per step of one cell, both sides, a line per seed; below, how far apart each seed's two runs
+    are, from the step where they part."""
+    data = paired_losses(step_a, step_b)
+    parts = data[data["difference"] != 0].groupby("seed")["step"].min().reindex(sorted(data["seed"].unique()))
+    data = data.assign(parts_at=data["seed"].map(parts))
     scenario, depth = cell
     where = ", ".join(f"seed {s}: step {int(p)}" if np.isfinite(p) else f"seed {s}: never" for s, p in parts.items())
-    caption = (f"Batch loss per step, {scenario} depth {depth} (the cell whose final test loss changed most among "
-               f"those whose runs part during training): {name_a} solid, {name_b} dashed, a colour per seed; the "
-               f"dotted line marks where each seed's two runs first log a different loss ({where}).")
-    alt = f"Loss curves of {scenario} depth {depth} under {name_a} and {name_b}; they first differ at {where}."
+    last = data.groupby("seed")["difference"].last()
+    caption = (f"Batch loss per step, {scenario} depth {depth} (of the cells whose runs part during training, or "
+               f"else at step 0, the one whose losses end furthest apart): {name_a} solid, {name_b} dashed, a "
+               "colour per seed. Below, their relative difference |B − A| / max(|A|, |B|) from the step where each "
+               f"seed's two runs first log a different loss ({where}), dotted; at the last step it is "
+               + ", ".join(f"{fmt(v)} (seed {k})" for k, v in last.items()) + ".")
+    alt = (f"Loss curves of {scenario} depth {depth} under {name_a} and {name_b}, and their relative difference per "
+           f"step; they first differ at {where}.")
     return Chart("loss-curves", data, caption, alt, partial(draw_loss, data, name_a, name_b))
 
 
 def draw_loss(data: pd.DataFrame, name_a: str, name_b: str) -> Figure:
-    figure, axes = new_figure(1, 1, height=3.0)
-    ax = axes[0, 0]
+    figure, axes = new_figure(2, 1, height=4.6, sharex=True)
+    top, bottom = axes[0, 0], axes[1, 0]
     for i, (seed, rows) in enumerate(data.groupby("seed")):
         colour = PALETTE[i % len(PALETTE)]
-        for side, style in ((name_a, "-"), (name_b, "--")):
-            line = rows[rows["side"] == side]
-            ax.plot(line["step"], line["loss"], style, color=colour, lw=0.8, label=f"seed {seed}, {side}")
+        for column, side, style in (("loss_a", name_a, "-"), ("loss_b", name_b, "--")):
+            top.plot(rows["step"], rows[column], style, color=colour, lw=0.8, label=f"seed {seed}, {side}")
+        gap = rows[rows["difference"] > 0]
+        bottom.plot(gap["step"], gap["difference"], color=colour, lw=0.8)
         part = rows["parts_at"].iloc[0]
         if np.isfinite(part):
-            ax.axvline(part, color=colour, ls=":", lw=1)
-    if spans_decades(data["loss"]):
-        ax.set_yscale("log")
-    ax.set(xlabel="step", ylabel="batch loss")
+            for ax in (top, bottom):
+                ax.axvline(part, color=colour, ls=":", lw=1)
+    if spans_decades(pd.concat([data["loss_a"], data["loss_b"]])):
+        top.set_yscale("log")
+    top.set(ylabel="batch loss")
+    if (data["difference"] > 0).any():
+        bottom.set_yscale("log")
+    bottom.set(xlabel="step", ylabel="|B − A| / max")
     legend_below(figure)
     return figure
 
@@ -155,21 +169,34 @@ def with_seeds(table: pd.DataFrame, run_seeds: pd.Series) -> pd.DataFrame:
     return rows.assign(seed=rows["run_id"].map(run_seeds))
 
 
+def cell_tables(diff, cell: tuple, kind: str) -> list[pd.DataFrame]:
+    """One kind's rows of a cell's paired runs on each side, with their seed."""
+    runs = diff.pairs[(diff.pairs["scenario"] == cell[0]) & (diff.pairs["depth"] == cell[1])]
+    return [with_seeds(side.results.table(kind), runs.set_index(f"run_id_{x}")["seed"])
+            for side, x in ((diff.a, "a"), (diff.b, "b"))]
+
+
+def parting_cell(diff) -> tuple | None:
+    """The cell whose batch losses end furthest apart (median over seeds), among those whose runs part during
+    training, or else from step 0 on; None if no cell's batch losses differ."""
+    for change in ("dynamics", "step0", "initialisation"):
+        cells = diff.pairs[diff.pairs["change"] == change][["scenario", "depth"]].drop_duplicates()
+        apart = {cell: paired_losses(*cell_tables(diff, cell, "step")).groupby("seed")["difference"].last().median()
+                 for cell in cells.itertuples(index=False, name=None)}
+        apart = {cell: gap for cell, gap in apart.items() if gap > 0}
+        if apart:
+            return max(apart, key=apart.get)
+    return None
+
+
 def charts(diff) -> list[Chart]:
     """The diff page's figures from a report.diff.Diff (after report.floor.attach), those its data can draw."""
     name_a, name_b = diff.a.name, diff.b.name
     if name_a == name_b:
         name_a, name_b = f"A ({name_a})", f"B ({name_b})"
     found = [paired(diff.values, name_a, name_b)]
-    for changes, metric, draw, kind in (
-        (("initialisation", "step0"), "step0_delta_norm", step0_profiles, "layer"),
-        (("dynamics", "step0", "initialisation"), "final_test_loss", loss_curves, "step"),
-    ):
-        cell = pick_cell(diff.values, diff.pairs, changes, metric)
-        if cell is None:
-            continue
-        runs = diff.pairs[(diff.pairs["scenario"] == cell[0]) & (diff.pairs["depth"] == cell[1])]
-        tables = [with_seeds(side.results.table(kind), runs.set_index(f"run_id_{x}")["seed"])
-                  for side, x in ((diff.a, "a"), (diff.b, "b"))]
-        found.append(draw(*tables, cell, name_a, name_b))
+    if (cell := pick_cell(diff.values, diff.pairs, ("step0", "initialisation"), "step0_delta_norm")) is not None:
+        found.append(step0_profiles(*cell_tables(diff, cell, "layer"), cell, name_a, name_b))
+    if (cell := parting_cell(diff)) is not None:
+        found.append(loss_curves(*cell_tables(diff, cell, "step"), cell, name_a, name_b))
     return [chart for chart in found if chart is not None]
