@@ -18,7 +18,7 @@ VALUE_KEYS = ["scenario", "depth", "metric", "layer"]
 MIN_SEEDS_FOR_TEST = 6  # an exact sign test reaches p < 0.05 from 6 seeds all beyond their floor
 
 
-def controls_of(side: diff.Side) -> diff.Side | None:
+def control_side(side: diff.Side) -> diff.Side | None:
     """The control runs stored with a side's runs, or None."""
     folder = side.folder / store.CONTROLS_FOLDER
     if not store.run_files(folder):
@@ -34,7 +34,7 @@ def deviations(side: diff.Side, controls: diff.Side) -> pd.DataFrame:
 
 def seed_floors(result: diff.Diff) -> tuple[pd.DataFrame, list[str]]:
     """(per cell × metric × layer × seed: floor; the folders whose controls measured it)."""
-    measured = [(side, controls) for side in (result.a, result.b) if (controls := controls_of(side)) is not None]
+    measured = [(side, controls) for side in (result.a, result.b) if (controls := control_side(side)) is not None]
     if not measured:
         return pd.DataFrame(columns=[*VALUE_KEYS, "seed", "floor"]), []
     found = pd.concat([deviations(side, controls) for side, controls in measured], ignore_index=True)
