@@ -71,8 +71,8 @@ def diff_command(args) -> int:
         raise SiteError("python -m report diff: give two or more results folders, the baseline first")
     check_target(args.out)  # refuse a foreign --out before the work
     diffs = [floor.compare(a, b) for a, b in zip(args.folders, args.folders[1:])]
-    if args.fail_beyond_floor:
-        beyond = [line for d in diffs for line in floor.beyond(d, args.fail_beyond_floor)]
+    limit = args.fail_beyond_floor  # checked before any page is written: without controls it is an error
+    beyond = [f"beyond {limit:g}× the floor: {line}" for d in diffs for line in floor.beyond(d, limit)] if limit else []
     pages = [diff.diff_page(d) for d in diffs]
     for d, page in zip(diffs, pages):
         print(diff.terminal_text(d))
@@ -82,10 +82,6 @@ def diff_command(args) -> int:
         print(matrix.terminal_text(page))
         print(write_matrix(page, args.out))
     verdicts = [f"verdict changed: {change}" for d in diffs for change in d.verdict_changes()]
-    if args.fail_beyond_floor:
-        beyond = [f"beyond {args.fail_beyond_floor:g}× the floor: {line}" for line in beyond]
-    else:
-        beyond = []
     for line in verdicts + beyond:
         print(line, file=sys.stderr)
     return EXIT_GATE if beyond or (verdicts and args.fail_on_verdict_change) else 0

@@ -31,7 +31,7 @@ class MatrixRow:
     scenario: str
     depth: int
     metric: str
-    medians: tuple[str, ...]  # per version, median over the seeds paired in both neighbouring diffs
+    medians: tuple[str, ...]  # per version, median over seeds (of the pairs of the diff that reaches it)
     steps: tuple[str, ...]  # per consecutive pair: the change against the floor (diff.versus_floor)
     marks: tuple[str, ...]  # the same in a symbol (MARKS)
     first_differs: str  # the version at which the numbers first differ, or "—"
@@ -56,7 +56,7 @@ def first_version(flags: list[bool], names: list[str]) -> str:
 
 
 def metric_rows(diffs: list[diff.Diff]) -> pd.DataFrame:
-    """Whole-run METRICS rows of every diff, one column set per step: step{i}_row holds diff i's row."""
+    """Whole-run METRICS rows of every diff side by side, by (scenario, depth, metric): s{i}_<column> is diff i's."""
     frames = []
     for i, d in enumerate(diffs):
         rows = d.metrics[(d.metrics["layer"] == "") & d.metrics["metric"].isin(METRICS)]
