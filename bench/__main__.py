@@ -210,7 +210,7 @@ def control_runs(runs: list, dataset, results: Path, device: str, control: str) 
     """The control runs of the grid's stored runs, and the folder they go to (refused like any results folder)."""
     from bench import claims, provenance, store, sweep
 
-    controlled = sweep.controls_of(runs, dataset, results, sweep.device_kind(device), control)
+    controlled = sweep.controls_of(runs, dataset, results, provenance.device_kind(device), control)
     if not controlled:
         raise UserError(f"--control: {results}/ holds no run that these options reproduce; give the options its "
                         "sweep was run with (--profile, --dataset, --epochs)")

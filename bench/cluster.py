@@ -108,7 +108,7 @@ def sweep_on_cluster(address: str, runs: list[RunSpec], data: datasets.Dataset, 
     """The local sweep's plan, each claimed run trained by a worker of the scheduler at `address`."""
     from distributed import as_completed
 
-    device_kind = sweep.device_kind(device)
+    device_kind = provenance.device_kind(device)
     code = provenance.measurement_code()
     plan = sweep.plan(runs, data, results, device_kind)
     client = connect(address)

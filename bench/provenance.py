@@ -36,6 +36,11 @@ def resolve_device(choice: str) -> str:
     return "/GPU:0" if choice == "gpu" or (choice == "auto" and gpus()) else "/CPU:0"
 
 
+def device_kind(device: str) -> str:
+    """The kind a run's config records of a TF device string: gpu or cpu."""
+    return "gpu" if device.startswith("/GPU") else "cpu"
+
+
 def cpu_model() -> str:
     for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
         if line.startswith("model name"):
@@ -101,7 +106,7 @@ def provenance(device: str) -> dict:
         "platform": platform.platform(),
         "host": socket.gethostname(),  # the machine that trained the run (a cluster worker's)
         "device": device_name(device),
-        "device_kind": "gpu" if device.startswith("/GPU") else "cpu",
+        "device_kind": device_kind(device),
         "determinism": True,  # train.seed_everything enables TF op determinism for every run
         "git_commit": git_commit(),
         "gradbench_version": GRADBENCH_VERSION,

@@ -201,7 +201,7 @@ def store_run_bytes(raw: bytes, path: Path, measurement_code: str) -> tuple[dict
             raise StoreError(f"{path.name}: the worker on {run.get('host')} sent run {run.get('run_id')} measured by "
                              f"gradbench code {run.get('measurement_code')} (this one is {measurement_code}); "
                              "install the same gradbench on every worker")
-        received.update(run=run, tables=split_kinds(read_body(tmp, schema().names)))
+        received.update(run=run, tables=kind_tables([tmp]))
 
     replace_atomically(path, lambda tmp: tmp.write_bytes(raw), check)
     return received["run"], received["tables"]
@@ -346,21 +346,16 @@ def load(folder: str | Path) -> Results:
     files = run_files(folder)
     runs = pd.DataFrame([read_metadata(f) for f in files])
     refuse_copies(files, runs)
+    return Results(runs=runs, **kind_tables(files))
+
+
+def kind_tables(files: list[Path]) -> dict[str, pd.DataFrame]:
+    """The rows of run files, one table per kind."""
     parts: dict[str, list[pa.Table]] = {kind: [] for kind in COLUMNS}
     for path in files:
         for kind, rows in by_kind(read_arrow(path, schema().names)).items():
             parts[kind].append(rows)
-    return Results(runs=runs, **{kind: kind_frame(kind, tables) for kind, tables in parts.items()})
-
-
-def split_kinds(long: pd.DataFrame | None) -> dict[str, pd.DataFrame]:
-    """The long table of one or more files as one table per kind."""
-    tables = {}
-    for kind, columns in COLUMNS.items():
-        names = [*RUN_KEYS, *columns]
-        rows = long[long["kind"] == kind][names] if long is not None else pd.DataFrame(columns=names)
-        tables[kind] = rows.reset_index(drop=True)
-    return tables
+    return {kind: kind_frame(kind, tables) for kind, tables in parts.items()}
 
 
 # -- the depth scan (bench/scan.py): one file per scan under <results>/scan/ -------------------------

@@ -48,10 +48,6 @@ def config(spec: RunSpec, data: Dataset, device_kind: str) -> dict:
     }
 
 
-def device_kind(device: str) -> str:
-    return "gpu" if device.startswith("/GPU") else "cpu"
-
-
 def run_id(cfg: dict) -> str:
     return f"{cfg['scenario']}-d{cfg['depth']}-s{cfg['seed']}-{store.digest(cfg)}"
 
@@ -221,7 +217,7 @@ def claim_run(planned: Plan, spec: RunSpec, results: Path) -> Path | None:
 
 def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: bool = False) -> Tally:
     """Train every run neither stored yet nor claimed by another sweep sharing the folder."""
-    planned = plan(runs, data, results, device_kind(device))
+    planned = plan(runs, data, results, provenance.device_kind(device))
     try:
         for group in side_by_side(planned.pending):
             mine = [(spec, claim) for spec in group if (claim := claim_run(planned, spec, results))]

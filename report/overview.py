@@ -53,7 +53,7 @@ def index_page(data: Data, views: list[CellView], article: ArticlePage, shelf: S
         phenomena=[Link(f"{p.slug}.html", p.title, p.summary) for p in PHENOMENA],
         claims=article.claims, result_sets=result_sets(data.results.runs), sweep=shelf.put(sweep, "index"),
         set_aside=data.set_aside,
-        diffs=added_links(shelf.root, "diff"), benchmark=next(iter(added_links(shelf.root, "benchmark")), None),
+        **vars(added_pages(shelf.root)),
     )  # fmt: skip
 
 
@@ -104,11 +104,14 @@ def refresh_index(out: Path) -> None:
     start, end = html.find(ADDED_MARKERS[0]), html.find(ADDED_MARKERS[1])
     if start < 0 or end < 0:  # an index of an older gradbench: the next build lists them
         return
-    added = AddedPages(added_links(out, "diff"), next(iter(added_links(out, "benchmark")), None))
-    section = environment().get_template("added_pages.html.j2").render(page=added, root="")
+    section = environment().get_template("added_pages.html.j2").render(page=added_pages(out), root="")
     start_of_section = section.index(ADDED_MARKERS[0])
     index.write_text(html[:start] + section[start_of_section:].rstrip("\n") + html[end + len(ADDED_MARKERS[1]):],
                      encoding="utf-8", newline="\n")
+
+
+def added_pages(root: Path) -> AddedPages:
+    return AddedPages(added_links(root, "diff"), next(iter(added_links(root, "benchmark")), None))
 
 
 def added_links(root: Path, kind: str) -> list[Link]:
