@@ -315,12 +315,11 @@ def read_body(path: Path, expected: list[str]) -> pd.DataFrame:
     return read_arrow(path, expected).to_pandas()
 
 
-def by_kind(table: pa.Table) -> dict[str, pa.Table]:
+def by_kind(table: pa.Table, kinds: tuple[str, ...] = KINDS) -> dict[str, pa.Table]:
     """A run file's rows split by kind, each with its kind's columns only: a file holds every kind's columns,
     null outside their kind, so read whole they take several times the memory of their values."""
-    kinds = table.column("kind")
-    return {kind: table.filter(pc.equal(kinds, kind)).select([*RUN_KEYS, *columns])
-            for kind, columns in COLUMNS.items()}
+    column = table.column("kind")
+    return {kind: table.filter(pc.equal(column, kind)).select([*RUN_KEYS, *COLUMNS[kind]]) for kind in kinds}
 
 
 def kind_frame(kind: str, tables: list[pa.Table]) -> pd.DataFrame:
@@ -349,11 +348,11 @@ def load(folder: str | Path) -> Results:
     return Results(runs=runs, **kind_tables(files))
 
 
-def kind_tables(files: list[Path]) -> dict[str, pd.DataFrame]:
-    """The rows of run files, one table per kind."""
-    parts: dict[str, list[pa.Table]] = {kind: [] for kind in COLUMNS}
+def kind_tables(files: list[Path], kinds: tuple[str, ...] = KINDS) -> dict[str, pd.DataFrame]:
+    """The rows of run files, one table per kind (of these kinds)."""
+    parts: dict[str, list[pa.Table]] = {kind: [] for kind in kinds}
     for path in files:
-        for kind, rows in by_kind(read_arrow(path, schema().names)).items():
+        for kind, rows in by_kind(read_arrow(path, schema().names), kinds).items():
             parts[kind].append(rows)
     return {kind: kind_frame(kind, tables) for kind, tables in parts.items()}
 

@@ -159,7 +159,8 @@ RUN_COLUMNS = [
     "per_layer_factor", "grad_norm_early", "grad_norm_max", "grad_norm_max_epoch", "growth", "growth_step",
     "growth_epoch", "clip_fraction", "loss_early", "loss_late", "loss_max", "loss_spans", "loss_spikes",
     "logged_steps", "steps_trained", "steps_per_epoch", "cell_id", "experiment",
-    "final_test_accuracy", "final_test_loss", "diverged_step", "diverged_layer",
+    "final_test_accuracy", "final_test_loss", "first_test_accuracy", "final_train_accuracy", "forget_init",
+    "forget_final", "diverged_step", "diverged_layer",
     "predicted_delta_ratio", "predicted_factor", "theory_note", "expected", "expected_from", "wall_time_s",
 ]  # fmt: skip
 CELL_COLUMNS = [
@@ -332,10 +333,25 @@ def step_summary(step: pd.DataFrame) -> pd.DataFrame:
 
 
 def final_epoch(epoch: pd.DataFrame) -> pd.DataFrame:
-    """Per run: test accuracy and loss of its last recorded epoch."""
-    last = epoch.sort_values(["run_id", "epoch"]).groupby("run_id").tail(1)
-    columns = {"test_accuracy": "final_test_accuracy", "test_loss": "final_test_loss"}
-    return last.set_index("run_id")[list(columns)].rename(columns=columns).astype(float)
+    """Per run: test accuracy and loss of its last recorded epoch, test accuracy of its first, training accuracy
+    of its last."""
+    ordered = epoch.sort_values(["run_id", "epoch"]).groupby("run_id")
+    last = ordered.tail(1).set_index("run_id")
+    columns = {"test_accuracy": "final_test_accuracy", "test_loss": "final_test_loss",
+               "train_accuracy": "final_train_accuracy"}
+    table = last[list(columns)].rename(columns=columns).astype(float)
+    table["first_test_accuracy"] = ordered.head(1).set_index("run_id")["test_accuracy"].astype(float)
+    return table
+
+
+def forget_gates(time: pd.DataFrame) -> pd.DataFrame:
+    """Per LSTM run: the mean forget gate over time steps at the first and at the last logged step."""
+    gated = time.dropna(subset=["forget_gate"])
+    if gated.empty:
+        return pd.DataFrame(columns=["forget_init", "forget_final"], index=pd.Index([], name="run_id"))
+    per_step = gated.groupby(["run_id", "step"])["forget_gate"].mean().reset_index()
+    ends = per_step.sort_values("step").groupby("run_id")["forget_gate"]
+    return pd.DataFrame({"forget_init": ends.first(), "forget_final": ends.last()}).astype(float)
 
 
 def per_run(frame: pd.DataFrame, summarise: Callable[[pd.DataFrame], pd.Series]) -> pd.DataFrame:
@@ -364,7 +380,7 @@ def prediction(run: Mapping) -> tuple[float, str | None]:
         return np.nan, "input size, input mean square or width not recorded"
     ratio = theory.predicted_delta_ratio(
         run["activation"], int(run["depth"]), int(width), int(features), float(mean_square),
-        run["initializer"], float(run.get("init_std") or 0.0),
+        run["initializer"], 0.0 if pd.isna(run.get("init_std")) else float(run["init_std"] or 0.0),
     )  # fmt: skip
     return (ratio, None) if np.isfinite(ratio) else (np.nan, "prediction beyond floating-point range")
 
@@ -459,12 +475,23 @@ EXPERIMENT_KEYS = (
 )  # fmt: skip
 
 
+def plain(value) -> str:
+    """A recorded value as text, the same whatever else its column holds (pandas turns None among numbers into
+    NaN and whole numbers among NaN into floats): missing is empty, numbers are floats."""
+    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | float | np.integer | np.floating):
+        return repr(float(value))
+    return str(value)
+
+
 def key_text(runs: pd.DataFrame, columns) -> pd.Series:
-    """One string per run of the values of these columns (those recorded), for grouping."""
-    present = [c for c in columns if c in runs]
-    if not present:
-        return pd.Series("", index=runs.index)
-    return pd.DataFrame({c: runs[c].map(str) for c in present}).agg("|".join, axis=1)
+    """One string per run of the values of these columns (those recorded), for grouping; a run's text depends on
+    its own values alone."""
+    present = [runs[c] for c in columns if c in runs]
+    return pd.Series(["|".join(map(plain, values)) for values in zip(*present)] if present else "", index=runs.index)
 
 
 def with_cells(runs: pd.DataFrame) -> pd.DataFrame:
@@ -489,6 +516,12 @@ def catalogue_order(frame: pd.DataFrame) -> pd.DataFrame:
 
 def run_table(results) -> pd.DataFrame:
     """One row per run: its config keys, outcome, verdict with reason, and the statistics behind it."""
+    return tidy(run_rows(results))
+
+
+def run_rows(results) -> pd.DataFrame:
+    """run_table's rows before tidy(): each row depends on its own run alone, so the rows of any batch of runs
+    (report/summaries.py) are those of the whole folder."""
     runs = results.runs
     if runs.empty:
         return pd.DataFrame(columns=RUN_COLUMNS)
@@ -498,6 +531,7 @@ def run_table(results) -> pd.DataFrame:
         .join(ratio_summary(delta_ratios(back_propagated)))
         .join(step_summary(results.step))
         .join(final_epoch(results.epoch))
+        .join(forget_gates(results.time))
         .join(hidden_layers(back_propagated))
     )
     for column in RUN_COLUMNS:  # runs without a step/layer/epoch row still get every column
@@ -519,6 +553,13 @@ def run_table(results) -> pd.DataFrame:
     table[["expected", "expected_from"]] = [
         expectation(r, f) for r, f in zip(records, table["predicted_factor"])
     ]
+    return table[RUN_COLUMNS]
+
+
+def tidy(table: pd.DataFrame) -> pd.DataFrame:
+    """run_rows (of one batch or many, concatenated) as the run table: numbers as numbers, missing text as None,
+    rows in catalogue order."""
+    table = table[RUN_COLUMNS].copy()
     numeric = [c for c in RUN_COLUMNS if c not in TEXT_COLUMNS]
     table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")
     return with_none(catalogue_order(table[RUN_COLUMNS]), ["diverged_layer", "theory_note", "expected",
@@ -633,18 +674,14 @@ def loss_drop(row: Mapping) -> float:
     return (early - late) / early if early > 0 else np.nan
 
 
-def epoch_values(results, run_id: str, column: str) -> list[float]:
-    rows = results.epoch[results.epoch["run_id"] == run_id].sort_values("epoch")
-    return [float(v) for v in rows[column]]
+def run_meta(rows: pd.DataFrame, recorded: pd.DataFrame) -> Mapping:
+    """The recorded metadata (store's runs table) of the first of these runs."""
+    return recorded[recorded["run_id"] == rows["run_id"].iloc[0]].iloc[0]
 
 
-def run_meta(rows: pd.DataFrame, results) -> Mapping:
-    return results.runs[results.runs["run_id"] == rows["run_id"].iloc[0]].iloc[0]
-
-
-def training_note(rows: pd.DataFrame, results) -> str:
+def training_note(rows: pd.DataFrame, recorded: pd.DataFrame) -> str:
     """How much these runs trained, against the article's 10 epochs on the 60000 MNIST training images."""
-    run = run_meta(rows, results)
+    run = run_meta(rows, recorded)
     samples, dataset = run.get("train_samples"), run.get("dataset")
     steps = finite_median(rows["steps_trained"])
     if any(value is None or pd.isna(value) for value in (samples, steps)):
@@ -683,7 +720,7 @@ def range_text(values: pd.Series) -> str:
     return f"{fmt(good.median())} (median; range {fmt(good.min())}–{fmt(good.max())})"
 
 
-def check_sigmoid(rows: pd.DataFrame, results) -> tuple[bool, str, str, str]:
+def check_sigmoid(rows: pd.DataFrame, recorded: pd.DataFrame) -> tuple[bool, str, str, str]:
     stuck, flat = threshold("stuck_accuracy"), threshold("plateau_drop")
     drops = [loss_drop(r) for r in rows.to_dict("records")]
     ok = [acc <= stuck and drop <= flat for acc, drop in zip(rows["final_test_accuracy"], drops)]
@@ -706,20 +743,18 @@ def resnet_bar(dataset: str) -> float | None:
     return threshold(name) if name in THRESHOLDS else None
 
 
-def check_resnet(rows: pd.DataFrame, results) -> tuple[bool | None, str, str, str]:
-    dataset = run_meta(rows, results).get("dataset")
+def check_resnet(rows: pd.DataFrame, recorded: pd.DataFrame) -> tuple[bool | None, str, str, str]:
+    dataset = run_meta(rows, recorded).get("dataset")
     bar = resnet_bar(dataset)
-    accuracies = [epoch_values(results, r, "test_accuracy") for r in rows["run_id"]]
-    train = [epoch_values(results, r, "train_accuracy") for r in rows["run_id"]]
     measured = (
         f"final test accuracy {range_text(rows['final_test_accuracy'])}, after epoch 1 "
-        f"{range_text(pd.Series([a[0] for a in accuracies if a]))}; final training accuracy "
-        f"{range_text(pd.Series([t[-1] for t in train if t]))}"
+        f"{range_text(rows['first_test_accuracy'])}; final training accuracy {range_text(rows['final_train_accuracy'])}"
     )
     if bar is None:
         return None, measured, f"no accuracy bar is set for dataset {dataset}", ""
     fast = threshold("resnet_fast")
-    ok = [bool(a) and a[-1] > bar and a[0] >= fast * a[-1] for a in accuracies]
+    ok = [last > bar and first >= fast * last for first, last in zip(rows["first_test_accuracy"],
+                                                                       rows["final_test_accuracy"])]
     reproduced, count = tally(ok)
     evidence = (
         f"reproduced if in a majority of seeds the final test accuracy is > {fmt(bar)} (the bar for {dataset}: "
@@ -756,7 +791,7 @@ def blowup_epoch(row: Mapping) -> float:
     return np.nan
 
 
-def check_linear(rows: pd.DataFrame, results) -> tuple[bool, str, str, str]:
+def check_linear(rows: pd.DataFrame, recorded: pd.DataFrame) -> tuple[bool, str, str, str]:
     records = rows.to_dict("records")
     low, high = threshold("blowup_epoch_low"), threshold("blowup_epoch_high")
     epochs = [blowup_epoch(r) for r in records]
@@ -779,7 +814,7 @@ def check_linear(rows: pd.DataFrame, results) -> tuple[bool, str, str, str]:
         f"the growth first crossed {fmt(threshold('exploding_growth'))}× in epoch {int(low)} to {int(high)}"
     )
     budget = ""
-    steps, dataset = finite_median(rows["steps_trained"]), run_meta(rows, results).get("dataset")
+    steps, dataset = finite_median(rows["steps_trained"]), run_meta(rows, recorded).get("dataset")
     seen = ("on Fashion-MNIST, seeds 0–2 crossed at steps 3,313–4,860; Adam's steps slowly grow the product of "
             "21 weight matrices until the gradient feeds back on itself")
     if not reproduced and dataset not in ("mnist", "fashion_mnist"):
@@ -816,7 +851,7 @@ def spike_text(records: list[Mapping]) -> str:
     return ("spikes: " + "; ".join(found[:6]) + ("; …" if len(found) > 6 else "")) if found else "no spikes"
 
 
-def check_linear_clipnorm(rows: pd.DataFrame, results) -> tuple[bool, str, str, str]:
+def check_linear_clipnorm(rows: pd.DataFrame, recorded: pd.DataFrame) -> tuple[bool, str, str, str]:
     records = rows.to_dict("records")
     reproduced, count = tally([decreased_steadily(r) for r in records])
     drops = pd.Series([loss_drop(r) for r in records])
@@ -845,7 +880,7 @@ CHECKS = {
 }
 
 
-def article_claim(name: str, runs: pd.DataFrame, cells: pd.DataFrame, results) -> Claim:
+def article_claim(name: str, runs: pd.DataFrame, cells: pd.DataFrame, recorded: pd.DataFrame) -> Claim:
     depth = SCENARIOS[name].default_depth
     experiment = f"{name}, depth {depth}"
     rows = runs[(runs["scenario"] == name) & (runs["depth"] == depth)] if len(runs) else runs
@@ -855,13 +890,13 @@ def article_claim(name: str, runs: pd.DataFrame, cells: pd.DataFrame, results) -
     if rows["cell_id"].nunique() > 1:  # never pool: grade the cell with the longest training
         longest = rows.groupby("cell_id")["steps_trained"].median().idxmax()
         rows = rows[rows["cell_id"] == longest]
-    reproduced, measured, evidence, budget = CHECKS[name](rows, results)
+    reproduced, measured, evidence, budget = CHECKS[name](rows, recorded)
     cell = cells[cells["cell_id"] == rows["cell_id"].iloc[0]]
     label = f"verdict {cell['verdict_label'].iloc[0]}; " if len(cell) else ""
-    return Claim(experiment, ARTICLE_CLAIMS[name], f"{label}{measured}; {training_note(rows, results)}",
+    return Claim(experiment, ARTICLE_CLAIMS[name], f"{label}{measured}; {training_note(rows, recorded)}",
                  reproduced, evidence, budget)
 
 
-def article_claims(runs: pd.DataFrame, cells: pd.DataFrame, results) -> list[Claim]:
-    """The article's four experiments (DESIGN §2), each checked against these results."""
-    return [article_claim(name, runs, cells, results) for name in ARTICLE_CLAIMS]
+def article_claims(runs: pd.DataFrame, cells: pd.DataFrame, recorded: pd.DataFrame) -> list[Claim]:
+    """The article's four experiments (DESIGN §2), each checked against these runs (recorded: their metadata)."""
+    return [article_claim(name, runs, cells, recorded) for name in ARTICLE_CLAIMS]

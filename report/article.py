@@ -50,7 +50,7 @@ def article_charts(data: Data) -> list[figures.Chart]:
         keys = [
             (n, SCENARIOS[n].default_depth) for n in names if has_cell(data, n, SCENARIOS[n].default_depth)
         ]
-        seeds = common_seeds(data.results.runs, keys)
+        seeds = common_seeds(data.recorded, keys)
         if keys and seeds:
             name = f"article-{kind}-{'-'.join(k[0] for k in keys)}"
             charts.append(FIGURES[kind].build(data, keys, seeds, name))
@@ -58,8 +58,8 @@ def article_charts(data: Data) -> list[figures.Chart]:
 
 
 def article_page(data: Data, shelf: Shelf) -> ArticlePage:
-    claims = [*analysis.article_claims(data.runs, data.cells, data.results),
-              *recurrent.claims(data.runs, data.cells, data.results.time)]
+    claims = [*analysis.article_claims(data.runs, data.cells, data.recorded),
+              *recurrent.claims(data.runs, data.cells)]
     views = [claim_view(c) for c in claims]
     return ArticlePage(
         claims=views,

@@ -1,13 +1,13 @@
 """A results folder as the site reads it: the runs it shows (one config per cell), the tables, the scan."""
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from bench import store
-from report import analysis, recurrent
+from report import analysis, recurrent, summaries
 from report.figures import Key
 
 
@@ -22,41 +22,64 @@ class SetAside:
 
 @dataclass
 class Data:
-    """A results folder with the analysis tables every page reads."""
+    """A results folder with the analysis tables every page reads. Its runs' rows stay in their files: a figure
+    reads those of the cells and seeds it draws (rows())."""
 
-    results: store.Results
+    recorded: pd.DataFrame  # store's runs table: the shown runs' metadata
     runs: pd.DataFrame  # analysis.run_table
     cells: pd.DataFrame  # analysis.cell_table
+    files: dict[Key, list[tuple[int, Path]]]  # (seed, file) of each (scenario, depth)'s shown runs, in file order
     set_aside: list[SetAside] = field(default_factory=list)
     scan: pd.DataFrame | None = None  # the depth scan's rows (bench/scan.py), if the folder has one
     scan_meta: dict | None = None
-    positions: dict[str, dict[Key, np.ndarray]] = field(default_factory=dict)  # by table, by (scenario, depth)
 
     def rows(self, kind: str, keys: list[Key], seeds: list[int]) -> pd.DataFrame:
-        """The rows of one results table for these (scenario, depth) keys and seeds (a copy of those alone)."""
-        frame = self.results.table(kind)
-        if kind not in self.positions:
-            grouped = frame.groupby([frame["scenario"], frame["depth"].astype(int)], sort=False)
-            self.positions[kind] = {(s, int(d)): rows for (s, d), rows in grouped.indices.items()}
-        parts = [self.positions[kind][key] for key in keys if key in self.positions[kind]]
-        rows = frame.take(np.concatenate(parts)).reset_index(drop=True) if parts else frame.iloc[:0]
-        return rows[rows["seed"].isin(seeds)]
+        """The rows of one results table for these (scenario, depth) keys and, of these seeds, the first
+        FIGURE_SEEDS: what a figure draws stays the same size however many seeds a cell has."""
+        drawn = set(figure_seeds(seeds))
+        if kind == "runs":  # the metadata
+            rank = {key: i for i, key in enumerate(keys)}
+            order = pd.Series([rank.get((s, int(d)), -1) for s, d in zip(self.recorded["scenario"],
+                                                                         self.recorded["depth"])])
+            chosen = self.recorded[(order >= 0) & self.recorded["seed"].isin(drawn)]
+            return chosen.iloc[order[chosen.index].argsort(kind="stable")].reset_index(drop=True)
+        paths = [path for key in keys for seed, path in self.files.get(key, []) if seed in drawn]
+        return store.kind_frame(kind, [kind_rows(path, path.stat().st_mtime_ns, kind) for path in paths])
 
 
-def load(folder: Path) -> Data:
-    results = store.load(folder)
-    if results.runs.empty:
+FIGURE_SEEDS = 10  # seeds a figure draws per cell at most (the lowest); tables and verdicts use every seed
+
+
+def figure_seeds(seeds) -> list[int]:
+    return sorted(seeds)[:FIGURE_SEEDS]
+
+
+@lru_cache(maxsize=48)  # a page's figures read the same few cells; 48 of the largest quick runs' layer rows: 300 MB
+def kind_rows(path: Path, modified: int, kind: str):
+    """One kind's rows of a run file (`modified` keys the cache to the file's version)."""
+    return store.by_kind(store.read_arrow(path, store.schema().names), (kind,))[kind]
+
+
+def load(folder: Path, map_=map) -> Data:
+    """The folder's runs, through report/summaries.py (map_: how batches of files are summarised)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise store.StoreError(f"{folder}: no such results folder; run 'python -m bench sweep' first")
+    recorded, runs = summaries.load(folder, map_)
+    if recorded.empty:
         raise store.StoreError(f"{folder}: no result files (*.parquet); run 'python -m bench sweep' first")
-    runs = analysis.run_table(results)
-    settings = ["run_id", *(c for c in SETTING_COLUMNS if c in results.runs)]
-    keep, set_aside = shown_runs(runs.merge(results.runs[settings], on="run_id", how="left"))
-    if len(keep) < len(runs):
-        results = store.Results(**{kind: rows[rows["run_id"].isin(keep)].reset_index(drop=True)
-                                   for kind, rows in vars(results).items()})
-        runs = runs[runs["run_id"].isin(keep)].reset_index(drop=True)
-    feedforward = results.runs[~results.runs["scenario"].isin(recurrent.NAMES)]  # recurrent: the recall task
+    recorded["path"] = [str(p) for p in store.run_files(folder)]
+    settings = ["run_id", *(c for c in SETTING_COLUMNS if c in recorded)]
+    keep, set_aside = shown_runs(runs.merge(recorded[settings], on="run_id", how="left"))
+    recorded = recorded[recorded["run_id"].isin(keep)].reset_index(drop=True)
+    runs = runs[runs["run_id"].isin(keep)].reset_index(drop=True)
+    files: dict[Key, list[tuple[int, Path]]] = {}
+    for run in recorded[["scenario", "depth", "seed", "path"]].itertuples(index=False):
+        files.setdefault((run.scenario, int(run.depth)), []).append((int(run.seed), Path(run.path)))
+    recorded = recorded.drop(columns="path")
+    feedforward = recorded[~recorded["scenario"].isin(recurrent.NAMES)]  # recurrent: the recall task
     scan, scan_meta = pick_scan(*store.load_scans(folder), distinct(feedforward, "dataset"))
-    return Data(results, runs, analysis.cell_table(runs), set_aside, scan, scan_meta)
+    return Data(recorded, runs, analysis.cell_table(runs), files, set_aside, scan, scan_meta)
 
 
 def setting_text(rows: pd.DataFrame) -> str:

@@ -48,10 +48,10 @@ def index_page(data: Data, views: list[CellView], article: ArticlePage, shelf: S
     keys = list(zip(feedforward["scenario"], feedforward["depth"].astype(int)))
     sweep = FIGURES["sweep"].build(data, keys, [], "depth-sweep") if keys else None
     return IndexPage(
-        overview=overview(data.results.runs), cells=views,
+        overview=overview(data.recorded), cells=views,
         missing=[Link(scenario_href(n), n, SCENARIOS[n].summary) for n in SCENARIOS if n not in present],
         phenomena=[Link(f"{p.slug}.html", p.title, p.summary) for p in PHENOMENA],
-        claims=article.claims, result_sets=result_sets(data.results.runs), sweep=shelf.put(sweep, "index"),
+        claims=article.claims, result_sets=result_sets(data.recorded), sweep=shelf.put(sweep, "index"),
         set_aside=data.set_aside,
         **vars(added_pages(shelf.root)),
     )  # fmt: skip
@@ -74,7 +74,7 @@ def methods_page(data: Data) -> MethodsPage:
     return MethodsPage(
         thresholds=list(analysis.THRESHOLDS.values()),
         rules=list(analysis.RULES),
-        result_sets=result_sets(data.results.runs),
+        result_sets=result_sets(data.recorded),
         theory_notes=[(r.scenario, r.theory_note) for r in notes.itertuples()],
         set_aside=data.set_aside,
         expected_sources=(analysis.EXPECTED_FROM_THEORY, analysis.EXPECTED_FROM_CATALOGUE,

@@ -167,7 +167,7 @@ def phenomenon_page(
     depth = comparison_depth(phenomenon, data.cells)
     at = {name: next((v for v in views if v.scenario == name and v.depth == depth), None) for name in names}
     keys = [(name, depth) for name in names if at[name] is not None]
-    seeds = common_seeds(data.results.runs, keys)
+    seeds = common_seeds(data.recorded, keys)
     present = set(data.cells["scenario"])
     charts = [
         FIGURES[kind].build(data, [k for k in keys if k[0] in listed], seeds, f"{phenomenon.slug}-{kind}")
@@ -183,6 +183,6 @@ def phenomenon_page(
         elsewhere=[n for n in names if n in present and at[n] is None],
         figures=[shelf.put(c, phenomenon.slug) for c in charts],
         scan=scan_section(data, shelf, phenomenon.slug) if phenomenon.scan else None,
-        recurrent=recurrent.section(data.runs, data.cells, data.results, scenario_href)
+        recurrent=recurrent.section(data.runs, data.cells, data.recorded, scenario_href)
         if phenomenon.recurrent else None,
     )  # fmt: skip

@@ -66,19 +66,9 @@ class LengthRow:
     href: str = ""  # the scenario's page
 
 
-def forget_gates(time: pd.DataFrame) -> pd.DataFrame:
-    """Per run: the mean forget gate over time steps at the first and at the last logged step."""
-    gated = time.dropna(subset=["forget_gate"])
-    if gated.empty:
-        return pd.DataFrame(columns=["run_id", "forget_init", "forget_final"])
-    per_step = gated.groupby(["run_id", "step"])["forget_gate"].mean().reset_index()
-    ends = per_step.sort_values("step").groupby("run_id")["forget_gate"]
-    return pd.DataFrame({"forget_init": ends.first(), "forget_final": ends.last()}).reset_index()
-
-
-def length_rows(runs: pd.DataFrame, cells: pd.DataFrame, time: pd.DataFrame) -> list[LengthRow]:
+def length_rows(runs: pd.DataFrame, cells: pd.DataFrame) -> list[LengthRow]:
     """A row per recurrent cell, in catalogue order then length."""
-    runs = recurrent_runs(runs).merge(forget_gates(time), on="run_id", how="left")
+    runs = recurrent_runs(runs)
     rows = []
     for cell in cells[cells["scenario"].isin(NAMES)].itertuples():
         group = runs[runs["cell_id"] == cell.cell_id]
@@ -193,8 +183,8 @@ def check_clipping(runs: pd.DataFrame) -> tuple[bool | None, str, str]:
     return reproduced, measured, evidence
 
 
-def claims(runs: pd.DataFrame, cells: pd.DataFrame, time: pd.DataFrame) -> list[Claim]:
-    rows = length_rows(runs, cells, time)
+def claims(runs: pd.DataFrame, cells: pd.DataFrame) -> list[Claim]:
+    rows = length_rows(runs, cells)
     found = [check_struggle(rows), check_gating(rows), check_clipping(runs)]
     return [Claim(f"{name}, T = {', '.join(str(r.length) for r in rows if r.scenario == name) or 'none'}",
                   STATEMENTS[name], measured, reproduced, evidence)
@@ -217,12 +207,11 @@ class Section:
     bound_rule: str = BOUND_RULE
 
 
-def section(runs: pd.DataFrame, cells: pd.DataFrame, results, href: Callable[[str], str]) -> Section:
-    """runs, cells: analysis.run_table and cell_table; results: the store.Results they come from."""
-    time = results.time
-    rows = [replace(r, href=href(r.scenario)) for r in length_rows(runs, cells, time)]
+def section(runs: pd.DataFrame, cells: pd.DataFrame, recorded: pd.DataFrame, href: Callable[[str], str]) -> Section:
+    """runs, cells: analysis.run_table and cell_table; recorded: the runs' metadata (store's runs table)."""
+    rows = [replace(r, href=href(r.scenario)) for r in length_rows(runs, cells)]
     steps = finite_median(recurrent_runs(runs)["steps_trained"]) if len(runs) else np.nan
-    samples = finite_median(recurrent_runs(results.runs)["train_samples"]) if len(results.runs) else np.nan
+    samples = finite_median(recurrent_runs(recorded)["train_samples"]) if len(recorded) else np.nan
     reach = [(name, stops_at(rows, name)) for name in NAMES if any(r.scenario == name for r in rows)]
-    return Section(rows, reach, claims(runs, cells, time), CHANCE, None if np.isnan(steps) else int(steps),
+    return Section(rows, reach, claims(runs, cells), CHANCE, None if np.isnan(steps) else int(steps),
                    None if np.isnan(samples) else int(samples))

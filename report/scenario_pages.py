@@ -115,7 +115,7 @@ def depth_section(name: str, view: CellView, data: Data, shelf: Shelf, drawn: bo
     charts = layer_charts(name, view.depth, data, list(rows["seed"])) if drawn else []
     saved = [shelf.put(c, f"scenarios/{name}") for c in charts]
     inactive_missing = drawn and charts[-1] is None  # layer_charts puts the inactive-unit figure last
-    recorded = data.results.runs[data.results.runs["scenario"] == name]
+    recorded = data.recorded[data.recorded["scenario"] == name]
     notes = [NO_INACTIVE.format(distinct(recorded, "activation"))] if inactive_missing else []
     return DepthSection(
         view.depth, view, [run_view(r) for r in rows.to_dict("records")], [s for s in saved if s], notes
@@ -125,7 +125,7 @@ def depth_section(name: str, view: CellView, data: Data, shelf: Shelf, drawn: bo
 def scenario_charts(name: str, data: Data, depths: list[int]) -> list[figures.Chart]:
     """Figures across the scenario's depths: training curves, gradient norm, step-0 flow, depth sweep."""
     keys = [(name, d) for d in depths]
-    seeds = sorted(data.results.runs.loc[data.results.runs["scenario"] == name, "seed"].unique().tolist())
+    seeds = sorted(data.recorded.loc[data.recorded["scenario"] == name, "seed"].unique().tolist())
     across = ("time-grid", "length-ratio", "length-accuracy") if name in recurrent.NAMES else ("flow", "sweep")
     kinds = ("curves", "gradnorm", *across) if len(depths) > 1 else ("curves", "gradnorm")
     return [FIGURES[kind].build(data, keys, seeds, f"{name}-{kind}") for kind in kinds]
@@ -134,7 +134,7 @@ def scenario_charts(name: str, data: Data, depths: list[int]) -> list[figures.Ch
 def scenario_page(name: str, data: Data, views: list[CellView], shelf: Shelf) -> ScenarioPage:
     scenario = SCENARIOS.get(name)
     mine = [v for v in views if v.scenario == name]
-    runs = data.results.runs[data.results.runs["scenario"] == name]
+    runs = data.recorded[data.recorded["scenario"] == name]
     depths = [v.depth for v in mine]
     drawn = main_depth(name, depths) if mine else None
     charts = scenario_charts(name, data, depths) if mine else []
