@@ -259,13 +259,12 @@ def ratio_summary(ratios: pd.DataFrame) -> pd.DataFrame:
     return per_run(ratios.sort_values(["run_id", "step"]), summarise)
 
 
-def windows(steps: pd.Series) -> tuple[pd.Series, pd.Series]:
+def windows(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Masks of the early and late windows of a run's logged rows, by training step (not by row).
 
     Early: steps before the first early_steps; late: the last early_steps steps; each half of a run
     shorter than twice that. They never overlap; the early window always holds the first logged row.
     """
-    steps = steps.astype(int)
     first, last = int(steps.min()), int(steps.max())
     span = min(int(threshold("early_steps")), (last - first + 1) // 2)
     early = (steps < first + max(span, 1)) | (steps == first)
@@ -273,60 +272,62 @@ def windows(steps: pd.Series) -> tuple[pd.Series, pd.Series]:
     return early, late
 
 
-def growth_crossing(rows: pd.DataFrame, early: float) -> tuple[float, float]:
-    """(step, epoch) where the global gradient norm first exceeds exploding_growth × its early median."""
-    if not early > 0:
-        return np.nan, np.nan
-    over = rows[pd.to_numeric(rows["grad_norm"], errors="coerce").astype(float) > threshold("exploding_growth") * early]
-    return (float(over["step"].iloc[0]), float(over["epoch"].iloc[0])) if len(over) else (np.nan, np.nan)
+def median_of_finite(values: np.ndarray) -> float:
+    good = values[np.isfinite(values)]
+    return float(np.median(good)) if len(good) else np.nan
 
 
-def spikes(rows: pd.DataFrame) -> list[tuple[int, float, float]]:
+def spikes(steps: np.ndarray, losses: np.ndarray) -> list[tuple[int, float, float]]:
     """(step, loss, × the median of the spike_window steps before it) of each loss spike among logged steps."""
-    losses = pd.to_numeric(rows["loss"], errors="coerce").astype(float).reset_index(drop=True)
-    steps = rows["step"].astype(int).to_numpy()
     stride = int(np.median(np.diff(steps))) if len(steps) > 1 else 1  # a profile logs every stride steps
     window = max(1, int(threshold("spike_window")) // max(stride, 1))
-    before = losses.where(np.isfinite(losses)).rolling(window, min_periods=1).median().shift(1)
-    found = (before > 0) & (losses > threshold("loss_spike") * before)
+    padded = np.concatenate([np.full(window, np.nan), np.where(np.isfinite(losses), losses, np.nan)])
+    windows_before = np.lib.stride_tricks.sliding_window_view(padded, window)[: len(losses)]  # rows before step i
+    seen = ~np.isnan(windows_before).all(axis=1)
+    before = np.full(len(losses), np.nan)
+    before[seen] = np.nanmedian(windows_before[seen], axis=1)
+    with np.errstate(invalid="ignore"):
+        found = (before > 0) & (losses > threshold("loss_spike") * before)
     return [(int(steps[i]), float(losses[i]), float(losses[i] / before[i])) for i in np.flatnonzero(found)]
 
 
-def span_losses(rows: pd.DataFrame) -> list[float]:
+def span_losses(steps: np.ndarray, losses: np.ndarray) -> list[float]:
     """Median batch loss of each of steady_windows equal spans of training steps."""
-    steps = rows["step"].astype(int)
     edges = np.linspace(steps.min(), steps.max() + 1, int(threshold("steady_windows")) + 1)
     spans = np.searchsorted(edges, steps, side="right") - 1
-    losses = pd.to_numeric(rows["loss"], errors="coerce").astype(float)
-    return [finite_median(losses[spans == k]) for k in range(len(edges) - 1)]
+    return [median_of_finite(losses[spans == k]) for k in range(len(edges) - 1)]
 
 
 def step_summary(step: pd.DataFrame) -> pd.DataFrame:
     """Per run: gradient-norm growth, clipping frequency, loss windows and spans, spikes, first non-finite step."""
 
     def summarise(rows: pd.DataFrame) -> pd.Series:
-        norms, losses = rows["grad_norm"], rows["loss"]
-        early_rows, late_rows = windows(rows["step"])
-        early, peak = finite_median(norms[early_rows]), finite(norms).max()
-        bad = ~(np.isfinite(norms.astype(float)) & np.isfinite(losses.astype(float)))
-        crossing_step, crossing_epoch = growth_crossing(rows, early)
+        norms, losses = (pd.to_numeric(rows[c], errors="coerce").to_numpy(dtype=float) for c in ("grad_norm", "loss"))
+        steps, epochs, logged = rows["step"].to_numpy().astype(int), rows["epoch"].to_numpy(), rows["step"].to_numpy()
+        clipped = pd.to_numeric(rows["clipped"], errors="coerce").to_numpy(dtype=float)
+        early_rows, late_rows = windows(steps)
+        early = median_of_finite(norms[early_rows])
+        good = np.isfinite(norms)
+        peak = norms[good].max() if good.any() else np.nan
+        bad = ~(good & np.isfinite(losses))
+        over = np.flatnonzero(norms > threshold("exploding_growth") * early) if early > 0 else []
         return pd.Series({
             "grad_norm_early": early,
             "grad_norm_max": peak,
-            "grad_norm_max_epoch": rows.loc[finite(norms).idxmax(), "epoch"] if finite(norms).size else np.nan,
+            "grad_norm_max_epoch": epochs[np.flatnonzero(norms == peak)[0]] if good.any() else np.nan,
             "growth": peak / early if early > 0 else np.nan,
-            "growth_step": crossing_step,
-            "growth_epoch": crossing_epoch,
-            "clip_fraction": pd.to_numeric(rows["clipped"], errors="coerce").astype(float).mean(),
-            "loss_early": finite_median(losses[early_rows]),
-            "loss_late": finite_median(losses[late_rows]),
-            "loss_max": finite(losses).max(),
-            "loss_at_stop": float(losses.iloc[-1]),
-            "loss_spans": span_losses(rows),
-            "loss_spikes": spikes(rows),
+            "growth_step": float(steps[over[0]]) if len(over) else np.nan,  # first above exploding_growth × early
+            "growth_epoch": float(epochs[over[0]]) if len(over) else np.nan,
+            "clip_fraction": clipped[~np.isnan(clipped)].mean() if (~np.isnan(clipped)).any() else np.nan,
+            "loss_early": median_of_finite(losses[early_rows]),
+            "loss_late": median_of_finite(losses[late_rows]),
+            "loss_max": losses[np.isfinite(losses)].max() if np.isfinite(losses).any() else np.nan,
+            "loss_at_stop": float(losses[-1]),
+            "loss_spans": span_losses(steps, losses),
+            "loss_spikes": spikes(steps, losses),
             "logged_steps": len(rows),
-            "steps_trained": int(rows["step"].max()) + 1,
-            "first_nonfinite_step": rows.loc[bad, "step"].min() if bad.any() else np.nan,
+            "steps_trained": int(steps.max()) + 1,
+            "first_nonfinite_step": logged[bad].min() if bad.any() else np.nan,
         })  # fmt: skip
 
     return per_run(step.sort_values(["run_id", "step"]), summarise)

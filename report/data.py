@@ -1,7 +1,7 @@
 """A results folder as the site reads it: the runs it shows (one config per cell), the tables, the scan."""
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +20,31 @@ class SetAside:
     why: str
 
 
+FIGURE_SEEDS = 5  # seeds a figure draws per cell at most (the lowest); tables and verdicts use every seed
+READ_CACHE_BYTES = 256 * 2**20  # run files kept in memory, split by kind: a page's figures read the same cells
+
+
+def figure_seeds(seeds) -> list[int]:
+    return sorted(seeds)[:FIGURE_SEEDS]
+
+
+class RunFiles:
+    """Run files split by kind, the most recently read kept up to READ_CACHE_BYTES."""
+
+    def __init__(self):
+        self.kept: OrderedDict[tuple[Path, int], dict] = OrderedDict()
+
+    def kind(self, path: Path, kind: str):
+        key = (path, path.stat().st_mtime_ns)
+        if key not in self.kept:
+            self.kept[key] = store.by_kind(store.read_arrow(path, store.schema().names))
+            while len(self.kept) > 1 and sum(t.nbytes for k in self.kept.values() for t in k.values()) > \
+                    READ_CACHE_BYTES:
+                self.kept.popitem(last=False)
+        self.kept.move_to_end(key)
+        return self.kept[key][kind]
+
+
 @dataclass
 class Data:
     """A results folder with the analysis tables every page reads. Its runs' rows stay in their files: a figure
@@ -32,6 +57,7 @@ class Data:
     set_aside: list[SetAside] = field(default_factory=list)
     scan: pd.DataFrame | None = None  # the depth scan's rows (bench/scan.py), if the folder has one
     scan_meta: dict | None = None
+    read: RunFiles = field(default_factory=RunFiles)
 
     def rows(self, kind: str, keys: list[Key], seeds: list[int]) -> pd.DataFrame:
         """The rows of one results table for these (scenario, depth) keys and, of these seeds, the first
@@ -44,20 +70,7 @@ class Data:
             chosen = self.recorded[(order >= 0) & self.recorded["seed"].isin(drawn)]
             return chosen.iloc[order[chosen.index].argsort(kind="stable")].reset_index(drop=True)
         paths = [path for key in keys for seed, path in self.files.get(key, []) if seed in drawn]
-        return store.kind_frame(kind, [kind_rows(path, path.stat().st_mtime_ns, kind) for path in paths])
-
-
-FIGURE_SEEDS = 10  # seeds a figure draws per cell at most (the lowest); tables and verdicts use every seed
-
-
-def figure_seeds(seeds) -> list[int]:
-    return sorted(seeds)[:FIGURE_SEEDS]
-
-
-@lru_cache(maxsize=48)  # a page's figures read the same few cells; 48 of the largest quick runs' layer rows: 300 MB
-def kind_rows(path: Path, modified: int, kind: str):
-    """One kind's rows of a run file (`modified` keys the cache to the file's version)."""
-    return store.by_kind(store.read_arrow(path, store.schema().names), (kind,))[kind]
+        return store.kind_frame(kind, [self.read.kind(path, kind) for path in paths])
 
 
 def load(folder: Path, map_=map) -> Data:

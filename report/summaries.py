@@ -10,6 +10,7 @@ $XDG_CACHE_HOME/gradbench or ~/.cache/gradbench); deleting it only costs the tim
 import hashlib
 import os
 import pickle
+import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pandas as pd
 from bench import scenarios, store
 from report import analysis
 
-BATCH_BYTES = 16 * 2**20  # file bytes per batch: bounds a worker's memory (a quick run's file: 25 kB-3 MB)
+BATCH_BYTES = 4 * 2**20  # file bytes per batch: bounds a worker's memory (a quick run's file: 25 kB-3 MB)
 SUMMARY_KINDS = ("step", "layer", "time", "epoch")  # what a run's row is computed from
 REPORT = Path(__file__).resolve().parent
 Summary = tuple[dict, dict]  # (the run's metadata, its analysis.run_rows row)
@@ -60,6 +61,9 @@ def write_cache(path: Path, summaries: dict[str, Summary]) -> None:
     """Best effort: a cache that cannot be written (read-only home, full disk) is skipped."""
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     try:
+        for other in path.parent.parent.glob("*"):  # summaries of other code: never read again
+            if other.is_dir() and other != path.parent:
+                shutil.rmtree(other, ignore_errors=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         with tmp.open("wb") as file:
             pickle.dump(summaries, file, protocol=pickle.HIGHEST_PROTOCOL)

@@ -1,6 +1,7 @@
 """Shared fixtures: the smoke profile, generated data, and one small real results folder."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -12,6 +13,14 @@ from bench.scenarios import PROFILES  # noqa: E402
 train.configure_threads()  # as python -m bench does, before TensorFlow starts its thread pools
 
 SMOKE = PROFILES["smoke"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def summary_cache(tmp_path_factory):
+    """Site builds keep their run summaries (report/summaries.py) in the session's folder, not the user's cache;
+    the commands tests start inherit it."""
+    os.environ["GRADBENCH_CACHE"] = str(tmp_path_factory.mktemp("summary-cache"))
+    return Path(os.environ["GRADBENCH_CACHE"])
 
 
 @pytest.fixture(scope="session")

@@ -198,7 +198,7 @@ def test_empty_results(tmp_path):
     runs = run_table(results)
     assert runs.empty and list(runs.columns) == analysis.RUN_COLUMNS
     assert cell_table(runs).empty
-    assert [c.reproduced for c in article_claims(runs, cell_table(runs), results)] == [None] * 4
+    assert [c.reproduced for c in article_claims(runs, cell_table(runs), results.runs)] == [None] * 4
 
 
 # -- cells -----------------------------------------------------------------------------------------
@@ -266,7 +266,7 @@ def test_seed_band_all_nonfinite_and_empty():
 def claims_of(tmp_path, *runs) -> dict[str, analysis.Claim]:
     results = results_of(tmp_path, *runs)
     table = run_table(results)
-    return {c.experiment.split(",")[0]: c for c in article_claims(table, cell_table(table), results)}
+    return {c.experiment.split(",")[0]: c for c in article_claims(table, cell_table(table), results.runs)}
 
 
 def article_runs(stuck: bool) -> list:
@@ -350,7 +350,7 @@ def test_tables_of_real_smoke_runs(tmp_path):
     assert runs["logged_steps"].tolist() == results.step.groupby("run_id").size().sort_index().tolist()
     cells = cell_table(runs)
     assert cells["verdict_label"].str.endswith(" 1/1").all()
-    claims = article_claims(runs, cells, results)
+    claims = article_claims(runs, cells, results.runs)
     assert [c.reproduced for c in claims] == [None] * 4  # no article depth among these runs
 
 

@@ -116,14 +116,14 @@ def test_a_recurrent_run_is_graded_per_time_step(recurrent_results):
 def test_recurrent_page_data_and_claims(recurrent_results):
     runs = analysis.run_table(recurrent_results)
     cells = analysis.cell_table(runs)
-    rows = recurrent.length_rows(runs, cells, recurrent_results.time)
+    rows = recurrent.length_rows(runs, cells)
     assert {(r.scenario, r.length) for r in rows} == {(s, t) for s in ("rnn_tanh", "lstm", "rnn_relu_large",
                                                                        "rnn_relu_clipnorm") for t in (4, 8)}
     lstm = [r for r in rows if r.scenario == "lstm"]
     assert all(0.5 < r.forget_init < 0.9 for r in lstm)
     assert all(np.isnan(r.forget_init) for r in rows if r.scenario != "lstm")
     assert {r.bound for r in rows if r.scenario == "rnn_relu_large"} == {2.0}
-    claims = recurrent.claims(runs, cells, recurrent_results.time)
+    claims = recurrent.claims(runs, cells)
     assert [c.claim for c in claims] == list(recurrent.STATEMENTS.values())
     assert claims[1].reproduced is None or "gru" in claims[1].measured  # no gru trained: said, not guessed
     assert all(c.evidence for c in claims)

@@ -161,18 +161,18 @@ def test_vanishing_page_compares_what_exists_and_names_what_is_missing(data, tmp
         assert (tmp_path / figure.csv).exists()
 
 
-def test_exploding_page_compares_at_the_article_depth(data, tmp_path, built):
+def test_exploding_page_compares_at_the_article_depth(data, results, tmp_path, built):
     exploding = next(p for p in PHENOMENA if p.slug == "exploding")
     page = phenomenon_page(exploding, data, cell_views(data), shelf(tmp_path, built))
     assert page.depth == 21
     assert [row.scenario for row in page.rows] == ["linear", "linear_clipnorm"]
     clip = page.at["linear_clipnorm"]
-    fired = raw_clip_fraction(data, "linear_clipnorm", 21)
+    fired = raw_clip_fraction(results, "linear_clipnorm", 21)
     assert clip.clip_fraction == pytest.approx(fired)
 
 
-def raw_clip_fraction(data: Data, scenario: str, depth: int) -> float:
-    step = data.results.step
+def raw_clip_fraction(results: Path, scenario: str, depth: int) -> float:
+    step = store.load(results).step
     rows = step[(step["scenario"] == scenario) & (step["depth"] == depth)]
     return float(rows.groupby("seed")["clipped"].mean().median())
 
@@ -486,7 +486,7 @@ def test_a_folder_of_two_profiles_shows_one_and_names_the_other(results, tmp_pat
         pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}),
                        folder / f"{meta['run']['run_id']}.parquet")
     data = load(folder)
-    assert set(data.results.runs["profile"]) == {"smoke"}
+    assert set(data.recorded["profile"]) == {"smoke"}
     views = cell_views(data)
     assert all(v.seeds == len(SMOKE_SEEDS) for v in views)  # no cell counts a seed twice
     assert [a.runs for a in data.set_aside] == [2 * len(SMOKE_SEEDS)] and "profile full" in data.set_aside[0].what

@@ -1,0 +1,81 @@
+"""report/summaries.py and the site's reading of a folder: the run table from batches and from the cache equals the
+one from the whole folder, the cache follows the files' contents, and figures draw a bounded number of seeds."""
+
+import json
+import shutil
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from bench import store
+from bench.benchmark import replicate
+from report import analysis, summaries
+from report.data import FIGURE_SEEDS, load
+
+
+def whole_folder_table(folder) -> pd.DataFrame:
+    return analysis.run_table(store.load(folder))
+
+
+def test_the_run_table_of_batches_equals_the_whole_folders(smoke_results, monkeypatch):
+    expected = whole_folder_table(smoke_results)
+    monkeypatch.setattr(summaries, "BATCH_BYTES", 1)  # one file per batch
+    recorded, runs = summaries.load(smoke_results)
+    pd.testing.assert_frame_equal(runs, expected)
+    pd.testing.assert_frame_equal(recorded, store.load(smoke_results).runs)
+
+
+def test_a_rebuild_reads_only_the_files_whose_content_changed(smoke_results, tmp_path, monkeypatch):
+    folder = tmp_path / "results"
+    shutil.copytree(smoke_results, folder)
+    summaries.load(folder)
+    summarised = []
+    monkeypatch.setattr(summaries, "summarise", lambda paths: summarised.extend(paths) or
+                        [(store.read_metadata(p), {}) for p in paths])
+    summaries.load(folder)
+    assert summarised == []  # every summary from the cache
+    changed = store.run_files(folder)[0]
+    table = pq.read_table(changed)
+    meta = json.loads(table.schema.metadata[store.METADATA_KEY])
+    meta["run"]["wall_time_s"] = 123.0
+    pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}), changed)
+    monkeypatch.undo()
+    recorded, runs = summaries.load(folder)
+    assert runs.set_index("run_id").loc[meta["run"]["run_id"], "wall_time_s"] == 123.0
+    pd.testing.assert_frame_equal(runs, whole_folder_table(folder))
+
+
+def test_a_corrupt_cache_is_recomputed(smoke_results):
+    summaries.load(smoke_results)
+    cache = summaries.cache_path(smoke_results)
+    cache.write_bytes(b"not a pickle")
+    recorded, runs = summaries.load(smoke_results)
+    pd.testing.assert_frame_equal(runs, whole_folder_table(smoke_results))
+    assert summaries.read_cache(cache)  # written again
+
+
+def test_a_corrupt_run_file_is_one_clear_error_from_a_worker_too(smoke_results, tmp_path):
+    folder = tmp_path / "results"
+    shutil.copytree(smoke_results, folder)
+    broken = store.run_files(folder)[1]
+    broken.write_bytes(broken.read_bytes()[:200])
+    with pytest.raises(store.StoreError, match=broken.name):
+        summaries.load(folder)
+
+
+def test_figures_draw_at_most_figure_seeds_while_cells_count_every_seed(smoke_results, tmp_path):
+    folder = tmp_path / "many"
+    files = len(store.run_files(smoke_results))
+    seeds_per_cell = 2 * 6  # the smoke folder's 2 seeds, copied 6 times under new seeds
+    replicate(smoke_results, folder, files * 6)
+    data = load(folder)
+    assert set(data.cells["seeds"]) == {seeds_per_cell} and FIGURE_SEEDS < seeds_per_cell
+    key = (data.cells["scenario"].iloc[0], int(data.cells["depth"].iloc[0]))
+    every = sorted(data.runs.loc[data.runs["scenario"] == key[0], "seed"])
+    for kind in ("step", "layer", "epoch", "runs"):
+        rows = data.rows(kind, [key], every)
+        assert sorted(set(rows["seed"])) == every[:FIGURE_SEEDS], kind
+    step = store.load(folder).step
+    raw = step[(step["scenario"] == key[0]) & (step["seed"].isin(every[:FIGURE_SEEDS]))]
+    assert len(data.rows("step", [key], every)) == len(raw)
