@@ -295,16 +295,16 @@ def refuse_copies(files: list[Path], runs: pd.DataFrame) -> None:
         raise StoreError(f"{files[0].parent}: {names} hold the same run {first}; delete the copies")
 
 
-def read_arrow(path: Path, expected: list[str]) -> pa.Table:
-    """A file's rows; a file whose metadata reads but whose data does not, or lacks expected columns, is a
-    StoreError naming it."""
+def read_arrow(path: Path, expected: list[str], columns: list[str] | None = None) -> pa.Table:
+    """A file's rows (of these columns, else all); a file whose metadata reads but whose data does not, or lacks
+    expected columns, is a StoreError naming it."""
     try:
         with pq.ParquetFile(path) as file:  # lighter than read_table for one file
-            table = file.read()
+            missing = [c for c in expected if c not in file.schema_arrow.names]
+            table = None if missing else file.read(columns=columns)
     except (pa.ArrowException, OSError) as err:
         table, problem = None, one_line(err)
     else:
-        missing = [c for c in expected if c not in table.column_names]
         problem = f"no column {', '.join(missing[:3])}" if missing else None
     if problem:
         raise StoreError(f"{path}: its data cannot be read ({problem}); delete it and run the sweep again to "
@@ -350,12 +350,13 @@ def load(folder: str | Path) -> Results:
 
 
 def kind_tables(files: list[Path], kinds: tuple[str, ...] = KINDS) -> dict[str, pd.DataFrame]:
-    """The rows of run files, one table per kind (of these kinds)."""
-    parts: dict[str, list[pa.Table]] = {kind: [] for kind in kinds}
-    for path in files:
-        for kind, rows in by_kind(read_arrow(path, schema().names), kinds).items():
-            parts[kind].append(rows)
-    return {kind: kind_frame(kind, tables) for kind, tables in parts.items()}
+    """The rows of run files, one table per kind (of these kinds): the files' columns of these kinds read, stacked,
+    then split."""
+    columns = list(dict.fromkeys(["kind", *RUN_KEYS, *(c for kind in kinds for c in COLUMNS[kind])]))
+    tables = [read_arrow(path, schema().names, columns) for path in files]
+    if not tables:
+        return {kind: kind_frame(kind, []) for kind in kinds}
+    return {kind: kind_frame(kind, [rows]) for kind, rows in by_kind(pa.concat_tables(tables), kinds).items()}
 
 
 # -- the depth scan (bench/scan.py): one file per scan under <results>/scan/ -------------------------

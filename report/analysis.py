@@ -247,16 +247,14 @@ def hidden_layers(layer: pd.DataFrame) -> pd.Series:
 
 def ratio_summary(ratios: pd.DataFrame) -> pd.DataFrame:
     """Per run: the ratio at the first logged step, its median over finite steps, its last finite value."""
-
-    def summarise(rows: pd.DataFrame) -> pd.Series:
-        good = finite(rows["ratio"])
-        return pd.Series({
-            "delta_ratio_init": float(rows["ratio"].iloc[0]),
-            "delta_ratio_median": float(good.median()) if len(good) else np.nan,
-            "delta_ratio_final": float(good.iloc[-1]) if len(good) else np.nan,
-        })  # fmt: skip
-
-    return per_run(ratios.sort_values(["run_id", "step"]), summarise)
+    ordered = ratios.sort_values(["run_id", "step"])
+    values = ordered["ratio"].astype(float)
+    by_run = values.where(np.isfinite(values)).groupby(ordered["run_id"])  # NaN: left out by median and last
+    return pd.DataFrame({
+        "delta_ratio_init": values.groupby(ordered["run_id"]).head(1).set_axis(ordered["run_id"].drop_duplicates()),
+        "delta_ratio_median": by_run.median(),
+        "delta_ratio_final": by_run.last(),
+    }).rename_axis("run_id")  # fmt: skip
 
 
 def windows(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

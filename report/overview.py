@@ -8,12 +8,12 @@ import pandas as pd
 from bench.scenarios import SCENARIOS
 from report import analysis, depth_scan, publish, recurrent
 from report.article import ArticlePage, ClaimView
-from report.data import Data, SetAside, distinct
+from report.data import FIGURE_SEEDS, Data, SetAside, distinct
 from report.figure_cache import Shelf
 from report.figures import FIGURES, SavedChart
 from report.phenomena import PHENOMENA
 from report.render import environment
-from report.views import CellView, Link, ResultSet, result_sets, scenario_href
+from report.views import CellView, Link, ResultSet, result_sets, scenario_href, seeds_text
 
 
 @dataclass
@@ -38,7 +38,7 @@ def overview(runs: pd.DataFrame) -> list[tuple[str, str]]:
         ("profile", distinct(runs, "profile")), ("epochs", distinct(runs, "epochs")),
         ("TensorFlow", distinct(runs, "tf_version")), ("Keras", distinct(runs, "keras_version")),
         ("device", distinct(runs, "device")), ("runs", str(len(runs))),
-        ("seeds", ", ".join(str(s) for s in sorted(runs["seed"].unique()))),
+        ("seeds", seeds_text(runs["seed"])),
     ]  # fmt: skip
 
 
@@ -67,6 +67,7 @@ class MethodsPage:
     expected_sources: tuple[str, str, str]  # (theory, catalogue, unmodelled): where an expectation comes from
     scan_rule: str
     verdict_init_rule: str
+    figure_seeds: int = FIGURE_SEEDS
 
 
 def methods_page(data: Data) -> MethodsPage:

@@ -121,6 +121,12 @@ DETAIL_KEYS = (
 )  # fmt: skip
 
 
+def seeds_text(seeds: pd.Series) -> str:
+    """The distinct seeds, listed up to ten."""
+    found = sorted(int(s) for s in seeds.unique())
+    return ", ".join(map(str, found)) if len(found) <= 10 else f"{len(found)} seeds from {found[0]} to {found[-1]}"
+
+
 def result_set(key: tuple, rows: pd.DataFrame) -> ResultSet:
     tf, keras, profile, dataset, device = (str(v) for v in key)
     started = sorted(str(v) for v in rows.get("started_at", pd.Series(dtype=str)).dropna())
@@ -130,7 +136,7 @@ def result_set(key: tuple, rows: pd.DataFrame) -> ResultSet:
     return ResultSet(
         label=f"TF {tf} · Keras {keras} · {profile} · {dataset} · {device}",
         runs=len(rows), scenarios=rows["scenario"].nunique(),
-        seeds=", ".join(str(s) for s in sorted(rows["seed"].unique())), details=tuple(details),
+        seeds=seeds_text(rows["seed"]), details=tuple(details),
     )  # fmt: skip
 
 

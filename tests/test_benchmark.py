@@ -18,11 +18,14 @@ EXPECTED = {
     "instrumentation_cost.gradbench", "instrumentation_cost.xla", "step_mflop",
     *(f"{figure}.{k}" for figure in ("matmul_gflops", "floor_ms", "step_ms", "floor_ratio")
       for k in ("gradbench", "xla")),
-    "render_s.x1", "render_s.x2", "render_growth_exponent", "render_peak_rss_mib",
+    *(f"{figure}.{state}.x{scale}" for figure in ("render_s", "render_peak_rss_mib") for state in ("cold", "cached")
+      for scale in benchmark.TINY.render_scales),
+    "render_growth_exponent.cold", "render_growth_exponent.cached",
     "sweep_peak_rss_mib", "sweep_wall_s", "parquet_kib_per_run", "scan_s", "scan_wall_s", "scan_peak_rss_mib",
     *(f"sweep_runs_per_min_{mode}" for mode in benchmark.SWEEP_MODES),
 }
-SIGNED = {"instrumentation_cost.gradbench", "instrumentation_cost.xla", "render_growth_exponent"}  # noise may flip
+SIGNED = {"instrumentation_cost.gradbench", "instrumentation_cost.xla", "render_growth_exponent.cold",
+          "render_growth_exponent.cached"}  # noise may flip
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +50,8 @@ def test_every_figure_is_a_finite_positive_range(tiny):
 def test_targets_and_provenance_are_recorded(tiny):
     report = json.loads((tiny / "benchmark.json").read_text())
     targeted = {f["key"]: f for f in report["figures"] if f["target"]}
-    assert {"speedup_over_fit.gradbench", "instrumentation_cost.gradbench", "render_s.x1",
-            "render_growth_exponent", "sweep_peak_rss_mib"} <= set(targeted)
+    assert {"speedup_over_fit.gradbench", "instrumentation_cost.gradbench", "render_growth_exponent.cold",
+            "sweep_peak_rss_mib"} <= set(targeted)
     assert all(isinstance(f["met"], bool) for f in targeted.values())
     meta = report["provenance"]
     assert len(meta["load_average_start"]) == len(meta["load_average_end"]) == 3
