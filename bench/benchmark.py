@@ -27,7 +27,10 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from bench import console  # noqa: E402
+
+console.configure(show_everything=False)
+console.import_tensorflow()  # quietly: no native banners on the console
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -603,25 +606,36 @@ def section(name: str, durations: dict, measure_section: Callable, *args):
     return result
 
 
-def measure_all(settings: Settings, render_from: Path | None) -> tuple[list[Figure], dict]:
-    """Every figure, in section order, and the settings they were measured with."""
+SECTIONS = ("training", "footprint", "rendering", "scan", "throughput")
+
+
+def measure_all(settings: Settings, render_from: Path | None, only: tuple[str, ...] = SECTIONS
+                ) -> tuple[list[Figure], dict]:
+    """The figures of these sections, in section order, and the settings they were measured with."""
     durations: dict[str, float] = {}
+    figures, setup, footprint_rows, sweep_results, sweep_run = [], {}, [], None, None
     with tempfile.TemporaryDirectory(prefix="gradbench-benchmark-") as tmp:
         work = Path(tmp)
-        figures, setup = section("training", durations, training, settings, work)
-        footprint_rows, sweep_results, sweep_run = section("footprint", durations, footprint, settings, work)
-        figures += section("rendering", durations, rendering, settings, render_from or sweep_results, work)
-        figures += section("depth scan", durations, depth_scan, settings, work)
-        figures += section("sweep throughput", durations, throughput, settings, work)
+        if "training" in only:
+            figures, setup = section("training", durations, training, settings, work)
+        if "footprint" in only or ("rendering" in only and render_from is None):
+            footprint_rows, sweep_results, sweep_run = section("footprint", durations, footprint, settings, work)
+        if "rendering" in only:
+            figures += section("rendering", durations, rendering, settings, render_from or sweep_results, work)
+        if "scan" in only:
+            figures += section("depth scan", durations, depth_scan, settings, work)
+        if "throughput" in only:
+            figures += section("sweep throughput", durations, throughput, settings, work)
     source = str(render_from) if render_from else f"the footprint sweep's {settings.sweep_profile} runs"
     return figures + footprint_rows, {**asdict(settings), **setup, "footprint_command": sweep_run,
                                       "render_source": source, "section_seconds": durations}
 
 
-def run(settings: Settings, out: Path, render_from: Path | None = None) -> dict:
-    """Every measurement; writes benchmark.json and benchmark.html into `out` and returns the report."""
+def run(settings: Settings, out: Path, render_from: Path | None = None, only: tuple[str, ...] = SECTIONS) -> dict:
+    """The measurements of these sections; writes benchmark.json and benchmark.html into `out` and returns the
+    report."""
     started = dict(started_at=now(), load_average_start=load_average(), command=" ".join(sys.argv))
-    figures, used = measure_all(settings, render_from)
+    figures, used = measure_all(settings, render_from, only)
     meta = {**started, **machine(), "finished_at": now(), "load_average_end": load_average()}
     report = {"provenance": meta, "settings": used, "figures": [f.as_dict() for f in figures]}
     out.mkdir(parents=True, exist_ok=True)
@@ -633,6 +647,15 @@ def run(settings: Settings, out: Path, render_from: Path | None = None) -> dict:
     return report
 
 
+def sections(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown section {', '.join(unknown) or '(none)'}; "
+                                         f"valid: {', '.join(SECTIONS)}")
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.benchmark", description=__doc__.splitlines()[0])
     parser.add_argument("--tiny", action="store_true", help="tiny model and data, 2 repeats, smoke sweep (tests)")
@@ -640,6 +663,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, help="timed repeats of the training measurements")
     parser.add_argument("--render-from", type=Path,
                         help="results folder to replicate for the rendering figures (default: the footprint sweep's)")
+    parser.add_argument("--only", type=sections, default=SECTIONS,
+                        help=f"comma-separated sections to measure (default: all): {', '.join(SECTIONS)}")
     parser.add_argument("--configuration", choices=CONFIGURATIONS, help=argparse.SUPPRESS)  # a training child
     parser.add_argument("--json", type=Path, help=argparse.SUPPRESS)  # where the child writes its seconds
     args = parser.parse_args(argv)
@@ -650,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(measure_configuration(settings, args.configuration)))
         return 0
     try:
-        run(settings, args.out, args.render_from)
+        run(settings, args.out, args.render_from, args.only)
     except (BenchmarkError, store.StoreError) as err:
         print(f"benchmark: error: {err}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import sys
 
 import pytest
 
@@ -89,3 +90,22 @@ def test_growth_exponent_and_targets():
 def test_the_page_formats_numbers_as_the_table_does():
     for value in (0.0, 1.5e-5, 0.0123, 2.5, 99.94, 123456.7, -3.2, math.inf, math.nan):
         assert benchmark_page.fmt(value) == benchmark.fmt(value)
+
+
+def test_only_the_sections_asked_for_are_measured(tmp_path, capsys):
+    assert benchmark.main(["--tiny", "--only", "scan", "--out", str(tmp_path)]) == 0
+    figures = json.loads((tmp_path / "benchmark.json").read_text())["figures"]
+    assert {f["key"] for f in figures} == {"scan_s", "scan_wall_s", "scan_peak_rss_mib"}
+    with pytest.raises(SystemExit) as exit_:
+        benchmark.main(["--only", "rendering,plots"])
+    assert exit_.value.code == 2
+    assert "unknown section plots; valid: training, footprint, rendering, scan, throughput" in capsys.readouterr().err
+
+
+def test_peak_memory_counts_every_process_of_the_tree(tmp_path):
+    """Two children holding 200 MiB each: the peak counts both, above 400 MiB, which neither reaches alone."""
+    hold = "import time; b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(1.5)"
+    parent = f"import subprocess, sys; ps = [subprocess.Popen([sys.executable, '-c', {hold!r}]) for _ in range(2)]; " \
+             "[p.wait() for p in ps]"
+    peak, _ = benchmark.run_measured([sys.executable, "-c", parent], tmp_path / "log")
+    assert peak > 400
