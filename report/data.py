@@ -78,21 +78,21 @@ def load(folder: Path, map_=map) -> Data:
     folder = Path(folder)
     if not folder.is_dir():
         raise store.StoreError(f"{folder}: no such results folder; run 'python -m bench sweep' first")
-    recorded, runs = summaries.load(folder, map_)
+    files, recorded, runs = summaries.load(folder, map_)
     if recorded.empty:
         raise store.StoreError(f"{folder}: no result files (*.parquet); run 'python -m bench sweep' first")
-    recorded["path"] = [str(p) for p in store.run_files(folder)]
+    recorded["path"] = files
     settings = ["run_id", *(c for c in SETTING_COLUMNS if c in recorded)]
     keep, set_aside = shown_runs(runs.merge(recorded[settings], on="run_id", how="left"))
     recorded = recorded[recorded["run_id"].isin(keep)].reset_index(drop=True)
     runs = runs[runs["run_id"].isin(keep)].reset_index(drop=True)
-    files: dict[Key, list[tuple[int, Path]]] = {}
+    by_cell: dict[Key, list[tuple[int, Path]]] = {}
     for run in recorded[["scenario", "depth", "seed", "path"]].itertuples(index=False):
-        files.setdefault((run.scenario, int(run.depth)), []).append((int(run.seed), Path(run.path)))
+        by_cell.setdefault((run.scenario, int(run.depth)), []).append((int(run.seed), run.path))
     recorded = recorded.drop(columns="path")
     feedforward = recorded[~recorded["scenario"].isin(recurrent.NAMES)]  # recurrent: the recall task
     scan, scan_meta = pick_scan(*store.load_scans(folder), distinct(feedforward, "dataset"))
-    return Data(recorded, runs, analysis.cell_table(runs), files, set_aside, scan, scan_meta)
+    return Data(recorded, runs, analysis.cell_table(runs), by_cell, set_aside, scan, scan_meta)
 
 
 def setting_text(rows: pd.DataFrame) -> str:

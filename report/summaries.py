@@ -94,9 +94,11 @@ def batches(paths: list[Path]) -> list[list[Path]]:
     return [group for group in groups if group]
 
 
-def load(folder: Path, map_: Callable[[Callable, Iterable], Iterable] = map) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(recorded, runs): every run file's metadata (store's runs table) and analysis.run_table, from the cache
-    where a file's content is known, else summarised in batches by map_ (a pool's map, or the builtin)."""
+def load(folder: Path, map_: Callable[[Callable, Iterable], Iterable] = map
+         ) -> tuple[list[Path], pd.DataFrame, pd.DataFrame]:
+    """(files, recorded, runs): the run files, their metadata (store's runs table, a row per file) and
+    analysis.run_table, from the cache where a file's content is known, else summarised in batches by map_ (a
+    pool's map, or the builtin)."""
     files = store.run_files(folder)
     hashes = [content_hash(f) for f in files]
     where = cache_path(folder)
@@ -111,4 +113,4 @@ def load(folder: Path, map_: Callable[[Callable, Iterable], Iterable] = map) -> 
     recorded = pd.DataFrame([meta for meta, _ in summaries])
     store.refuse_copies(files, recorded)
     rows = pd.DataFrame([row for _, row in summaries], columns=analysis.RUN_COLUMNS)
-    return recorded, analysis.tidy(rows) if len(rows) else pd.DataFrame(columns=analysis.RUN_COLUMNS)
+    return files, recorded, analysis.tidy(rows) if len(rows) else pd.DataFrame(columns=analysis.RUN_COLUMNS)

@@ -21,7 +21,8 @@ def whole_folder_table(folder) -> pd.DataFrame:
 def test_the_run_table_of_batches_equals_the_whole_folders(smoke_results, monkeypatch):
     expected = whole_folder_table(smoke_results)
     monkeypatch.setattr(summaries, "BATCH_BYTES", 1)  # one file per batch
-    recorded, runs = summaries.load(smoke_results)
+    files, recorded, runs = summaries.load(smoke_results)
+    assert files == store.run_files(smoke_results)
     pd.testing.assert_frame_equal(runs, expected)
     pd.testing.assert_frame_equal(recorded, store.load(smoke_results).runs)
 
@@ -41,7 +42,7 @@ def test_a_rebuild_reads_only_the_files_whose_content_changed(smoke_results, tmp
     meta["run"]["wall_time_s"] = 123.0
     pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}), changed)
     monkeypatch.undo()
-    recorded, runs = summaries.load(folder)
+    _, _, runs = summaries.load(folder)
     assert runs.set_index("run_id").loc[meta["run"]["run_id"], "wall_time_s"] == 123.0
     pd.testing.assert_frame_equal(runs, whole_folder_table(folder))
 
@@ -50,7 +51,7 @@ def test_a_corrupt_cache_is_recomputed(smoke_results):
     summaries.load(smoke_results)
     cache = summaries.cache_path(smoke_results)
     cache.write_bytes(b"not a pickle")
-    recorded, runs = summaries.load(smoke_results)
+    _, _, runs = summaries.load(smoke_results)
     pd.testing.assert_frame_equal(runs, whole_folder_table(smoke_results))
     assert summaries.read_cache(cache)  # written again
 
