@@ -301,7 +301,7 @@ def step_summary(step: pd.DataFrame) -> pd.DataFrame:
 
     def summarise(rows: pd.DataFrame) -> pd.Series:
         norms, losses = (pd.to_numeric(rows[c], errors="coerce").to_numpy(dtype=float) for c in ("grad_norm", "loss"))
-        steps, epochs, logged = rows["step"].to_numpy().astype(int), rows["epoch"].to_numpy(), rows["step"].to_numpy()
+        steps, epochs = rows["step"].to_numpy().astype(int), rows["epoch"].to_numpy()
         clipped = pd.to_numeric(rows["clipped"], errors="coerce").to_numpy(dtype=float)
         early_rows, late_rows = windows(steps)
         early = median_of_finite(norms[early_rows])
@@ -325,7 +325,7 @@ def step_summary(step: pd.DataFrame) -> pd.DataFrame:
             "loss_spikes": spikes(steps, losses),
             "logged_steps": len(rows),
             "steps_trained": int(steps.max()) + 1,
-            "first_nonfinite_step": logged[bad].min() if bad.any() else np.nan,
+            "first_nonfinite_step": float(steps[bad].min()) if bad.any() else np.nan,
         })  # fmt: skip
 
     return per_run(step.sort_values(["run_id", "step"]), summarise)
