@@ -91,7 +91,10 @@ def build(results: Path, out: Path, built_at: str | None = None) -> Path:
         data = load(Path(results), pool.map)
         try:
             with publish.replacing(out) as (staging, previous):
-                write_pages(data, staging, built_at or now(), pool, previous)
+                try:
+                    write_pages(data, staging, built_at or now(), pool, previous)
+                finally:  # no figure is still being written into the staging folder when it is removed
+                    pool.shutdown(wait=True, cancel_futures=True)
         except OSError as err:  # a full disk, say: the old site is still in place
             raise publish.SiteError(f"{out}: cannot write the site ({err.strerror or err}); the previous site is "
                                     "unchanged: free space or choose another --out") from None
