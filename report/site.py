@@ -11,7 +11,7 @@ each page.
 import multiprocessing
 import os
 from collections.abc import Iterable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -59,9 +59,9 @@ def now() -> str:
 
 
 @contextmanager
-def drawing_pool():
-    """Worker processes that summarise run files, then draw figures; on Ctrl-C or an error, only the tasks
-    running are waited for."""
+def worker_pool():
+    """Worker processes (that summarise run files, or draw figures); on Ctrl-C or an error, only the tasks running
+    are waited for."""
     context = multiprocessing.get_context("spawn")  # no fork of a process that runs arrow's threads
     pool = ProcessPoolExecutor(workers(), mp_context=context, initializer=start_worker, initargs=(os.getpid(),))
     try:
@@ -70,14 +70,15 @@ def drawing_pool():
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def write_pages(data: Data, root: Path, built_at: str, pool: Executor, previous: Path | None = None) -> None:
+def write_pages(data: Data, root: Path, built_at: str, previous: Path | None = None) -> None:
     env = environment()
-    shelf = Shelf(root, pool, previous)
-    for page in pages(data, shelf):
-        target = root / page.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(render(env, page, built_at), encoding="utf-8", newline="\n")
-    shelf.wait()
+    with worker_pool() as pool:  # stopped before the caller removes `root` after an error
+        shelf = Shelf(root, pool, previous)
+        for page in pages(data, shelf):
+            target = root / page.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(render(env, page, built_at), encoding="utf-8", newline="\n")
+        shelf.wait()
     publish.mark_site(root)
 
 
@@ -87,17 +88,14 @@ def build(results: Path, out: Path, built_at: str | None = None) -> Path:
     out = Path(out)
     publish.check_apart(results, out)
     publish.check_target(out)
-    with drawing_pool() as pool:
+    with worker_pool() as pool:  # its own workers: the memory of summarising is returned before figures are drawn
         data = load(Path(results), pool.map)
-        try:
-            with publish.replacing(out) as (staging, previous):
-                try:
-                    write_pages(data, staging, built_at or now(), pool, previous)
-                finally:  # no figure is still being written into the staging folder when it is removed
-                    pool.shutdown(wait=True, cancel_futures=True)
-        except OSError as err:  # a full disk, say: the old site is still in place
-            raise publish.SiteError(f"{out}: cannot write the site ({err.strerror or err}); the previous site is "
-                                    "unchanged: free space or choose another --out") from None
+    try:
+        with publish.replacing(out) as (staging, previous):
+            write_pages(data, staging, built_at or now(), previous)
+    except OSError as err:  # a full disk, say: the old site is still in place
+        raise publish.SiteError(f"{out}: cannot write the site ({err.strerror or err}); the previous site is "
+                                "unchanged: free space or choose another --out") from None
     return out / "index.html"
 
 
