@@ -300,7 +300,8 @@ def read_arrow(path: Path, expected: list[str], columns: list[str] | None = None
     expected columns, is a StoreError naming it."""
     try:
         with pq.ParquetFile(path) as file:  # lighter than read_table for one file
-            missing = [c for c in expected if c not in file.schema_arrow.names]
+            names = set(file.schema_arrow.names)
+            missing = [c for c in expected if c not in names]
             table = None if missing else file.read(columns=columns)
     except (pa.ArrowException, OSError) as err:
         table, problem = None, one_line(err)

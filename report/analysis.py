@@ -223,13 +223,12 @@ def delta_ratios(layer: pd.DataFrame, keys: tuple[str, ...] = ("run_id", "step")
     hidden = layer[layer["layer_role"] == "hidden"]
     if hidden.empty:
         return pd.DataFrame({**{k: pd.Series(dtype=object) for k in keys}, "ratio": pd.Series(dtype=float)})
-    ends = hidden.groupby(keys)["layer"].agg(first="min", last="max")
-    hidden = hidden.join(ends, on=keys)
-    first = hidden[hidden["layer"] == hidden["first"]].set_index(keys)["delta_norm"].astype(float)
-    last = hidden[hidden["layer"] == hidden["last"]].set_index(keys)["delta_norm"].astype(float)
+    layers = hidden.groupby(keys, sort=False)["layer"]
+    first = hidden[hidden["layer"] == layers.transform("min")].sort_values(keys)  # one row per group, in key order
+    last = hidden[hidden["layer"] == layers.transform("max")].sort_values(keys)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = first / last
-    return ratio.rename("ratio").reset_index().sort_values(keys, ignore_index=True)
+        ratio = first["delta_norm"].to_numpy(float) / last["delta_norm"].to_numpy(float)
+    return first[keys].assign(ratio=ratio).reset_index(drop=True)
 
 
 def signal(results) -> pd.DataFrame:
