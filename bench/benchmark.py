@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import console  # noqa: E402
+from bench import console
 
 console.configure(show_everything=False)
 console.import_tensorflow()  # quietly: no native banners on the console
@@ -378,9 +378,6 @@ def sweep_command(settings: Settings, results: Path) -> list[str]:
             settings.sweep_scenarios, *depths, "--seeds", "0", "--results", str(results)]
 
 
-# A child forked from this (large, TensorFlow-laden) process would count this process's memory in its
-# ru_maxrss: Linux keeps the high-water mark across exec. So a small Python process starts the command and
-# reports RUSAGE_CHILDREN: the largest resident set of the command or of any process it waited for.
 def tree_rss(root: int) -> int:
     """Resident bytes of a process and all its descendants (a site build draws in worker processes)."""
     children: dict[int, list[int]] = {}
