@@ -124,7 +124,7 @@ DETAIL_KEYS = (
 def seeds_text(seeds: pd.Series) -> str:
     """The distinct seeds, listed up to ten."""
     found = sorted(int(s) for s in seeds.unique())
-    return ", ".join(map(str, found)) if len(found) <= 10 else f"{len(found)} seeds from {found[0]} to {found[-1]}"
+    return ", ".join(map(str, found)) if len(found) <= 10 else f"{len(found)}, from {found[0]} to {found[-1]}"
 
 
 def result_set(key: tuple, rows: pd.DataFrame) -> ResultSet:
