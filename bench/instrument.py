@@ -107,15 +107,9 @@ def norms(tensors) -> tf.Tensor:
     return tf.sqrt(2 * tf.stack([tf.raw_ops.L2Loss(t=t) for t in tensors]))
 
 
-def updated_norms(kernels, before) -> tuple[tf.Tensor, tf.Tensor]:
-    """‖W_before‖ and ‖W_after - W_before‖ of each kernel, measured right after its update, while the update's
-    copy of W_before and W_after are still in the core's cache (read earlier, W_before comes from memory)."""
-    after = [tf.convert_to_tensor(kernel) for kernel in kernels]  # automatic control dependencies: after the update
-    old = []
-    for a, b in zip(after, before):
-        with tf.control_dependencies([a]):
-            old.append(tf.identity(b))
-    return norms(old), norms([a - b for a, b in zip(after, old)])
+def distances(after, before) -> tf.Tensor:
+    """‖a - b‖ for each pair, as one vector."""
+    return norms([a - b for a, b in zip(after, before)])
 
 
 def clipping(norms: tf.Tensor, clipnorm, global_clipnorm) -> tuple[tf.Tensor, tf.Tensor]:
@@ -161,21 +155,29 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
     grad_at = [[position[id(t)] if t is not None else len(variables) for t in tensors]
                for tensors in (kernels, biases, recurrents)]
     nan = tf.constant(float("nan"))
+    in_step = [name for name in LAYER_STATS if name != "update_ratio"]  # the update is measured a step later
+
+    def read_kernels():
+        return [tf.convert_to_tensor(k) for k in kernels]
 
     def layer_rows(grad_norms, deltas, act_outputs, before) -> tf.Tensor:
-        """[L, len(LAYER_STATS)]: every layer statistic, built by name, stacked in LAYER_STATS order."""
+        """[L, len(in_step)]: the layer statistics but the update ratio, built by name, stacked in that order."""
         kernel_grad, bias_grad, recurrent_grad = tf.unstack(tf.gather(tf.concat([grad_norms, [nan]], 0), grad_at))
-        kernel_norm, update_norm = updated_norms(kernels, before)
         columns = {
             "kernel_grad_norm": kernel_grad,
             "bias_grad_norm": bias_grad,
-            "kernel_norm": kernel_norm,
-            "update_ratio": update_norm / kernel_norm,
+            "kernel_norm": norms(before),
             "delta_norm": norms(deltas),
             "inactive_fraction": inactive_fractions(probe.activations, act_outputs),
             "recurrent_grad_norm": recurrent_grad,
         }
-        return tf.stack([columns[name] for name in LAYER_STATS], axis=1)
+        return tf.stack([columns[name] for name in in_step], axis=1)
+
+    def with_update_ratio(rows, update_norms) -> tf.Tensor:
+        """[K, L, len(LAYER_STATS)]: the rows with ‖W_after - W_before‖ / ‖W_before‖ in its place."""
+        ratio = update_norms / rows[:, :, in_step.index("kernel_norm")]
+        at = LAYER_STATS.index("update_ratio")
+        return tf.concat([rows[:, :, :at], ratio[:, :, None], rows[:, :, at:]], axis=2)
 
     def time_rows(zeros_grad, zs) -> tf.Tensor:
         """[T, len(TIME_STATS)]: ‖∂loss/∂h_t‖ over the batch, and the LSTM's mean forget gate (else NaN)."""
@@ -186,7 +188,7 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
         return tf.stack([delta, gate], axis=1)
 
     def instrumented_step(x, y):
-        before = [tf.convert_to_tensor(k) for k in kernels]
+        before = read_kernels()  # read first, so what depends on it runs alongside the forward pass
         zeros = time_probe(probe, x)
         with tf.GradientTape() as tape:
             if zeros is not None:
@@ -199,28 +201,32 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
         optimizer.apply_gradients(zip(var_grads, variables))
         step_row = tf.stack([loss, accuracy, tf.norm(grad_norms), clipped_norm, tf.cast(clipped, tf.float32)])
         times = time_rows(grads[-1] if zeros is not None else None, zs)
-        return step_row, layer_rows(grad_norms, deltas, act_outputs, before), times
+        return step_row, layer_rows(grad_norms, deltas, act_outputs, before), times, before
 
     def plain_step(x, y):
         with tf.GradientTape() as tape:
             loss, accuracy, _, _ = forward(probe, x, y, training=True)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return tf.stack([loss, accuracy, nan, nan, 0.0]), None, None
+        return tf.stack([loss, accuracy, nan, nan, 0.0]), None, None, []
 
     step = instrumented_step if statistics else plain_step
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def train_chunk(batch_indices):
         k = tf.shape(batch_indices)[0]
-        steps, layers, times = (tf.TensorArray(tf.float32, size=k) for _ in range(3))
+        steps, layers, times, updates = (tf.TensorArray(tf.float32, size=k) for _ in range(4))
+        previous = read_kernels() if statistics else []
         for i in tf.range(k):
             indices = batch_indices[i]
-            step_row, layer_row, time_row = step(tf.gather(x_train, indices), tf.gather(y_train, indices))
+            step_row, layer_row, time_row, before = step(tf.gather(x_train, indices), tf.gather(y_train, indices))
             steps = steps.write(i, step_row)
-            if statistics:
+            if statistics:  # step i-1's update, W_i - W_(i-1): measured here, it overlaps step i's forward pass
                 layers, times = layers.write(i, layer_row), times.write(i, time_row)
+                updates = updates.write(i, distances(before, previous))
+                previous = before
         if not statistics:
             return steps.stack(), tf.zeros([k, len(kernels), len(LAYER_STATS)]), tf.zeros([k, 0, len(TIME_STATS)])
-        return steps.stack(), layers.stack(), times.stack()
+        update_norms = tf.concat([updates.stack()[1:], distances(read_kernels(), previous)[None]], axis=0)
+        return steps.stack(), with_update_ratio(layers.stack(), update_norms), times.stack()
 
     return train_chunk
