@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from bench.models import ROLE_SEPARATOR
@@ -21,15 +22,17 @@ LAYER_STATS = ("kernel_grad_norm", "bias_grad_norm", "kernel_norm", "update_rati
 TIME_STATS = ("delta_norm", "forget_gate")  # recurrent networks, per time step: ‖∂loss/∂h_t‖, mean f_t
 STEP_STATS = ("loss", "batch_accuracy", "grad_norm", "grad_norm_clipped", "clipped")
 SATURATION = 0.01  # a sigmoid/tanh unit is saturated where its derivative is below 1 % of the maximum
-# ... that is where |input| exceeds: 1 - tanh(a)^2 < c  <=>  |a| > atanh(sqrt(1 - c)); sigmoid(a) = (1 + tanh(a/2)) / 2
-SATURATED_INPUT = {"tanh": math.atanh(math.sqrt(1 - SATURATION)), "sigmoid": 2 * math.atanh(math.sqrt(1 - SATURATION))}
+# ... read on its output y, as |y - centre| > bound: tanh' = 1 - y^2 < c  <=>  |y| > sqrt(1 - c);
+# sigmoid' = y(1 - y) < c/4  <=>  |y - 1/2| > sqrt(1 - c)/2
+SATURATED_OUTPUT = {"tanh": (0.0, math.sqrt(1 - SATURATION)), "sigmoid": (0.5, math.sqrt(1 - SATURATION) / 2)}
+RELU_FAMILY = ("relu", "leaky_relu", "elu")  # their output is positive exactly where their input is
 
 
 @dataclass(frozen=True)
 class Probe:
     """The model's weight layers and the tensors the statistics need."""
 
-    model: keras.Model  # outputs: logits, each weight layer's z, each nonlinearity's input
+    model: keras.Model  # outputs: logits, each weight layer's z, each nonlinearity's output
     layers: tuple  # Dense/Conv2D/RNN layers, forward order
     activations: tuple  # per weight layer: the activation name, or None where none follows it
     time_width: int = 0  # recurrent networks: the hidden state's width (the time probe's), else 0
@@ -45,13 +48,16 @@ class Probe:
 
 
 def activation_after(model: keras.Model, layer) -> tuple[str | None, object]:
-    """(activation name, its input tensor) of the nonlinearity that follows a weight layer."""
+    """(activation name, its output tensor) of the nonlinearity that follows a weight layer.
+
+    Its output, not its input: a statistic that reads the input keeps TensorFlow from fusing the nonlinearity
+    into the layer's matmul (the input is then needed on its own)."""
     try:
         act = model.get_layer(f"{layer.name}_act")
     except ValueError:
         return None, layer.output
     name = "leaky_relu" if isinstance(act, keras.layers.LeakyReLU) else act.get_config()["activation"]
-    return (None if name == "linear" else name), act.input
+    return (None if name == "linear" else name), act.output
 
 
 WEIGHT_LAYERS = (keras.layers.Dense, keras.layers.Conv2D, keras.layers.RNN)
@@ -73,24 +79,37 @@ def weights_of(layer) -> tuple:
     return owner.kernel, owner.bias, getattr(owner, "recurrent_kernel", None)
 
 
-def inactive_fraction(activation: str | None, a: tf.Tensor) -> tf.Tensor:
-    """Saturated entries (sigmoid, tanh) or dead units, inactive on the whole batch (ReLU family)."""
-    if activation in ("sigmoid", "tanh"):
-        return tf.reduce_mean(tf.cast(tf.abs(a) > SATURATED_INPUT[activation], tf.float32))
-    if activation in ("relu", "leaky_relu", "elu"):
-        alive = tf.reduce_any(tf.reshape(a, [-1, a.shape[-1]]) > 0, axis=0)
-        return 1 - tf.reduce_mean(tf.cast(alive, tf.float32))
-    return tf.constant(float("nan"))
+def inactive_fraction(activation: str | None, y: tf.Tensor) -> tf.Tensor:
+    """Per layer of y [layers, batch, ..., units], the layers' outputs of one activation stacked: the fraction of
+    saturated entries (sigmoid, tanh), or of dead units, inactive on the whole batch (ReLU family)."""
+    if activation in SATURATED_OUTPUT:
+        centre, bound = SATURATED_OUTPUT[activation]
+        return tf.reduce_mean(tf.cast(tf.abs(y - centre) > bound, tf.float32), axis=range(1, y.shape.rank))
+    if activation in RELU_FAMILY:
+        alive = tf.reduce_any(tf.reshape(y, [tf.shape(y)[0], -1, y.shape[-1]]) > 0, axis=1)
+        return 1 - tf.reduce_mean(tf.cast(alive, tf.float32), axis=1)
+    return tf.fill([y.shape[0]], float("nan"))
+
+
+def inactive_fractions(activations, outputs) -> tf.Tensor:
+    """inactive_fraction of each layer, as one vector: layers of one activation and shape are measured together."""
+    groups = {}
+    for i, (activation, y) in enumerate(zip(activations, outputs)):
+        groups.setdefault((activation, tuple(y.shape)), []).append(i)
+    fractions = [inactive_fraction(activation, tf.stack([outputs[i] for i in layers]))
+                 for (activation, _), layers in groups.items()]
+    order = [i for layers in groups.values() for i in layers]
+    return tf.gather(tf.concat(fractions, 0), np.argsort(order))
 
 
 def norms(tensors) -> tf.Tensor:
-    """Euclidean norm of each tensor, as one vector (two ops a tensor and one square root)."""
-    return tf.sqrt(tf.stack([tf.reduce_sum(tf.square(t)) for t in tensors]))
+    """Euclidean norm of each tensor, as one vector: one op a tensor, L2Loss (Σ t²/2, one pass, no temporary)."""
+    return tf.sqrt(2 * tf.stack([tf.raw_ops.L2Loss(t=t) for t in tensors]))
 
 
 def distances(after, before) -> tf.Tensor:
     """‖a - b‖ for each pair, as one vector."""
-    return tf.sqrt(tf.stack([tf.reduce_sum(tf.math.squared_difference(a, b)) for a, b in zip(after, before)]))
+    return norms([a - b for a, b in zip(after, before)])
 
 
 def clipping(norms: tf.Tensor, clipnorm, global_clipnorm) -> tuple[tf.Tensor, tf.Tensor]:
@@ -111,48 +130,54 @@ def time_probe(probe: Probe, x) -> tf.Tensor | None:
 
 
 def forward(probe: Probe, x, y, training: bool, zeros=None):
-    """Loss, accuracy, z per weight layer and nonlinearity inputs for one batch (`zeros`: the time probe)."""
+    """Loss, accuracy, z per weight layer and nonlinearity outputs for one batch (`zeros`: the time probe)."""
     n = len(probe.layers)
     if probe.time_width:
         x = tf.convert_to_tensor(x)
         x = [x, time_probe(probe, x) if zeros is None else zeros]
     outputs = probe.model(x, training=training)
-    logits, zs, act_inputs = outputs[0], outputs[1 : n + 1], outputs[n + 1 :]
+    logits, zs, act_outputs = outputs[0], outputs[1 : n + 1], outputs[n + 1 :]
     loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits))
     accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, -1, output_type=y.dtype), y), tf.float32))
-    return loss, accuracy, zs, act_inputs
+    return loss, accuracy, zs, act_outputs
 
 
 def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, global_clipnorm=None,
                      jit_compile: bool = False, statistics: bool = True):
     """A compiled function: batch indices [K, B] -> (step stats [K, len(STEP_STATS)], layer stats
-    [K, L, len(LAYER_STATS)], time stats [K, T, len(TIME_STATS)] (T = 0 but for recurrent networks));
-    layer statistics are built by name, stacked in LAYER_STATS order.
+    [K, L, len(LAYER_STATS)], time stats [K, T, len(TIME_STATS)] (T = 0 but for recurrent networks)).
 
     statistics=False trains the same way and records loss and accuracy only (for the benchmark)."""
     variables = probe.model.trainable_variables
     kernels, biases, recurrents = zip(*(weights_of(layer) for layer in probe.layers))
     position = {id(v): i for i, v in enumerate(variables)}
-    kernel_at = [position[id(k)] for k in kernels]
+    # per layer, the positions of its kernel, bias and recurrent kernel in the gradient norms; len(variables): none
+    grad_at = [[position[id(t)] if t is not None else len(variables) for t in tensors]
+               for tensors in (kernels, biases, recurrents)]
     nan = tf.constant(float("nan"))
-
-    def at(grad_norms, tensors):
-        """The gradient norms of these variables, NaN where a layer has none."""
-        return tf.stack([grad_norms[position[id(t)]] if t is not None else nan for t in tensors])
+    in_step = [name for name in LAYER_STATS if name != "update_ratio"]  # the update is measured a step later
 
     def read_kernels():
         return [tf.convert_to_tensor(k) for k in kernels]
 
-    def layer_columns(grad_norms, deltas, act_inputs, before) -> dict:
-        """LAYER_STATS by name, each [L]: all but the update ratio, which the loop measures a step later."""
-        return {
-            "kernel_grad_norm": tf.gather(grad_norms, kernel_at),
-            "bias_grad_norm": at(grad_norms, biases),
+    def layer_rows(grad_norms, deltas, act_outputs, before) -> tf.Tensor:
+        """[L, len(in_step)]: the layer statistics but the update ratio, built by name, stacked in that order."""
+        kernel_grad, bias_grad, recurrent_grad = tf.unstack(tf.gather(tf.concat([grad_norms, [nan]], 0), grad_at))
+        columns = {
+            "kernel_grad_norm": kernel_grad,
+            "bias_grad_norm": bias_grad,
             "kernel_norm": norms(before),
             "delta_norm": norms(deltas),
-            "inactive_fraction": tf.stack([inactive_fraction(act, a) for act, a in zip(probe.activations, act_inputs)]),
-            "recurrent_grad_norm": at(grad_norms, recurrents),
+            "inactive_fraction": inactive_fractions(probe.activations, act_outputs),
+            "recurrent_grad_norm": recurrent_grad,
         }
+        return tf.stack([columns[name] for name in in_step], axis=1)
+
+    def with_update_ratio(rows, update_norms) -> tf.Tensor:
+        """[K, L, len(LAYER_STATS)]: the rows with ‖W_after - W_before‖ / ‖W_before‖ in its place."""
+        ratio = update_norms / rows[:, :, in_step.index("kernel_norm")]
+        at = LAYER_STATS.index("update_ratio")
+        return tf.concat([rows[:, :, :at], ratio[:, :, None], rows[:, :, at:]], axis=2)
 
     def time_rows(zeros_grad, zs) -> tf.Tensor:
         """[T, len(TIME_STATS)]: ‖∂loss/∂h_t‖ over the batch, and the LSTM's mean forget gate (else NaN)."""
@@ -168,7 +193,7 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
         with tf.GradientTape() as tape:
             if zeros is not None:
                 tape.watch(zeros)
-            loss, accuracy, zs, act_inputs = forward(probe, x, y, training=True, zeros=zeros)
+            loss, accuracy, zs, act_outputs = forward(probe, x, y, training=True, zeros=zeros)
         grads = tape.gradient(loss, [*variables, *zs, *([zeros] if zeros is not None else [])])
         var_grads, deltas = grads[: len(variables)], grads[len(variables) : len(variables) + len(zs)]
         grad_norms = norms(var_grads)
@@ -176,38 +201,32 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
         optimizer.apply_gradients(zip(var_grads, variables))
         step_row = tf.stack([loss, accuracy, tf.norm(grad_norms), clipped_norm, tf.cast(clipped, tf.float32)])
         times = time_rows(grads[-1] if zeros is not None else None, zs)
-        return step_row, layer_columns(grad_norms, deltas, act_inputs, before), times, before
+        return step_row, layer_rows(grad_norms, deltas, act_outputs, before), times, before
 
     def plain_step(x, y):
         with tf.GradientTape() as tape:
             loss, accuracy, _, _ = forward(probe, x, y, training=True)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return tf.stack([loss, accuracy, nan, nan, 0.0]), {}, None, []
+        return tf.stack([loss, accuracy, nan, nan, 0.0]), None, None, []
 
     step = instrumented_step if statistics else plain_step
 
     @tf.function(jit_compile=jit_compile, reduce_retracing=True)
     def train_chunk(batch_indices):
         k = tf.shape(batch_indices)[0]
-        steps = tf.TensorArray(tf.float32, size=k)
-        layers = {name: tf.TensorArray(tf.float32, size=k) for name in LAYER_STATS if name != "update_ratio"}
-        times = tf.TensorArray(tf.float32, size=k)
-        updates = tf.TensorArray(tf.float32, size=k)
+        steps, layers, times, updates = (tf.TensorArray(tf.float32, size=k) for _ in range(4))
         previous = read_kernels() if statistics else []
         for i in tf.range(k):
             indices = batch_indices[i]
-            step_row, columns, time_row, before = step(tf.gather(x_train, indices), tf.gather(y_train, indices))
+            step_row, layer_row, time_row, before = step(tf.gather(x_train, indices), tf.gather(y_train, indices))
             steps = steps.write(i, step_row)
-            if statistics:  # step i-1's update, W_i - W_(i-1): computed here, it overlaps step i's forward pass
-                layers = {name: layers[name].write(i, column) for name, column in columns.items()}
-                times = times.write(i, time_row)
+            if statistics:  # step i-1's update, W_i - W_(i-1): measured here, it overlaps step i's forward pass
+                layers, times = layers.write(i, layer_row), times.write(i, time_row)
                 updates = updates.write(i, distances(before, previous))
                 previous = before
         if not statistics:
             return steps.stack(), tf.zeros([k, len(kernels), len(LAYER_STATS)]), tf.zeros([k, 0, len(TIME_STATS)])
-        columns = {name: array.stack() for name, array in layers.items()}
         update_norms = tf.concat([updates.stack()[1:], distances(read_kernels(), previous)[None]], axis=0)
-        columns["update_ratio"] = update_norms / columns["kernel_norm"]  # ‖W_after - W_before‖ / ‖W_before‖
-        return steps.stack(), tf.stack([columns[name] for name in LAYER_STATS], axis=2), times.stack()
+        return steps.stack(), with_update_ratio(layers.stack(), update_norms), times.stack()
 
     return train_chunk

@@ -3,7 +3,7 @@
 Every weight layer (Dense/Conv2D) has no activation of its own, so its output is the
 pre-activation z whose gradient δ = ∂loss/∂z the instrumentation records. The layer that
 applies the nonlinearity after it is named `<weight layer>_act`; instrument.py finds it by
-that name to measure saturated or dead units on its input. The model outputs logits.
+that name to measure saturated or dead units on its output. The model outputs logits.
 
 A recurrent network (architecture "rnn") has two inputs: the sequence, and a `time_probe` of zeros
 [T, width] that is added to the hidden state h_t at every step, inside the recurrence. The loss does

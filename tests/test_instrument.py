@@ -82,6 +82,22 @@ def test_a_chunk_of_steps_records_what_one_call_per_step_records(synthetic):
     assert np.all(ratios > 0) and not np.allclose(ratios[0], ratios[1])
 
 
+@pytest.mark.parametrize("name", ["sigmoid", "relu_he"])
+def test_statistics_leave_the_training_arithmetic_alone(name, synthetic):
+    """Trained with statistics on or off, a model gets the same losses and weights, bit for bit: measuring reads
+    the nonlinearity's output, so TensorFlow still fuses it into the matmul as it does without statistics."""
+    spec = train.RunSpec(SCENARIOS[name], 3, 0, SMOKE)
+    weights = train.initial_weights(spec, synthetic)
+    indices = tf.constant(np.arange(4 * SMOKE.batch_size, dtype=np.int32).reshape(4, SMOKE.batch_size))
+    trained = []
+    for statistics in (True, False):
+        run = train.compile_model(spec, synthetic, jit_compile=False, statistics=statistics)
+        run.reset(weights)
+        trained.append([run.train_chunk(indices)[0].numpy()[:, 0], *run.model.get_weights()])
+    for on, off in zip(*trained):
+        np.testing.assert_array_equal(on, off)
+
+
 def test_clipping_statistics_match_keras_clipping(synthetic):
     """grad_norm_clipped is the global norm of what Adam(clipnorm=1) really applies."""
     scenario = SCENARIOS["linear_clipnorm"]
@@ -97,14 +113,24 @@ def test_clipping_statistics_match_keras_clipping(synthetic):
 
 
 def test_dead_and_saturated_units_are_counted(synthetic):
-    """ReLU units negative on the whole batch are dead; sigmoid entries with |z| > 5.99 are saturated."""
+    """ReLU units negative on the whole batch are dead; sigmoid entries with |z| > 5.99 are saturated. Each is
+    measured on the activation's output, per layer of a stack of layers."""
     a = tf.constant([[-1.0, 2.0, -3.0, -0.5], [-2.0, 1.0, -1.0, -0.1]])
-    assert instrument.inactive_fraction("relu", a).numpy() == pytest.approx(0.75)
-    assert instrument.inactive_fraction("sigmoid", a * 10).numpy() == pytest.approx(6 / 8)
+    assert instrument.inactive_fraction("relu", tf.nn.relu(a)[None]).numpy() == pytest.approx([0.75])
+    assert instrument.inactive_fraction("elu", tf.nn.elu(a)[None]).numpy() == pytest.approx([0.75])
+    two_layers = tf.sigmoid(tf.stack([a * 10, a]))
+    assert instrument.inactive_fraction("sigmoid", two_layers).numpy() == pytest.approx([6 / 8, 0])
     edge = tf.constant([5.98, 5.99, -5.99, 2.99, 3.0])  # derivative just above / below 1 % of its maximum
-    assert instrument.inactive_fraction("sigmoid", edge[:3]).numpy() == pytest.approx(2 / 3)
-    assert instrument.inactive_fraction("tanh", edge[3:]).numpy() == pytest.approx(1 / 2)
-    assert np.isnan(instrument.inactive_fraction(None, a).numpy())
+    assert instrument.inactive_fraction("sigmoid", tf.sigmoid(edge[None, :3])).numpy() == pytest.approx([2 / 3])
+    assert instrument.inactive_fraction("tanh", tf.tanh(edge[None, 3:])).numpy() == pytest.approx([1 / 2])
+    assert np.isnan(instrument.inactive_fraction(None, a[None]).numpy()).all()
+
+
+def test_layers_of_one_activation_are_measured_together_and_kept_in_order():
+    a = tf.constant([[-1.0, 2.0, -3.0, -0.5], [-2.0, 1.0, -1.0, -0.1]])
+    outputs = [tf.sigmoid(a * 10), tf.nn.relu(a), tf.sigmoid(a), a, tf.nn.relu(-a[:, :2])]
+    fractions = instrument.inactive_fractions(["sigmoid", "relu", "sigmoid", None, "relu"], outputs).numpy()
+    np.testing.assert_allclose(fractions, [6 / 8, 0.75, 0, np.nan, 0.5])
 
 
 def test_probe_finds_every_weight_layer_and_its_nonlinearity():
