@@ -5,7 +5,8 @@ the same way): the page data are plain dataclasses (data, views, phenomena, arti
 overview), render.py renders them, publish.py writes the folder. Figures are saved while their
 page's data is computed (figure_cache.py), drawn by worker processes; templates only reference them.
 The output is deterministic: the same results give the same bytes, except the one "Built at" line of
-each page.
+each page. A build first summarises the folder's run files in worker processes (summaries.py, cached by
+content), then computes the pages from those summaries and the few files each figure draws.
 """
 
 import multiprocessing
