@@ -80,19 +80,20 @@ def test_a_change_the_size_of_the_perturbation_is_within_the_floor(results, tmp_
 
 
 def test_a_planted_change_is_placed_beyond_the_floor_and_gated(results, tmp_path, capsys):
-    planted = planted_copy(results, tmp_path, "tf-planted", "sigmoid", 1.5)
+    """Planted on the linear net, whose control moved its final test loss (a floor above zero)."""
+    planted = planted_copy(results, tmp_path, "tf-planted", "linear", 1.5)
     result = floor.compare(results, planted)
-    row = result.metrics.set_index(["scenario", "metric", "layer"]).loc[("sigmoid", "final_test_loss", "")]
-    assert row["change"] == pytest.approx(1 / 3, rel=1e-5)
+    row = result.metrics.set_index(["scenario", "metric", "layer"]).loc[("linear", "final_test_loss", "")]
+    assert row["change"] == pytest.approx(1 / 3, rel=1e-5) and row["floor"] > 0
     assert row["beyond"] == pytest.approx(row["change"] / row["floor"]) and row["beyond"] > 1
     lines = {(m.scenario, m.metric): m for m in diff.metric_lines(result, layers=False)}
-    assert lines[("sigmoid", "final test loss")].versus_floor.endswith("× beyond the floor")
-    assert lines[("linear", "final test loss")].versus_floor == "bit-identical"
+    assert lines[("linear", "final test loss")].versus_floor.endswith("× beyond the floor")
+    assert lines[("sigmoid", "final test loss")].versus_floor == "bit-identical"
     site = str(tmp_path / "site")
     capsys.readouterr()
     assert report_main(["diff", str(results), str(planted), "--out", site, "--fail-beyond-floor", "2"]) == 1
     err = capsys.readouterr().err
-    assert "beyond 2× the floor: sigmoid depth 2: final test loss changed 33.3 %" in err and "linear" not in err
+    assert "beyond 2× the floor: linear depth 2: final test loss changed 33.3 %" in err and "sigmoid" not in err
     factor = float(row["beyond"]) * 1.01
     assert report_main(["diff", str(results), str(planted), "--out", site, "--fail-beyond-floor", f"{factor}"]) == 0
 
