@@ -177,15 +177,15 @@ BAND_STATS = ["median", "min", "max", "n", "n_nonfinite"]
 # -- small numeric helpers -------------------------------------------------------------------------
 
 
-def finite(values: pd.Series) -> pd.Series:
-    """The finite values of a series, as float64."""
+def finite(values: pd.Series | np.ndarray) -> pd.Series | np.ndarray:
+    """The finite values of a series (or array), as float64."""
     values = pd.to_numeric(values, errors="coerce").astype(float)
     return values[np.isfinite(values)]
 
 
-def finite_median(values: pd.Series) -> float:
+def finite_median(values: pd.Series | np.ndarray) -> float:
     values = finite(values)
-    return float(values.median()) if len(values) else np.nan
+    return float(np.median(values)) if len(values) else np.nan
 
 
 def fmt(value: float) -> str:
@@ -269,11 +269,6 @@ def windows(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return early, late
 
 
-def median_of_finite(values: np.ndarray) -> float:
-    good = values[np.isfinite(values)]
-    return float(np.median(good)) if len(good) else np.nan
-
-
 def spikes(steps: np.ndarray, losses: np.ndarray) -> list[tuple[int, float, float]]:
     """(step, loss, × the median of the spike_window steps before it) of each loss spike among logged steps."""
     stride = int(np.median(np.diff(steps))) if len(steps) > 1 else 1  # a profile logs every stride steps
@@ -292,7 +287,7 @@ def span_losses(steps: np.ndarray, losses: np.ndarray) -> list[float]:
     """Median batch loss of each of steady_windows equal spans of training steps."""
     edges = np.linspace(steps.min(), steps.max() + 1, int(threshold("steady_windows")) + 1)
     spans = np.searchsorted(edges, steps, side="right") - 1
-    return [median_of_finite(losses[spans == k]) for k in range(len(edges) - 1)]
+    return [finite_median(losses[spans == k]) for k in range(len(edges) - 1)]
 
 
 def step_summary(step: pd.DataFrame) -> pd.DataFrame:
@@ -303,7 +298,7 @@ def step_summary(step: pd.DataFrame) -> pd.DataFrame:
         steps, epochs = rows["step"].to_numpy().astype(int), rows["epoch"].to_numpy()
         clipped = pd.to_numeric(rows["clipped"], errors="coerce").to_numpy(dtype=float)
         early_rows, late_rows = windows(steps)
-        early = median_of_finite(norms[early_rows])
+        early = finite_median(norms[early_rows])
         good = np.isfinite(norms)
         peak = norms[good].max() if good.any() else np.nan
         bad = ~(good & np.isfinite(losses))
@@ -316,8 +311,8 @@ def step_summary(step: pd.DataFrame) -> pd.DataFrame:
             "growth_step": float(steps[over[0]]) if len(over) else np.nan,  # first above exploding_growth × early
             "growth_epoch": float(epochs[over[0]]) if len(over) else np.nan,
             "clip_fraction": clipped[~np.isnan(clipped)].mean() if (~np.isnan(clipped)).any() else np.nan,
-            "loss_early": median_of_finite(losses[early_rows]),
-            "loss_late": median_of_finite(losses[late_rows]),
+            "loss_early": finite_median(losses[early_rows]),
+            "loss_late": finite_median(losses[late_rows]),
             "loss_max": losses[np.isfinite(losses)].max() if np.isfinite(losses).any() else np.nan,
             "loss_at_stop": float(losses[-1]),
             "loss_spans": span_losses(steps, losses),

@@ -33,14 +33,15 @@ class RunFiles:
 
     def __init__(self):
         self.kept: OrderedDict[tuple[Path, int], dict] = OrderedDict()
+        self.size = 0  # bytes of the tables kept
 
     def kind(self, path: Path, kind: str):
         key = (path, path.stat().st_mtime_ns)
         if key not in self.kept:
             self.kept[key] = store.by_kind(store.read_arrow(path, store.schema().names))
-            while len(self.kept) > 1 and sum(t.nbytes for k in self.kept.values() for t in k.values()) > \
-                    READ_CACHE_BYTES:
-                self.kept.popitem(last=False)
+            self.size += sum(t.nbytes for t in self.kept[key].values())
+            while len(self.kept) > 1 and self.size > READ_CACHE_BYTES:
+                self.size -= sum(t.nbytes for t in self.kept.popitem(last=False)[1].values())
         self.kept.move_to_end(key)
         return self.kept[key][kind]
 
@@ -63,12 +64,10 @@ class Data:
         """The rows of one results table for these (scenario, depth) keys and, of these seeds, the first
         FIGURE_SEEDS: what a figure draws stays the same size however many seeds a cell has."""
         drawn = set(figure_seeds(seeds))
-        if kind == "runs":  # the metadata
-            rank = {key: i for i, key in enumerate(keys)}
-            order = pd.Series([rank.get((s, int(d)), -1) for s, d in zip(self.recorded["scenario"],
-                                                                         self.recorded["depth"])])
-            chosen = self.recorded[(order >= 0) & self.recorded["seed"].isin(drawn)]
-            return chosen.iloc[order[chosen.index].argsort(kind="stable")].reset_index(drop=True)
+        if kind == "runs":  # the metadata, key by key
+            runs = self.recorded[self.recorded["seed"].isin(drawn)]
+            parts = [runs[(runs["scenario"] == s) & (runs["depth"] == d)] for s, d in keys]
+            return pd.concat([runs.iloc[:0], *parts]).reset_index(drop=True)
         paths = [path for key in keys for seed, path in self.files.get(key, []) if seed in drawn]
         return store.kind_frame(kind, [self.read.kind(path, kind) for path in paths])
 

@@ -13,7 +13,7 @@ from report.figure_cache import Shelf
 from report.figures import FIGURES, SavedChart
 from report.phenomena import PHENOMENA
 from report.render import environment
-from report.views import CellView, Link, ResultSet, result_sets, scenario_href, seeds_text
+from report.views import CellView, Link, ResultSet, result_sets, scenario_href, seed_list
 
 
 @dataclass
@@ -38,7 +38,7 @@ def overview(runs: pd.DataFrame) -> list[tuple[str, str]]:
         ("profile", distinct(runs, "profile")), ("epochs", distinct(runs, "epochs")),
         ("TensorFlow", distinct(runs, "tf_version")), ("Keras", distinct(runs, "keras_version")),
         ("device", distinct(runs, "device")), ("runs", str(len(runs))),
-        ("seeds", seeds_text(runs["seed"])),
+        ("seeds", seed_list(runs["seed"])),
     ]  # fmt: skip
 
 

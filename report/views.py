@@ -121,7 +121,7 @@ DETAIL_KEYS = (
 )  # fmt: skip
 
 
-def seeds_text(seeds: pd.Series) -> str:
+def seed_list(seeds: pd.Series) -> str:
     """The distinct seeds, listed up to ten."""
     found = sorted(int(s) for s in seeds.unique())
     return ", ".join(map(str, found)) if len(found) <= 10 else f"{len(found)}, from {found[0]} to {found[-1]}"
@@ -136,7 +136,7 @@ def result_set(key: tuple, rows: pd.DataFrame) -> ResultSet:
     return ResultSet(
         label=f"TF {tf} · Keras {keras} · {profile} · {dataset} · {device}",
         runs=len(rows), scenarios=rows["scenario"].nunique(),
-        seeds=seeds_text(rows["seed"]), details=tuple(details),
+        seeds=seed_list(rows["seed"]), details=tuple(details),
     )  # fmt: skip
 
 
