@@ -1,1 +1,1 @@
-"""From parquet results to a static site: analysis, figures, pages."""
+"""From parquet results to a static site: grading, figures, pages."""

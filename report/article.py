@@ -3,10 +3,11 @@
 from dataclasses import dataclass
 
 from bench.scenarios import SCENARIOS
-from report import analysis, figures, recurrent
+from report import figures, recurrent
 from report.data import Data
 from report.figure_cache import Shelf
 from report.figures import FIGURES, SavedChart
+from report.grading.claims import Claim, article_claims
 from report.views import common_seeds, scenario_href
 
 ARTICLE_FIGURES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -35,7 +36,7 @@ class ArticlePage:
     figures: list[SavedChart]
 
 
-def claim_view(claim: analysis.Claim) -> ClaimView:
+def claim_view(claim: Claim) -> ClaimView:
     scenario = claim.experiment.split(",")[0]  # "sigmoid, depth 11"
     href = scenario_href(scenario)
     return ClaimView(
@@ -58,7 +59,7 @@ def article_charts(data: Data) -> list[figures.Chart]:
 
 
 def article_page(data: Data, shelf: Shelf) -> ArticlePage:
-    claims = [*analysis.article_claims(data.runs, data.cells, data.recorded),
+    claims = [*article_claims(data.runs, data.cells, data.recorded),
               *recurrent.claims(data.runs, data.cells)]
     views = [claim_view(c) for c in claims]
     return ArticlePage(

@@ -7,8 +7,9 @@ from pathlib import Path
 import pandas as pd
 
 from bench import store
-from report import analysis, recurrent, summaries
+from report import recurrent, summaries
 from report.figures import Key
+from report.grading.cells import cell_table
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,12 @@ class RunFiles:
 
 @dataclass
 class Data:
-    """A results folder with the analysis tables every page reads. Its runs' rows stay in their files: a figure
+    """A results folder with the grading tables every page reads. Its runs' rows stay in their files: a figure
     reads those of the cells and seeds it draws (rows())."""
 
     recorded: pd.DataFrame  # store's runs table: the shown runs' metadata
-    runs: pd.DataFrame  # analysis.run_table
-    cells: pd.DataFrame  # analysis.cell_table
+    runs: pd.DataFrame  # run_table
+    cells: pd.DataFrame  # cell_table
     files: dict[Key, list[tuple[int, Path]]]  # (seed, file) of each (scenario, depth)'s shown runs, in file order
     set_aside: list[SetAside] = field(default_factory=list)
     scan: pd.DataFrame | None = None  # the depth scan's rows (bench/scan.py), if the folder has one
@@ -91,7 +92,7 @@ def load(folder: Path, map_=map) -> Data:
     recorded = recorded.drop(columns="path")
     feedforward = recorded[~recorded["scenario"].isin(recurrent.NAMES)]  # recurrent: the recall task
     scan, scan_meta = pick_scan(*store.load_scans(folder), distinct(feedforward, "dataset"))
-    return Data(recorded, runs, analysis.cell_table(runs), by_cell, set_aside, scan, scan_meta)
+    return Data(recorded, runs, cell_table(runs), by_cell, set_aside, scan, scan_meta)
 
 
 def setting_text(rows: pd.DataFrame) -> str:

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from bench.scenarios import SCENARIOS
-from report import analysis, theory
+from report import theory
+from report.grading.stats import delta_ratios, seed_band
 
 FLAT_BAND = 2.0  # flat: the median ratio stays within [1/2, 2] at every scanned depth
 BOOTSTRAP = 200  # resamples of whole seeds for the fits' 95 % intervals (a seed's depths share weights)
@@ -32,7 +33,7 @@ MODEL_RULE = (
 
 def ratios(scan: pd.DataFrame) -> pd.DataFrame:
     """scenario, depth, seed, ratio (1 at depth 1 by definition)."""
-    return analysis.delta_ratios(scan, ("scenario", "depth", "seed"))
+    return delta_ratios(scan, ("scenario", "depth", "seed"))
 
 
 def measurable(ratio: pd.Series) -> pd.Series:
@@ -135,7 +136,7 @@ def theory_note(name: str) -> str | None:
 def bands(measured: pd.DataFrame) -> pd.DataFrame:
     """Per scenario and depth: median, min, max of the measurable ratios and how many were not."""
     usable = measured.assign(ratio=measured["ratio"].where(measured["ratio"] > 0))  # 0: below float32's range
-    band = analysis.seed_band(usable, "depth", "ratio", ["scenario"])
+    band = seed_band(usable, "depth", "ratio", ["scenario"])
     return band.rename(columns={"n_nonfinite": "n_unmeasurable"})
 
 

@@ -20,10 +20,15 @@ import pandas as pd
 from bench import store
 from bench.errors import UserError
 from bench.scenarios import SCENARIOS
-from report import analysis
+from report.grading.cells import cell_table as graded_cells
+from report.grading.runs import (  # MATCH_KEYS: the config without the versions
+    MATCH_KEYS,
+    catalogue_order,
+    run_table,
+)
+from report.grading.text import fmt
+from report.grading.values import finite_median
 
-VERSION_KEYS = analysis.VERSION_KEYS
-MATCH_KEYS = analysis.MATCH_KEYS  # the run config without the versions
 SET_KEYS = ("dataset", "profile")  # what must agree for two result sets to be comparable at all
 # Step-0 kernel norms this close mean the same initial weights: another TF may sum a norm in another order
 # (measured: up to 2.3e-7 apart with bit-identical weights); another draw moves it by about 1/sqrt(size).
@@ -72,7 +77,7 @@ CHANGES = {  # what changed in a pair of runs, most fundamental first
 class Side:
     folder: Path
     results: store.Results
-    runs: pd.DataFrame  # analysis.run_table
+    runs: pd.DataFrame  # run_table
 
     @property
     def name(self) -> str:
@@ -95,7 +100,7 @@ def load_side(folder: Path, which: str) -> Side:
         raise DiffError(f"cannot compare: {which}: {err}") from None
     if results.runs.empty:
         raise DiffError(f"cannot compare: {which} ({folder}) holds no result files")
-    return Side(Path(folder), results, analysis.run_table(results))
+    return Side(Path(folder), results, run_table(results))
 
 
 def check_comparable(a: Side, b: Side) -> None:
@@ -145,7 +150,7 @@ def pair_runs(a: Side, b: Side) -> tuple[pd.DataFrame, pd.DataFrame]:
         runs_b[~runs_b["key"].isin(runs_a["key"])].assign(side="B"),
     ])  # fmt: skip
     columns = ["side", "run_id", "scenario", "depth", "seed"]
-    return analysis.catalogue_order(pairs), analysis.catalogue_order(unmatched[columns])
+    return catalogue_order(pairs), catalogue_order(unmatched[columns])
 
 
 # -- per-run and paired values ---------------------------------------------------------------------
@@ -242,7 +247,7 @@ def layers_differing(rows: pd.DataFrame, metric: str) -> str:
 
 def verdict_cells(side: Side, run_ids: pd.Series, suffix: str) -> pd.DataFrame:
     """Majority verdict per scenario × depth over the paired runs of one side."""
-    cells = analysis.cell_table(side.runs[side.runs["run_id"].isin(run_ids)])
+    cells = graded_cells(side.runs[side.runs["run_id"].isin(run_ids)])
     columns = {"verdict": f"verdict{suffix}", "verdict_label": f"verdict_label{suffix}"}
     return cells.set_index(["scenario", "depth"])[list(columns)].rename(columns=columns)
 
@@ -288,7 +293,7 @@ def significance(a: pd.Series, b: pd.Series) -> str:
 
 
 def metric_row(rows: pd.DataFrame) -> dict:
-    median_a, median_b = analysis.finite_median(rows["a"]), analysis.finite_median(rows["b"])
+    median_a, median_b = finite_median(rows["a"]), finite_median(rows["b"])
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = median_b / median_a if median_a != 0 else np.nan
     return {
@@ -386,7 +391,7 @@ class CellLine:
 
 
 def number(value: float) -> str:
-    return analysis.fmt(value)
+    return fmt(value)
 
 
 def change_size(rel: float) -> str:

@@ -17,13 +17,14 @@ from report import figures
 from report.figures import SavedChart
 
 REPORT = Path(__file__).resolve().parent
-DRAWING_CODE = ("analysis", "depth_scan", "data", "views", "phenomena", "article", "scenario_pages", "overview")
-# report modules besides figures/ whose code decides what a figure draws
+DRAWING_CODE = ("recurrent", "depth_scan", "data", "views", "phenomena", "article", "scenario_pages", "overview")
+# report modules besides figures/ and grading/ whose code decides what a figure draws
 
 
 def code_version() -> str:
     """Hash of everything besides a figure's data that decides how it is drawn."""
-    paths = [*sorted((REPORT / "figures").glob("*.py")), *(REPORT / f"{name}.py" for name in DRAWING_CODE),
+    paths = [*sorted((REPORT / "figures").glob("*.py")), *sorted((REPORT / "grading").glob("*.py")),
+             *(REPORT / f"{name}.py" for name in DRAWING_CODE),
              Path(scenarios_module.__file__)]
     return hashlib.sha256(b"".join(p.read_bytes() for p in paths) + figures.ENGINE.encode()).hexdigest()
 

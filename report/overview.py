@@ -6,11 +6,20 @@ from pathlib import Path
 import pandas as pd
 
 from bench.scenarios import SCENARIOS
-from report import analysis, depth_scan, publish, recurrent
+from report import depth_scan, publish, recurrent
 from report.article import ArticlePage, ClaimView
 from report.data import FIGURE_SEEDS, Data, SetAside, distinct
 from report.figure_cache import Shelf
 from report.figures import FIGURES, SavedChart
+from report.grading.rules import (
+    EXPECTED_FROM_CATALOGUE,
+    EXPECTED_FROM_THEORY,
+    EXPECTED_UNMODELLED,
+    RULES,
+    THRESHOLDS,
+    VERDICT_INIT_RULE,
+    Threshold,
+)
 from report.phenomena import PHENOMENA
 from report.render import environment
 from report.views import CellView, Link, ResultSet, result_sets, scenario_href, seed_list
@@ -59,7 +68,7 @@ def index_page(data: Data, views: list[CellView], article: ArticlePage, shelf: S
 
 @dataclass
 class MethodsPage:
-    thresholds: list[analysis.Threshold]
+    thresholds: list[Threshold]
     rules: list[tuple[str, str]]
     result_sets: list[ResultSet]
     theory_notes: list[tuple[str, str]]  # scenario, why the mean-field theory does not apply
@@ -73,15 +82,15 @@ class MethodsPage:
 def methods_page(data: Data) -> MethodsPage:
     notes = data.cells.dropna(subset=["theory_note"]).drop_duplicates("scenario")
     return MethodsPage(
-        thresholds=list(analysis.THRESHOLDS.values()),
-        rules=list(analysis.RULES),
+        thresholds=list(THRESHOLDS.values()),
+        rules=list(RULES),
         result_sets=result_sets(data.recorded),
         theory_notes=[(r.scenario, r.theory_note) for r in notes.itertuples()],
         set_aside=data.set_aside,
-        expected_sources=(analysis.EXPECTED_FROM_THEORY, analysis.EXPECTED_FROM_CATALOGUE,
-                          analysis.EXPECTED_UNMODELLED),
+        expected_sources=(EXPECTED_FROM_THEORY, EXPECTED_FROM_CATALOGUE,
+                          EXPECTED_UNMODELLED),
         scan_rule=depth_scan.MODEL_RULE,
-        verdict_init_rule=analysis.VERDICT_INIT_RULE,
+        verdict_init_rule=VERDICT_INIT_RULE,
     )
 
 

@@ -1,6 +1,6 @@
 """Recurrent networks over sequence length T (DESIGN §2, §7): per-length tables, the bound, the claims.
 
-A recurrent run's depth is its sequence length T, and analysis.signal treats its time steps as layers,
+A recurrent run's depth is its sequence length T, and grading.stats.signal treats its time steps as layers,
 so its per-layer factor is the per-time-step factor of ‖∂L/∂h_t‖ and its verdict follows the same
 rules as an MLP's. This module adds what only sequences have: whether the recall task was solved at
 each T (against chance), the LSTM's forget gate, the Pascanu et al. (2013) bound, and the article's
@@ -15,8 +15,11 @@ import pandas as pd
 
 from bench.data import RECALL_SYMBOLS
 from bench.scenarios import RECURRENT, SCENARIOS
-from report import analysis
-from report.analysis import Claim, finite, finite_median, fmt, percent, threshold
+from report.grading.claims import Claim
+from report.grading.rules import threshold
+from report.grading.text import fmt, percent, range_text
+from report.grading.values import finite, finite_median
+from report.grading.verdicts import per_layer_factor
 
 NAMES = tuple(s.name for s in RECURRENT)
 GATED = tuple(s.name for s in RECURRENT if s.cell in ("lstm", "gru"))
@@ -73,11 +76,11 @@ def length_rows(runs: pd.DataFrame, cells: pd.DataFrame) -> list[LengthRow]:
     for cell in cells[cells["scenario"].isin(NAMES)].itertuples():
         group = runs[runs["cell_id"] == cell.cell_id]
         accuracy = group["final_test_accuracy"]
-        factor_init = [analysis.per_layer_factor(r, t) for r, t in zip(group["delta_ratio_init"], group["depth"])]
+        factor_init = [per_layer_factor(r, t) for r, t in zip(group["delta_ratio_init"], group["depth"])]
         rows.append(LengthRow(
             cell.scenario, int(cell.depth), len(group), cell.verdict_label, finite_median(pd.Series(factor_init)),
             cell.per_layer_factor, bound_factor(cell.scenario), finite_median(accuracy),
-            analysis.range_text(accuracy), sum(is_solved(a) for a in finite(accuracy)),
+            range_text(accuracy), sum(is_solved(a) for a in finite(accuracy)),
             finite_median(group["forget_init"]), finite_median(group["forget_final"]),
         ))  # fmt: skip
     return rows
@@ -208,7 +211,7 @@ class Section:
 
 
 def section(runs: pd.DataFrame, cells: pd.DataFrame, recorded: pd.DataFrame, href: Callable[[str], str]) -> Section:
-    """runs, cells: analysis.run_table and cell_table; recorded: the runs' metadata (store's runs table)."""
+    """runs, cells: run_table and cell_table; recorded: the runs' metadata (store's runs table)."""
     rows = [replace(r, href=href(r.scenario)) for r in length_rows(runs, cells)]
     steps = finite_median(recurrent_runs(runs)["steps_trained"]) if len(runs) else np.nan
     samples = finite_median(recurrent_runs(recorded)["train_samples"]) if len(recorded) else np.nan

@@ -9,8 +9,9 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from report import analysis
 from report.data import none_if_na
+from report.grading.rules import THRESHOLDS
+from report.grading.text import fmt, percent
 from report.phenomena import PHENOMENA
 from report.views import CellView, Link
 
@@ -31,16 +32,16 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(num=num, pct=pct, stat=stat)
-    env.globals["thresholds"] = {name: t.value for name, t in analysis.THRESHOLDS.items()}
+    env.globals["thresholds"] = {name: t.value for name, t in THRESHOLDS.items()}
     return env
 
 
 def num(value) -> str:
-    return analysis.fmt(none_if_na(value))
+    return fmt(none_if_na(value))
 
 
 def pct(value) -> str:
-    return analysis.percent(none_if_na(value) if value is not None else float("nan"))
+    return percent(none_if_na(value) if value is not None else float("nan"))
 
 
 def stat(cell: CellView | None, name: str) -> str:

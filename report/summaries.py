@@ -1,7 +1,7 @@
 """Each run's summary, computed once per file content: its metadata and its run-table row.
 
 A folder of 10,000 runs does not fit in memory as tables; its run table does. A run's row depends on its
-own file alone (analysis.run_rows), so a build reads the files in batches, in the drawing workers, and
+own file alone (run_rows), so a build reads the files in batches, in the drawing workers, and
 keeps the rows in a cache keyed by each file's content hash and the summarising code: a rebuild reads
 only the files that changed. The cache is one file per results folder under $GRADBENCH_CACHE (default
 $XDG_CACHE_HOME/gradbench or ~/.cache/gradbench); deleting it only costs the time to recompute it.
@@ -17,12 +17,12 @@ from pathlib import Path
 import pandas as pd
 
 from bench import scenarios, store
-from report import analysis
+from report.grading.runs import RUN_COLUMNS, run_rows, tidy
 
 BATCH_BYTES = 4 * 2**20  # file bytes per batch: bounds a worker's memory (a quick run's file: 25 kB-3 MB)
 SUMMARY_KINDS = ("step", "layer", "time", "epoch")  # what a run's row is computed from
 REPORT = Path(__file__).resolve().parent
-Summary = tuple[dict, dict]  # (the run's metadata, its analysis.run_rows row)
+Summary = tuple[dict, dict]  # (the run's metadata, its run_rows row)
 
 
 def cache_root() -> Path:
@@ -32,9 +32,10 @@ def cache_root() -> Path:
 
 
 def code_version() -> str:
-    """Hash of the code a summary comes from: the report package (analysis and what it reads), the catalogue,
+    """Hash of the code a summary comes from: the report package (the grading layer and what it reads), the catalogue,
     the store."""
-    paths = [*sorted(REPORT.glob("*.py")), Path(scenarios.__file__), Path(store.__file__)]
+    paths = [*sorted(REPORT.glob("*.py")), *sorted((REPORT / "grading").glob("*.py")), Path(scenarios.__file__),
+             Path(store.__file__)]
     return hashlib.sha256(b"".join(p.read_bytes() for p in paths)).hexdigest()[:16]
 
 
@@ -79,7 +80,7 @@ def summarise(paths: list[Path]) -> list[Summary]:
     store.refuse_copies(paths, runs)
     tables = store.kind_tables(paths, SUMMARY_KINDS)
     results = store.Results(runs=runs, histogram=pd.DataFrame(), **tables)
-    return list(zip(metas, analysis.run_rows(results).to_dict("records"), strict=True))
+    return list(zip(metas, run_rows(results).to_dict("records"), strict=True))
 
 
 def batches(paths: list[Path]) -> list[list[Path]]:
@@ -97,7 +98,7 @@ def batches(paths: list[Path]) -> list[list[Path]]:
 def load(folder: Path, map_: Callable[[Callable, Iterable], Iterable] = map
          ) -> tuple[list[Path], pd.DataFrame, pd.DataFrame]:
     """(files, recorded, runs): the run files, their metadata (store's runs table, a row per file) and
-    analysis.run_table, from the cache where a file's content is known, else summarised in batches by map_ (a
+    run_table, from the cache where a file's content is known, else summarised in batches by map_ (a
     pool's map, or the builtin)."""
     files = store.run_files(folder)
     hashes = [content_hash(f) for f in files]
@@ -112,5 +113,5 @@ def load(folder: Path, map_: Callable[[Callable, Iterable], Iterable] = map
         write_cache(where, dict(zip(hashes, summaries, strict=True)))
     recorded = pd.DataFrame([meta for meta, _ in summaries])
     store.refuse_copies(files, recorded)
-    rows = pd.DataFrame([row for _, row in summaries], columns=analysis.RUN_COLUMNS)
-    return files, recorded, analysis.tidy(rows) if len(rows) else pd.DataFrame(columns=analysis.RUN_COLUMNS)
+    rows = pd.DataFrame([row for _, row in summaries], columns=RUN_COLUMNS)
+    return files, recorded, tidy(rows) if len(rows) else pd.DataFrame(columns=RUN_COLUMNS)

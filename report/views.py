@@ -5,10 +5,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from report import analysis
 from report.data import Data, distinct, none_if_na
 from report.figures import Key
 from report.figures.common import select
+from report.grading.claims import loss_drop
+from report.grading.rules import EXPECTED_FROM_THEORY
+from report.grading.values import finite_median
+from report.grading.verdicts import per_layer_factor
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,8 @@ class CellView:
 
 
 def per_layer_gain(ratio: float, depth: int) -> float:
-    """Per-layer factor of ‖δ‖², comparable with χ: the square of analysis.per_layer_factor."""
-    return analysis.per_layer_factor(ratio, depth) ** 2
+    """Per-layer factor of ‖δ‖², comparable with χ: the square of per_layer_factor."""
+    return per_layer_factor(ratio, depth) ** 2
 
 
 def median_of(rows: pd.DataFrame, column: str) -> float:
@@ -71,12 +74,12 @@ def cell_view(cell: pd.Series, runs: pd.DataFrame) -> CellView:
         gain_measured=per_layer_gain(float(cell["delta_ratio_init"]), depth),
         gain_predicted=per_layer_gain(float(cell["predicted_delta_ratio"]), depth),
         factor=float(cell["per_layer_factor"]),
-        factor_init=analysis.per_layer_factor(float(cell["delta_ratio_init"]), median_of(rows, "hidden_layers")),
+        factor_init=per_layer_factor(float(cell["delta_ratio_init"]), median_of(rows, "hidden_layers")),
         expected_from=none_if_na(cell["expected_from"]),
-        expected_when="at step 0" if cell["expected_from"] == analysis.EXPECTED_FROM_THEORY else "in training",
+        expected_when="at step 0" if cell["expected_from"] == EXPECTED_FROM_THEORY else "in training",
         verdict_init=cell["verdict_init"],
         steps=median_of(rows, "steps_trained"), growth_epoch=median_of(rows, "growth_epoch"),
-        loss_fall=analysis.finite_median(pd.Series([analysis.loss_drop(r) for r in rows.to_dict("records")],
+        loss_fall=finite_median(pd.Series([loss_drop(r) for r in rows.to_dict("records")],
                                                    dtype=float)),
         href=scenario_href(cell["scenario"]),
     )  # fmt: skip

@@ -1,4 +1,4 @@
-"""Tests for report.analysis: verdicts, cells, seed bands and article claims on planted result tables.
+"""Tests for report.grading: verdicts, cells, seed bands and article claims on planted result tables.
 
 Planted runs go through bench.store (write_run, load), so they have exactly the stored schema.
 """
@@ -10,8 +10,11 @@ import pandas as pd
 import pytest
 
 from bench import store
-from report import analysis
-from report.analysis import article_claims, cell_table, delta_ratios, run_table, seed_band
+from report.grading.cells import cell_table
+from report.grading.claims import Claim, article_claims, decreased_steadily
+from report.grading.rules import EXPECTED_FROM_CATALOGUE, EXPECTED_FROM_THEORY, EXPECTED_UNMODELLED, SEVERITY
+from report.grading.runs import RUN_COLUMNS, run_table
+from report.grading.stats import delta_ratios, seed_band
 
 CONFIG = {
     "sigmoid": {"activation": "sigmoid", "initializer": "glorot_uniform", "architecture": "mlp", "batch_norm": False},
@@ -196,7 +199,7 @@ def test_theory_columns(tmp_path):
 def test_empty_results(tmp_path):
     results = store.load(tmp_path)
     runs = run_table(results)
-    assert runs.empty and list(runs.columns) == analysis.RUN_COLUMNS
+    assert runs.empty and list(runs.columns) == RUN_COLUMNS
     assert cell_table(runs).empty
     assert [c.reproduced for c in article_claims(runs, cell_table(runs), results.runs)] == [None] * 4
 
@@ -263,7 +266,7 @@ def test_seed_band_all_nonfinite_and_empty():
 # -- the article's claims --------------------------------------------------------------------------
 
 
-def claims_of(tmp_path, *runs) -> dict[str, analysis.Claim]:
+def claims_of(tmp_path, *runs) -> dict[str, Claim]:
     results = results_of(tmp_path, *runs)
     table = run_table(results)
     return {c.experiment.split(",")[0]: c for c in article_claims(table, cell_table(table), results.runs)}
@@ -346,7 +349,7 @@ def test_tables_of_real_smoke_runs(tmp_path):
     assert one["delta_ratio_init"] == 1.0  # a single hidden layer is its own first and last
     assert 0 < three["delta_ratio_init"] < 1  # sigmoid: σ' ≤ 1/4 shrinks δ on the way back
     assert three["predicted_delta_ratio"] == pytest.approx(three["delta_ratio_init"], rel=0.5)
-    assert set(runs["verdict"]) <= set(analysis.SEVERITY)
+    assert set(runs["verdict"]) <= set(SEVERITY)
     assert runs["logged_steps"].tolist() == results.step.groupby("run_id").size().sort_index().tolist()
     cells = cell_table(runs)
     assert cells["verdict_label"].str.endswith(" 1/1").all()
@@ -381,7 +384,7 @@ def test_noisy_but_steady_loss_decreases_steadily_and_a_spike_is_reported(tmp_pa
     runs = [planted("linear_clipnorm", s, flat(800, 21), losses=loss, test_accuracy=[0.7, 0.8])
             for s, loss in enumerate([noisy, spiked, rising])]
     table = run_table(results_of(tmp_path, *runs)).set_index("seed")
-    assert [analysis.decreased_steadily(table.loc[s]) for s in range(3)] == [True, True, False]
+    assert [decreased_steadily(table.loc[s]) for s in range(3)] == [True, True, False]
     assert table.loc[0, "loss_spikes"] == [] and table.loc[1, "loss_spikes"][0][:2] == (500, 40.0)
     claim = claims_of(tmp_path, *runs)["linear_clipnorm"]
     assert claim.reproduced is True and "seed 1 step 500 (loss 40" in claim.measured
@@ -410,8 +413,8 @@ def test_expected_verdict_comes_from_theory_per_depth(tmp_path):
             planted("linear", 2, flat(30, 21)), planted("linear", 3, flat(30, 3)), planted("resnet", 4, flat(3, 2))]
     table = run_table(results_of(tmp_path, *runs)).set_index("run_id")
     expected = table[["expected", "expected_from"]].to_dict("index")
-    assert expected["sigmoid-d3-s0"] == {"expected": "vanishing", "expected_from": analysis.EXPECTED_FROM_THEORY}
+    assert expected["sigmoid-d3-s0"] == {"expected": "vanishing", "expected_from": EXPECTED_FROM_THEORY}
     assert expected["relu_he-d3-s1"]["expected"] == "healthy"
-    assert expected["linear-d21-s2"] == {"expected": "exploding", "expected_from": analysis.EXPECTED_FROM_CATALOGUE}
-    assert expected["linear-d3-s3"] == {"expected": "healthy", "expected_from": analysis.EXPECTED_FROM_THEORY}
-    assert expected["resnet-d2-s4"]["expected_from"] == analysis.EXPECTED_UNMODELLED
+    assert expected["linear-d21-s2"] == {"expected": "exploding", "expected_from": EXPECTED_FROM_CATALOGUE}
+    assert expected["linear-d3-s3"] == {"expected": "healthy", "expected_from": EXPECTED_FROM_THEORY}
+    assert expected["resnet-d2-s4"]["expected_from"] == EXPECTED_UNMODELLED

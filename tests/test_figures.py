@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from report import analysis
 from report.figures import FIGURES, common, curves, flow, gradnorm, heatmap, histograms, inactive, layer_flow, sweep
 from report.figures.common import Chart, fmt
+from report.grading import text
 
 STEPS, LAYERS = 6, 4  # 3 hidden layers + the output layer
 
@@ -237,8 +237,8 @@ def test_saved_figures_are_byte_identical_small_svgs_with_their_data(planted, tm
     assert len(pd.read_csv(tmp_path / first.csv)) == len(chart.data)
 
 
-def test_fmt_is_the_analysis_format():
-    assert fmt is analysis.fmt
+def test_fmt_is_the_grading_format():
+    assert fmt is text.fmt
     assert fmt(2.5e-7) == "2.50e-07" and fmt(0.25) == "0.25" and fmt(None) == "n/a"
 
 

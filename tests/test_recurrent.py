@@ -7,7 +7,9 @@ import tensorflow as tf
 
 from bench import data, instrument, store, train
 from bench.scenarios import PROFILES, SCENARIOS
-from report import analysis, recurrent
+from report import recurrent
+from report.grading.cells import cell_table
+from report.grading.runs import run_table
 
 SMOKE = PROFILES["smoke"]
 LENGTH = 6
@@ -101,7 +103,7 @@ def recurrent_results(recurrent_folder):
 
 
 def test_a_recurrent_run_is_graded_per_time_step(recurrent_results):
-    runs = analysis.run_table(recurrent_results)
+    runs = run_table(recurrent_results)
     runs = runs[runs["scenario"].isin(recurrent.NAMES)]
     time = recurrent_results.time
     for row in runs.itertuples():
@@ -114,8 +116,8 @@ def test_a_recurrent_run_is_graded_per_time_step(recurrent_results):
 
 
 def test_recurrent_page_data_and_claims(recurrent_results):
-    runs = analysis.run_table(recurrent_results)
-    cells = analysis.cell_table(runs)
+    runs = run_table(recurrent_results)
+    cells = cell_table(runs)
     rows = recurrent.length_rows(runs, cells)
     assert {(r.scenario, r.length) for r in rows} == {(s, t) for s in ("rnn_tanh", "lstm", "rnn_relu_large",
                                                                        "rnn_relu_clipnorm") for t in (4, 8)}

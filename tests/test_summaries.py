@@ -10,12 +10,13 @@ import pytest
 
 from bench import store
 from bench.benchmark import replicate
-from report import analysis, summaries
+from report import summaries
 from report.data import FIGURE_SEEDS, load
+from report.grading.runs import run_table
 
 
 def whole_folder_table(folder) -> pd.DataFrame:
-    return analysis.run_table(store.load(folder))
+    return run_table(store.load(folder))
 
 
 def test_the_run_table_of_batches_equals_the_whole_folders(smoke_results, monkeypatch):

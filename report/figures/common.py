@@ -25,7 +25,9 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from bench.scenarios import SCENARIOS  # noqa: E402
-from report import analysis, recurrent  # noqa: E402
+from report import recurrent  # noqa: E402
+from report.grading.stats import seed_band  # noqa: E402
+from report.grading.text import fmt  # noqa: E402 - one number format for figures and pages
 
 STYLE = {
     "svg.hashsalt": "gradbench",
@@ -89,12 +91,9 @@ class SavedChart:
 class Tables(Protocol):
     """What a figure reads from a page's data (report's Data): the run table and rows of any results table."""
 
-    runs: pd.DataFrame  # analysis.run_table
+    runs: pd.DataFrame  # run_table
 
     def rows(self, kind: str, keys: list[Key], seeds: list[int]) -> pd.DataFrame: ...
-
-
-fmt = analysis.fmt  # one number format for figures and pages
 
 
 def new_figure(rows: int = 1, cols: int = 1, height: float = 2.8, **kw) -> tuple[Figure, np.ndarray]:
@@ -211,7 +210,7 @@ def length_band(runs: pd.DataFrame, scenarios: list[str], column: str) -> pd.Dat
     runs = runs[runs["scenario"].isin([s for s in scenarios if s in recurrent.NAMES])]
     if runs.empty:
         return None
-    return analysis.seed_band(runs, "depth", column, ["scenario"]).rename(columns={"depth": "length"})
+    return seed_band(runs, "depth", column, ["scenario"]).rename(columns={"depth": "length"})
 
 
 def length_lines(ax: Axes, data: pd.DataFrame, scenarios: list[str]) -> dict[str, str]:
@@ -323,7 +322,7 @@ def select(frame: pd.DataFrame, keys: list[Key]) -> pd.DataFrame:
 
 def keyed_bands(frame: pd.DataFrame, keys: list[Key], x: str, y: str) -> pd.DataFrame:
     rows = select(frame, keys)
-    return analysis.seed_band(rows.astype({x: int}), x, y, ["series"]).assign(quantity=y)
+    return seed_band(rows.astype({x: int}), x, y, ["series"]).assign(quantity=y)
 
 
 def diverged(runs: pd.DataFrame, keys: list[Key]) -> pd.DataFrame:
@@ -360,7 +359,7 @@ def heatmap_data(layer: pd.DataFrame, quantities: tuple[str, ...] = tuple(FLOW_Q
     layer = layer[layer["layer_role"] != "shortcut"].astype({"step": int, "layer": int})
     parts = []
     for quantity in quantities:
-        band = analysis.seed_band(layer, "step", quantity, ["layer"])
+        band = seed_band(layer, "step", quantity, ["layer"])
         value = np.log10(band["median"].where((band["n_nonfinite"] == 0) & (band["median"] > 0)))
         parts.append(band[["layer", "step", "n_nonfinite"]].assign(quantity=quantity, log10_median=value))
     return pd.concat(parts, ignore_index=True).sort_values(["quantity", "layer", "step"], ignore_index=True)

@@ -5,7 +5,6 @@ from functools import partial
 import pandas as pd
 from matplotlib.figure import Figure
 
-from report import analysis
 from report.figures.common import (
     Chart,
     Key,
@@ -20,12 +19,13 @@ from report.figures.common import (
     select,
     widen_log,
 )
+from report.grading.stats import seed_band
 
 
 def chart(layer: pd.DataFrame, keys: list[Key], name: str) -> Chart:
     """‖δ‖ per layer, one line per scenario, at step 0 (left) and at the end of training (right)."""
     rows = step0_and_end(select(layer[layer["layer_role"] != "shortcut"], keys))
-    data = analysis.seed_band(rows, "layer", "delta_norm", ["order", "snapshot", "series"])
+    data = seed_band(rows, "layer", "delta_norm", ["order", "snapshot", "series"])
     caption, alt = comparison_caption(data, keys), comparison_alt(data, keys)
     return Chart(name, data, caption, alt, partial(draw_flow_comparison, data, keys))
 

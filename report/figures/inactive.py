@@ -5,7 +5,6 @@ from functools import partial
 import pandas as pd
 from matplotlib.figure import Figure
 
-from report import analysis
 from report.figures.common import (
     Chart,
     Key,
@@ -17,6 +16,7 @@ from report.figures.common import (
     snapshot_colours,
     with_snapshots,
 )
+from report.grading.stats import seed_band
 
 
 def chart(layer: pd.DataFrame, scenario: str, depth: int, name: str) -> Chart | None:
@@ -24,7 +24,7 @@ def chart(layer: pd.DataFrame, scenario: str, depth: int, name: str) -> Chart | 
     rows = with_snapshots(layer[(layer["layer_role"] == "hidden") & layer["inactive_fraction"].notna()])
     if rows.empty:
         return None
-    data = analysis.seed_band(rows, "layer", "inactive_fraction", ["order", "snapshot"])
+    data = seed_band(rows, "layer", "inactive_fraction", ["order", "snapshot"])
     caption, alt = inactive_caption(data, layer, scenario, depth), inactive_alt(data, scenario, depth)
     return Chart(name, data, caption, alt, partial(draw_inactive, data))
 

@@ -5,7 +5,6 @@ from functools import partial
 import pandas as pd
 from matplotlib.figure import Figure
 
-from report import analysis
 from report.figures.common import (
     FLOW_QUANTITIES,
     Chart,
@@ -21,6 +20,7 @@ from report.figures.common import (
     widen_log,
     with_snapshots,
 )
+from report.grading.stats import seed_band
 
 
 def chart(layer: pd.DataFrame, scenario: str, depth: int, name: str) -> Chart:
@@ -34,7 +34,7 @@ def flow_data(layer: pd.DataFrame) -> pd.DataFrame:
     """Median/min/max over seeds per snapshot × layer × quantity (main-path layers only)."""
     main = with_snapshots(layer[layer["layer_role"] != "shortcut"])
     parts = [
-        analysis.seed_band(main, "layer", quantity, ["order", "snapshot"]).assign(quantity=quantity)
+        seed_band(main, "layer", quantity, ["order", "snapshot"]).assign(quantity=quantity)
         for quantity in FLOW_QUANTITIES
     ]
     return pd.concat(parts, ignore_index=True).sort_values(["quantity", "order", "layer"], ignore_index=True)

@@ -5,7 +5,7 @@ from functools import partial
 import pandas as pd
 from matplotlib.figure import Figure
 
-from report import analysis, recurrent
+from report import recurrent
 from report.figures.common import (
     Chart,
     Key,
@@ -16,6 +16,7 @@ from report.figures.common import (
     length_lines,
     new_figure,
 )
+from report.grading.rules import threshold
 
 
 def chart(runs: pd.DataFrame, scenarios: list[str], name: str) -> Chart | None:
@@ -30,7 +31,7 @@ def draw(data: pd.DataFrame, scenarios: list[str]) -> Figure:
     ax = axes[0, 0]
     length_lines(ax, data, scenarios)
     ax.axhline(recurrent.CHANCE, color="#888", lw=0.8, ls=":")
-    ax.axhline(analysis.threshold("recall_solved"), color="#888", lw=0.8, ls="--")
+    ax.axhline(threshold("recall_solved"), color="#888", lw=0.8, ls="--")
     ax.set_ylim(0, 1.02)
     ax.set_xscale("log")
     lengths = sorted(data["length"].astype(int).unique())
@@ -39,7 +40,7 @@ def draw(data: pd.DataFrame, scenarios: list[str]) -> Figure:
     ax.set_xlabel("sequence length T")
     ax.set_ylabel("held-out accuracy")
     legend_below(figure, f"dotted: chance ({fmt(recurrent.CHANCE)}), dashed: solved "
-                         f"({fmt(analysis.threshold('recall_solved'))})")
+                         f"({fmt(threshold('recall_solved'))})")
     return figure
 
 
@@ -48,7 +49,7 @@ def caption(data: pd.DataFrame) -> str:
              for s, rows in data.sort_values("length").groupby("scenario", sort=False)]
     return ("Final held-out accuracy on the recall task (name the first of T symbols), median and range over "
             f"seeds, against T; chance is {fmt(recurrent.CHANCE)}, solved is ≥ "
-            f"{fmt(analysis.threshold('recall_solved'))}. {'; '.join(parts)}.")
+            f"{fmt(threshold('recall_solved'))}. {'; '.join(parts)}.")
 
 
 def alt(data: pd.DataFrame) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from report import analysis, recurrent
+from report import recurrent
 from report.figures.common import (
     Chart,
     Key,
@@ -18,6 +18,7 @@ from report.figures.common import (
     log_axis,
     new_figure,
 )
+from report.grading.verdicts import per_layer_factor
 
 
 def chart(runs: pd.DataFrame, scenarios: list[str], name: str) -> Chart | None:
@@ -46,7 +47,7 @@ def caption(data: pd.DataFrame) -> str:
     parts = []
     for scenario, rows in data.groupby("scenario", sort=False):
         rows = rows.sort_values("length")
-        factor = [analysis.per_layer_factor(r, t) for r, t in zip(rows["median"], rows["length"])]
+        factor = [per_layer_factor(r, t) for r, t in zip(rows["median"], rows["length"])]
         bound = recurrent.bound_factor(scenario)
         parts.append(f"{scenario}: per step {', '.join(f'{fmt(f)} (T = {t})' for f, t in zip(factor, rows['length']))}"
                      + (f", bound {fmt(bound)}" if np.isfinite(bound) else ", no bound (gated)"))

@@ -5,7 +5,6 @@ from functools import partial
 import pandas as pd
 from matplotlib.figure import Figure
 
-from report import analysis
 from report.figures.common import (
     Chart,
     Key,
@@ -19,6 +18,7 @@ from report.figures.common import (
     new_figure,
     widen_log,
 )
+from report.grading.stats import seed_band
 
 
 def chart(runs: pd.DataFrame, scenarios: list[str], name: str) -> Chart:
@@ -30,7 +30,7 @@ def chart(runs: pd.DataFrame, scenarios: list[str], name: str) -> Chart:
 
 def sweep_data(runs: pd.DataFrame) -> pd.DataFrame:
     """Per scenario × depth: measured step-0 first/last δ ratio over seeds, and the prediction."""
-    band = analysis.seed_band(runs, "depth", "delta_ratio_init", ["scenario"])
+    band = seed_band(runs, "depth", "delta_ratio_init", ["scenario"])
     predicted = runs.groupby(["scenario", "depth"], as_index=False)["predicted_delta_ratio"].first()
     return band.merge(predicted, on=["scenario", "depth"], how="left").sort_values(["scenario", "depth"])
 

@@ -1,0 +1,195 @@
+"""Per-run statistics from a run's tables: the back-propagated signal, gradient-norm growth, loss windows,
+epochs, forget gates, the mean-field prediction; and seed bands for the figures."""
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from report import theory
+from report.grading.rules import threshold
+from report.grading.values import finite_median
+
+# input size per dataset, for runs whose metadata predates an `input_features` field
+DATASET_FEATURES = {"mnist": 784, "fashion_mnist": 784, "digits": 64, "synthetic": 64}
+
+
+BAND_STATS = ["median", "min", "max", "n", "n_nonfinite"]
+
+
+def delta_ratios(layer: pd.DataFrame, keys: tuple[str, ...] = ("run_id", "step")) -> pd.DataFrame:
+    """keys, ratio = delta_norm of the first hidden layer / that of the last hidden layer, per keys group
+    (a run's step; or, for the depth scan, a scenario, depth and seed)."""
+    keys = list(keys)
+    hidden = layer[layer["layer_role"] == "hidden"]
+    if hidden.empty:
+        return pd.DataFrame({**{k: pd.Series(dtype=object) for k in keys}, "ratio": pd.Series(dtype=float)})
+    layers = hidden.groupby(keys, sort=False)["layer"]
+    first = hidden[hidden["layer"] == layers.transform("min")].sort_values(keys)  # one row per group, in key order
+    last = hidden[hidden["layer"] == layers.transform("max")].sort_values(keys)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = first["delta_norm"].to_numpy(float) / last["delta_norm"].to_numpy(float)
+    return first[keys].assign(ratio=ratio).reset_index(drop=True)
+
+
+def signal(results) -> pd.DataFrame:
+    """The back-propagated signal of every run as layer rows: an MLP's hidden layers, and a recurrent net's
+    time steps t = 1..T as if they were its hidden layers (the per-layer factor is then per time step)."""
+    time = results.time.assign(layer=results.time["time_step"], layer_role="hidden")
+    return pd.concat([results.layer, time[[c for c in time.columns if c in results.layer]]], ignore_index=True)
+
+
+def hidden_layers(layer: pd.DataFrame) -> pd.Series:
+    """Per run, its hidden weight layers: the layers a first/last ratio spans (a conv ResNet has more than its
+    depth in blocks)."""
+    return layer[layer["layer_role"] == "hidden"].groupby("run_id")["layer"].nunique().rename("hidden_layers")
+
+
+def ratio_summary(ratios: pd.DataFrame) -> pd.DataFrame:
+    """Per run: the ratio at the first logged step, its median over finite steps, its last finite value."""
+    ordered = ratios.sort_values(["run_id", "step"])
+    values = ordered["ratio"].astype(float)
+    by_run = values.where(np.isfinite(values)).groupby(ordered["run_id"])  # NaN: left out by median and last
+    return pd.DataFrame({
+        "delta_ratio_init": values.groupby(ordered["run_id"]).head(1).set_axis(ordered["run_id"].drop_duplicates()),
+        "delta_ratio_median": by_run.median(),
+        "delta_ratio_final": by_run.last(),
+    }).rename_axis("run_id")  # fmt: skip
+
+
+def windows(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the early and late windows of a run's logged rows, by training step (not by row).
+
+    Early: steps before the first early_steps; late: the last early_steps steps; each half of a run
+    shorter than twice that. They never overlap; the early window always holds the first logged row.
+    """
+    first, last = int(steps.min()), int(steps.max())
+    span = min(int(threshold("early_steps")), (last - first + 1) // 2)
+    early = (steps < first + max(span, 1)) | (steps == first)
+    late = (steps > last - span) & ~early if span else steps < first
+    return early, late
+
+
+def spikes(steps: np.ndarray, losses: np.ndarray) -> list[tuple[int, float, float]]:
+    """(step, loss, × the median of the spike_window steps before it) of each loss spike among logged steps."""
+    stride = int(np.median(np.diff(steps))) if len(steps) > 1 else 1  # a profile logs every stride steps
+    window = max(1, int(threshold("spike_window")) // max(stride, 1))
+    padded = np.concatenate([np.full(window, np.nan), np.where(np.isfinite(losses), losses, np.nan)])
+    windows_before = np.lib.stride_tricks.sliding_window_view(padded, window)[: len(losses)]  # rows before step i
+    seen = ~np.isnan(windows_before).all(axis=1)
+    before = np.full(len(losses), np.nan)
+    before[seen] = np.nanmedian(windows_before[seen], axis=1)
+    with np.errstate(invalid="ignore"):
+        found = (before > 0) & (losses > threshold("loss_spike") * before)
+    return [(int(steps[i]), float(losses[i]), float(losses[i] / before[i])) for i in np.flatnonzero(found)]
+
+
+def span_losses(steps: np.ndarray, losses: np.ndarray) -> list[float]:
+    """Median batch loss of each of steady_windows equal spans of training steps."""
+    edges = np.linspace(steps.min(), steps.max() + 1, int(threshold("steady_windows")) + 1)
+    spans = np.searchsorted(edges, steps, side="right") - 1
+    return [finite_median(losses[spans == k]) for k in range(len(edges) - 1)]
+
+
+def step_summary(step: pd.DataFrame) -> pd.DataFrame:
+    """Per run: gradient-norm growth, clipping frequency, loss windows and spans, spikes, first non-finite step."""
+
+    def summarise(rows: pd.DataFrame) -> pd.Series:
+        norms, losses = (pd.to_numeric(rows[c], errors="coerce").to_numpy(dtype=float) for c in ("grad_norm", "loss"))
+        steps, epochs = rows["step"].to_numpy().astype(int), rows["epoch"].to_numpy()
+        clipped = pd.to_numeric(rows["clipped"], errors="coerce").to_numpy(dtype=float)
+        early_rows, late_rows = windows(steps)
+        early = finite_median(norms[early_rows])
+        good = np.isfinite(norms)
+        peak = norms[good].max() if good.any() else np.nan
+        bad = ~(good & np.isfinite(losses))
+        over = np.flatnonzero(norms > threshold("exploding_growth") * early) if early > 0 else []
+        return pd.Series({
+            "grad_norm_early": early,
+            "grad_norm_max": peak,
+            "grad_norm_max_epoch": epochs[np.flatnonzero(norms == peak)[0]] if good.any() else np.nan,
+            "growth": peak / early if early > 0 else np.nan,
+            "growth_step": float(steps[over[0]]) if len(over) else np.nan,  # first above exploding_growth × early
+            "growth_epoch": float(epochs[over[0]]) if len(over) else np.nan,
+            "clip_fraction": clipped[~np.isnan(clipped)].mean() if (~np.isnan(clipped)).any() else np.nan,
+            "loss_early": finite_median(losses[early_rows]),
+            "loss_late": finite_median(losses[late_rows]),
+            "loss_max": losses[np.isfinite(losses)].max() if np.isfinite(losses).any() else np.nan,
+            "loss_at_stop": float(losses[-1]),
+            "loss_spans": span_losses(steps, losses),
+            "loss_spikes": spikes(steps, losses),
+            "logged_steps": len(rows),
+            "steps_trained": int(steps.max()) + 1,
+            "first_nonfinite_step": float(steps[bad].min()) if bad.any() else np.nan,
+        })  # fmt: skip
+
+    return per_run(step.sort_values(["run_id", "step"]), summarise)
+
+
+def final_epoch(epoch: pd.DataFrame) -> pd.DataFrame:
+    """Per run: test accuracy and loss of its last recorded epoch, test accuracy of its first, training accuracy
+    of its last."""
+    ordered = epoch.sort_values(["run_id", "epoch"]).groupby("run_id")
+    last = ordered.tail(1).set_index("run_id")
+    columns = {"test_accuracy": "final_test_accuracy", "test_loss": "final_test_loss",
+               "train_accuracy": "final_train_accuracy"}
+    table = last[list(columns)].rename(columns=columns).astype(float)
+    table["first_test_accuracy"] = ordered.head(1).set_index("run_id")["test_accuracy"].astype(float)
+    return table
+
+
+def forget_gates(time: pd.DataFrame) -> pd.DataFrame:
+    """Per LSTM run: the mean forget gate over time steps at the first and at the last logged step."""
+    gated = time.dropna(subset=["forget_gate"])
+    if gated.empty:
+        return pd.DataFrame(columns=["forget_init", "forget_final"], index=pd.Index([], name="run_id"))
+    per_step = gated.groupby(["run_id", "step"])["forget_gate"].mean().reset_index()
+    ends = per_step.sort_values("step").groupby("run_id")["forget_gate"]
+    return pd.DataFrame({"forget_init": ends.first(), "forget_final": ends.last()}).astype(float)
+
+
+def per_run(frame: pd.DataFrame, summarise: Callable[[pd.DataFrame], pd.Series]) -> pd.DataFrame:
+    """summarise() applied to each run's rows; an empty frame indexed by run_id when there are none."""
+    if frame.empty:
+        return pd.DataFrame(index=pd.Index([], name="run_id"))
+    return pd.DataFrame(
+        {run_id: summarise(rows) for run_id, rows in frame.groupby("run_id", sort=True)}
+    ).T.rename_axis("run_id")
+
+
+def input_features(run: Mapping) -> float:
+    features = run.get("input_features")
+    if features is not None and not pd.isna(features):
+        return float(features)
+    return float(DATASET_FEATURES.get(run.get("dataset"), np.nan))
+
+
+def prediction(run: Mapping) -> tuple[float, str | None]:
+    """(mean-field first/last δ ratio at init, None) or (NaN, why the theory does not apply)."""
+    reason = theory.applies(run)
+    if reason is not None:
+        return np.nan, reason
+    features, mean_square, width = input_features(run), run.get("input_mean_square"), run.get("width")
+    if any(value is None or pd.isna(value) for value in (features, mean_square, width)):
+        return np.nan, "input size, input mean square or width not recorded"
+    ratio = theory.predicted_delta_ratio(
+        run["activation"], int(run["depth"]), int(width), int(features), float(mean_square),
+        run["initializer"], 0.0 if pd.isna(run.get("init_std")) else float(run["init_std"] or 0.0),
+    )  # fmt: skip
+    return (ratio, None) if np.isfinite(ratio) else (np.nan, "prediction beyond floating-point range")
+
+
+def seed_band(frame: pd.DataFrame, x: str, y: str, by: list[str]) -> pd.DataFrame:
+    """Median, min and max of y over the rows (seeds) of each by + x group, finite values only.
+
+    n counts the finite values used, n_nonfinite the NaN/inf values left out.
+    """
+    keys = [*by, x]
+    if frame.empty:
+        return pd.DataFrame(columns=[*keys, *BAND_STATS])
+    values = pd.to_numeric(frame[y], errors="coerce").astype(float)
+    good = np.isfinite(values)
+    grouped = frame[keys].assign(value=values.where(good), bad=~good).groupby(keys, sort=True, dropna=False)
+    band = grouped["value"].agg(["median", "min", "max", "count"]).rename(columns={"count": "n"})
+    band["n_nonfinite"] = grouped["bad"].sum().astype(int)
+    return band.reset_index()[[*keys, *BAND_STATS]]
