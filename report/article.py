@@ -37,11 +37,8 @@ class ArticlePage:
 
 
 def claim_view(claim: Claim) -> ClaimView:
-    scenario = claim.experiment.split(",")[0]  # "sigmoid, depth 11"
-    href = scenario_href(scenario)
-    return ClaimView(
-        claim.experiment, scenario, claim.claim, claim.measured, claim.reproduced, claim.evidence, claim.budget, href
-    )
+    return ClaimView(claim.experiment, claim.scenario, claim.claim, claim.measured, claim.reproduced, claim.evidence,
+                     claim.budget, scenario_href(claim.scenario))
 
 
 def article_charts(data: Data) -> list[figures.Chart]:

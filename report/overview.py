@@ -11,15 +11,8 @@ from report.article import ArticlePage, ClaimView
 from report.data import FIGURE_SEEDS, Data, SetAside, distinct
 from report.figure_cache import Shelf
 from report.figures import FIGURES, SavedChart
-from report.grading.rules import (
-    EXPECTED_FROM_CATALOGUE,
-    EXPECTED_FROM_THEORY,
-    EXPECTED_UNMODELLED,
-    RULES,
-    THRESHOLDS,
-    VERDICT_INIT_RULE,
-    Threshold,
-)
+from report.grading.cells import agreement
+from report.grading.rules import EFFECTS, RULES, THRESHOLDS, VERDICT_INIT_RULE, Threshold
 from report.phenomena import PHENOMENA
 from report.render import environment
 from report.views import CellView, Link, ResultSet, result_sets, scenario_href, seed_list
@@ -73,7 +66,8 @@ class MethodsPage:
     result_sets: list[ResultSet]
     theory_notes: list[tuple[str, str]]  # scenario, why the mean-field theory does not apply
     set_aside: list[SetAside]
-    expected_sources: tuple[str, str, str]  # (theory, catalogue, unmodelled): where an expectation comes from
+    effects: list[tuple[str, str]]
+    agreement: tuple[int, int, list[str]]  # cells whose verdict predicts their effect, cells, the others named
     scan_rule: str
     verdict_init_rule: str
     figure_seeds: int = FIGURE_SEEDS
@@ -87,8 +81,8 @@ def methods_page(data: Data) -> MethodsPage:
         result_sets=result_sets(data.recorded),
         theory_notes=[(r.scenario, r.theory_note) for r in notes.itertuples()],
         set_aside=data.set_aside,
-        expected_sources=(EXPECTED_FROM_THEORY, EXPECTED_FROM_CATALOGUE,
-                          EXPECTED_UNMODELLED),
+        effects=list(EFFECTS),
+        agreement=agreement(data.cells),
         scan_rule=depth_scan.MODEL_RULE,
         verdict_init_rule=VERDICT_INIT_RULE,
     )

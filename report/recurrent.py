@@ -23,6 +23,7 @@ from report.grading.verdicts import per_layer_factor
 
 NAMES = tuple(s.name for s in RECURRENT)
 GATED = tuple(s.name for s in RECURRENT if s.cell in ("lstm", "gru"))
+KERAS_DEFAULT_GATED = ("lstm", "gru")  # the cells as Keras builds them; lstm_forget_bias changes one init
 CHANCE = 1 / RECALL_SYMBOLS
 GAMMA = {"tanh": 1.0, "relu": 1.0}  # bounds on |φ′| of a SimpleRNN's activation
 BOUND_RULE = (
@@ -148,13 +149,14 @@ def check_gating(rows: list[LengthRow]) -> tuple[bool | None, str, str]:
         return None, "no lstm or gru runs", "nothing to check"
     reach = {name: max(won, default=0) for name, (won, _) in gated.items()}
     simple = max(simple_won, default=0)
-    reproduced = any(r > simple for r in reach.values())
+    reproduced = any(reach.get(name, 0) > simple for name in KERAS_DEFAULT_GATED)
     measured = "; ".join(
         f"{name}: {stops_at(rows, name)}, step-0 factor {factor_text(rows, name)}" for name in gated
     ) + f"; rnn_tanh: {stops_at(rows, 'rnn_tanh')}"
-    evidence = ("reproduced if a gated cell (LSTM, LSTM with its forget gate open at the start, GRU) solves the "
-                "recall task at a longer T than the SimpleRNN of the same width on the same budget; each gated "
-                "cell's reach is listed, so a default init that does not is seen")
+    evidence = ("reproduced if the LSTM or the GRU with Keras's default initialisation — the cells the statement "
+                "names — solves the recall task at a longer T than the SimpleRNN of the same width on the same "
+                "budget; the LSTM whose forget gate starts open (bias 3) is a variant, listed with the others' reach "
+                "but not enough on its own")
     return reproduced, measured, evidence
 
 
@@ -189,7 +191,7 @@ def check_clipping(runs: pd.DataFrame) -> tuple[bool | None, str, str]:
 def claims(runs: pd.DataFrame, cells: pd.DataFrame) -> list[Claim]:
     rows = length_rows(runs, cells)
     found = [check_struggle(rows), check_gating(rows), check_clipping(runs)]
-    return [Claim(f"{name}, T = {', '.join(str(r.length) for r in rows if r.scenario == name) or 'none'}",
+    return [Claim(name, f"{name}, T = {', '.join(str(r.length) for r in rows if r.scenario == name) or 'none'}",
                   STATEMENTS[name], measured, reproduced, evidence)
             for name, (reproduced, measured, evidence) in zip(STATEMENTS, found)]
 

@@ -20,12 +20,14 @@ class RunView:
     status: str
     verdict: str
     reason: str
-    delta_ratio_init: float
-    delta_ratio_median: float
-    delta_ratio_final: float
+    effect: str
+    effect_reason: str
+    path_ratio_init: float
+    path_ratio_median: float
     grad_norm_early: float
     grad_norm_max: float
     growth: float
+    growth_applied: float
     clip_fraction: float
     final_test_accuracy: float
     final_test_loss: float
@@ -43,6 +45,7 @@ class DepthSection:
     notes: list[str]  # why a figure is missing
 
 NO_INACTIVE = "No inactive-unit figure: {} units are never saturated or dead, so none were recorded."
+NO_INACTIVE_RECURRENT = "No inactive-unit figure: saturated or dead units are not recorded inside a recurrent layer."
 
 
 @dataclass
@@ -116,7 +119,8 @@ def depth_section(name: str, view: CellView, data: Data, shelf: Shelf, drawn: bo
     saved = [shelf.put(c, f"scenarios/{name}") for c in charts]
     inactive_missing = drawn and charts[-1] is None  # layer_charts puts the inactive-unit figure last
     recorded = data.recorded[data.recorded["scenario"] == name]
-    notes = [NO_INACTIVE.format(distinct(recorded, "activation"))] if inactive_missing else []
+    note = NO_INACTIVE_RECURRENT if name in recurrent.NAMES else NO_INACTIVE.format(distinct(recorded, "activation"))
+    notes = [note] if inactive_missing else []
     return DepthSection(
         view.depth, view, [run_view(r) for r in rows.to_dict("records")], [s for s in saved if s], notes
     )

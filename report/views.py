@@ -2,48 +2,57 @@
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
+from bench.scenarios import SCENARIOS
 from report.data import Data, distinct, none_if_na
 from report.figures import Key
 from report.figures.common import select
-from report.grading.claims import loss_drop
-from report.grading.rules import EXPECTED_FROM_THEORY
-from report.grading.values import finite_median
 from report.grading.verdicts import per_layer_factor
 
 
 @dataclass(frozen=True)
 class CellView:
-    """One scenario × depth over its seeds."""
+    """One scenario × depth over its seeds: the cell table's row (report/grading/cells.py) as a template reads it."""
 
     scenario: str
     depth: int
     seeds: int
-    verdict: str
+    law: str | None  # ordered | critical | amplifying: how ‖δ‖ changes per layer at step 0
+    per: str  # what the law's factor is per: "layer", or "step" of the sequence for a recurrent net
+    factor_init: float  # its per-layer ‖δ‖ factor at step 0, median over seeds
+    factor_init_min: float
+    factor_init_max: float
+    verdict: str  # over training
     verdict_label: str
-    expected: str | None
+    verdict_init: str  # the verdict rules on the step-0 ratio alone
+    verdict_init_label: str
+    effect: str  # learns | stalled | frozen | unstable
+    effect_label: str
+    agrees: bool  # the verdict predicts the effect
+    expected_init: str | None  # the theory's verdict at step 0, where it applies
+    as_expected_init: bool | None
+    expected: str | None  # the literature's verdict in training, at the catalogue's depth
     as_expected: bool | None
     accuracy_median: float
     accuracy_min: float
     accuracy_max: float
-    delta_ratio_init: float
+    delta_ratio_init: float  # ‖δ first hidden‖ / ‖δ last hidden‖ at step 0
+    path_ratio_init: float  # the whole-path ratio the verdicts read (scale-free under batch norm)
+    path_ratio_median: float
     predicted_delta_ratio: float
     theory_note: str | None
-    growth: float  # median over seeds of max / early global gradient norm
-    clip_fraction: float  # median over seeds
+    scale_free: bool  # the whole-path ratio is ‖∂L/∂W‖·‖W‖'s (batch norm), not ‖δ‖'s
+    growth: float  # largest / early global gradient norm before clipping, median over seeds
+    growth_applied: float  # the same after clipping: what reaches the weights
+    clip_fraction: float
     diverged: int  # seeds that diverged
     gain_measured: float  # per-layer factor of ‖δ‖² implied by the step-0 ratio: ratio^(2/(L-1))
     gain_predicted: float  # the same from the mean-field prediction (the geometric mean of χ)
-    factor: float  # the verdict's per-layer ‖δ‖ factor: median ratio over training^(1/(L-1)), median over seeds
-    factor_init: float  # the same at step 0
-    expected_from: str | None
-    expected_when: str  # "at step 0" (the theory's) or "in training" (the catalogue's)
-    verdict_init: str  # the verdict rules on the step-0 ratio alone
     steps: float  # training steps, median over seeds
-    growth_epoch: float  # epoch in which ‖g‖ first crossed exploding_growth × its early median, median over seeds
-    loss_fall: float  # fraction by which the batch loss fell from the early to the late window, median over seeds
+    growth_epoch: float  # epoch in which ‖g‖ first crossed exploding_growth × its early median
+    loss_fall: float  # fraction by which the batch loss fell from the early to the late window
+    early_update_path: float  # the effect's number: hidden layer 2's update path over the last hidden layer's
     href: str
 
 
@@ -52,41 +61,36 @@ def per_layer_gain(ratio: float, depth: int) -> float:
     return per_layer_factor(ratio, depth) ** 2
 
 
-def median_of(rows: pd.DataFrame, column: str) -> float:
-    values = pd.to_numeric(rows[column], errors="coerce").astype(float)
-    values = values[np.isfinite(values)]
-    return float(values.median()) if len(values) else float("nan")
-
-
-def cell_view(cell: pd.Series, runs: pd.DataFrame) -> CellView:
-    rows = runs[(runs["scenario"] == cell["scenario"]) & (runs["depth"] == cell["depth"])]
+def cell_view(cell: pd.Series, recorded: pd.DataFrame) -> CellView:
     depth = int(cell["depth"])
+    number = lambda column: float(cell[column])
+    normed = recorded.loc[(recorded["scenario"] == cell["scenario"]) & (recorded["depth"] == depth), "batch_norm"] \
+        if "batch_norm" in recorded else pd.Series(dtype=bool)
     return CellView(
-        scenario=cell["scenario"], depth=depth, seeds=int(cell["seeds"]), verdict=cell["verdict"],
-        verdict_label=cell["verdict_label"], expected=cell["expected"],
-        as_expected=none_if_na(cell["as_expected"]),
-        accuracy_median=float(cell["accuracy_median"]), accuracy_min=float(cell["accuracy_min"]),
-        accuracy_max=float(cell["accuracy_max"]), delta_ratio_init=float(cell["delta_ratio_init"]),
-        predicted_delta_ratio=float(cell["predicted_delta_ratio"]),
-        theory_note=none_if_na(cell["theory_note"]),
-        growth=median_of(rows, "growth"), clip_fraction=median_of(rows, "clip_fraction"),
-        diverged=int((rows["verdict"] == "diverged").sum()),
-        gain_measured=per_layer_gain(float(cell["delta_ratio_init"]), depth),
-        gain_predicted=per_layer_gain(float(cell["predicted_delta_ratio"]), depth),
-        factor=float(cell["per_layer_factor"]),
-        factor_init=per_layer_factor(float(cell["delta_ratio_init"]), median_of(rows, "hidden_layers")),
-        expected_from=none_if_na(cell["expected_from"]),
-        expected_when="at step 0" if cell["expected_from"] == EXPECTED_FROM_THEORY else "in training",
-        verdict_init=cell["verdict_init"],
-        steps=median_of(rows, "steps_trained"), growth_epoch=median_of(rows, "growth_epoch"),
-        loss_fall=finite_median(pd.Series([loss_drop(r) for r in rows.to_dict("records")],
-                                                   dtype=float)),
-        href=scenario_href(cell["scenario"]),
+        scenario=cell["scenario"], depth=depth, seeds=int(cell["seeds"]), law=none_if_na(cell["law"]),
+        per="step" if getattr(SCENARIOS.get(cell["scenario"]), "architecture", "") == "rnn" else "layer",
+        factor_init=number("factor_init"), factor_init_min=number("factor_init_min"),
+        factor_init_max=number("factor_init_max"), verdict=cell["verdict"], verdict_label=cell["verdict_label"],
+        verdict_init=cell["verdict_init"], verdict_init_label=cell["verdict_init_label"], effect=cell["effect"],
+        effect_label=cell["effect_label"], agrees=bool(cell["agrees"]),
+        expected_init=none_if_na(cell["expected_init"]), as_expected_init=none_if_na(cell["as_expected_init"]),
+        expected=none_if_na(cell["expected"]), as_expected=none_if_na(cell["as_expected"]),
+        accuracy_median=number("accuracy_median"), accuracy_min=number("accuracy_min"),
+        accuracy_max=number("accuracy_max"), delta_ratio_init=number("delta_ratio_init"),
+        path_ratio_init=number("path_ratio_init"), path_ratio_median=number("path_ratio_median"),
+        predicted_delta_ratio=number("predicted_delta_ratio"), theory_note=none_if_na(cell["theory_note"]),
+        scale_free=bool(normed.fillna(False).astype(bool).any()),
+        growth=number("growth"), growth_applied=number("growth_applied"), clip_fraction=number("clip_fraction"),
+        diverged=int(cell["diverged"]),
+        gain_measured=per_layer_gain(number("delta_ratio_init"), depth),
+        gain_predicted=per_layer_gain(number("predicted_delta_ratio"), depth),
+        steps=number("steps_trained"), growth_epoch=number("growth_epoch"), loss_fall=number("loss_fall"),
+        early_update_path=number("early_update_path"), href=scenario_href(cell["scenario"]),
     )  # fmt: skip
 
 
 def cell_views(data: Data) -> list[CellView]:
-    return [cell_view(cell, data.runs) for _, cell in data.cells.iterrows()]
+    return [cell_view(cell, data.recorded) for _, cell in data.cells.iterrows()]
 
 
 def scenario_href(name: str) -> str:

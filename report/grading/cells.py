@@ -1,55 +1,63 @@
-"""The cell table: runs whose config differs only in the seed, graded together."""
+"""The cell table: runs whose config differs only in the seed, graded together. Every statistic a page shows of a
+cell is computed here, once: majorities of the runs' words, medians over seeds of their numbers."""
 
 import numpy as np
 import pandas as pd
 
-from report.grading.rules import EXPECTED_FROM_THEORY
+from report.grading.rules import EFFECTS, SEVERITY
 from report.grading.runs import catalogue_order
 from report.grading.values import finite, finite_median, with_none
-from report.grading.verdicts import as_expected, majority
+from report.grading.verdicts import agrees, as_expected, law, majority
 
+MEDIANS = (
+    "delta_ratio_init", "delta_ratio_median", "path_ratio_init", "path_ratio_median", "per_layer_factor",
+    "factor_init", "grad_norm_max", "growth", "growth_applied", "clip_fraction", "steps_trained", "growth_epoch",
+    "loss_fall", "early_update_path", "hidden_layers", "predicted_delta_ratio", "predicted_factor",
+)  # fmt: skip
 CELL_COLUMNS = [
     "scenario", "depth", "cell_id", "experiment", "verdict", "verdict_init", "verdict_count", "seeds", "verdict_label",
-    "accuracy_median", "accuracy_min", "accuracy_max", "delta_ratio_init", "delta_ratio_median",
-    "per_layer_factor", "grad_norm_max", "predicted_delta_ratio", "predicted_factor", "theory_note", "expected",
-    "expected_from", "as_expected",
+    "verdict_init_label", "effect", "effect_label", "agrees", "law", "factor_init_min", "factor_init_max", "diverged",
+    "accuracy_median", "accuracy_min", "accuracy_max", *MEDIANS, "theory_note", "expected_init", "as_expected_init",
+    "expected", "as_expected",
 ]  # fmt: skip
+EFFECT_ORDER = tuple(name for name, _ in EFFECTS)  # most severe first
+
+
+def label(values: pd.Series, order: tuple[str, ...]) -> tuple[str, int, str]:
+    """The majority of the seeds' words, its count and its label ("vanishing 3/3")."""
+    found, count = majority(values, order)
+    return found, count, f"{found} {count}/{len(values)}"
 
 
 def cell_row(rows: pd.DataFrame) -> dict:
-    found, count = majority(rows["verdict"])
-    at_init, _ = majority(rows["verdict_init"])
-    accuracy = finite(rows["final_test_accuracy"])
+    found, count, verdict_label = label(rows["verdict"], SEVERITY)
+    at_init, _, init_label = label(rows["verdict_init"], SEVERITY)
+    outcome, _, effect_label = label(rows["effect"], EFFECT_ORDER)
+    accuracy, factors = finite(rows["final_test_accuracy"]), finite(rows["factor_init"])
     notes = rows["theory_note"].dropna()
-    expected, source = rows["expected"].iloc[0], rows["expected_from"].iloc[0]
+    medians = {column: finite_median(rows[column]) for column in MEDIANS}
+    expected_init, expected = rows["expected_init"].iloc[0], rows["expected"].iloc[0]
     return {
-        "verdict": found,
-        "verdict_count": count,
-        "seeds": len(rows),
-        "verdict_label": f"{found} {count}/{len(rows)}",
-        "verdict_init": at_init,
+        "verdict": found, "verdict_count": count, "seeds": len(rows), "verdict_label": verdict_label,
+        "verdict_init": at_init, "verdict_init_label": init_label, "effect": outcome, "effect_label": effect_label,
+        "agrees": agrees(found, outcome), "law": law(medians["factor_init"]),
+        "factor_init_min": factors.min() if len(factors) else np.nan,
+        "factor_init_max": factors.max() if len(factors) else np.nan,
+        "diverged": int((rows["verdict"] == "diverged").sum()),
         "accuracy_median": accuracy.median() if len(accuracy) else np.nan,
         "accuracy_min": accuracy.min() if len(accuracy) else np.nan,
         "accuracy_max": accuracy.max() if len(accuracy) else np.nan,
-        "delta_ratio_init": finite_median(rows["delta_ratio_init"]),
-        "delta_ratio_median": finite_median(rows["delta_ratio_median"]),
-        "per_layer_factor": finite_median(rows["per_layer_factor"]),
-        "grad_norm_max": finite_median(rows["grad_norm_max"]),
-        "predicted_delta_ratio": finite_median(rows["predicted_delta_ratio"]),
-        "predicted_factor": finite_median(rows["predicted_factor"]),
+        **medians,
         "theory_note": notes.iloc[0] if len(notes) else None,
-        "expected": expected,
-        "expected_from": source,
-        # the theory speaks of step 0, the catalogue of training: each is held against its own verdict
-        "as_expected": as_expected(at_init if source == EXPECTED_FROM_THEORY else found, expected),
-    }
+        # each expectation is held against the verdict of its own moment: the theory's against step 0
+        "expected_init": expected_init, "as_expected_init": as_expected(at_init, expected_init),
+        "expected": expected, "as_expected": as_expected(found, expected),
+    }  # fmt: skip
 
 
 def cell_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per cell — runs whose config differs only in the seed — in catalogue order, then depth:
-    majority verdict over seeds and medians. Runs of different configs are never pooled.
-
-    Numeric columns other than the accuracy range are medians over seeds of the run_table columns.
+    majority verdict, step-0 verdict and effect over seeds, and medians. Runs of different configs are never pooled.
     """
     if runs.empty:
         return pd.DataFrame(columns=CELL_COLUMNS)
@@ -59,4 +67,11 @@ def cell_table(runs: pd.DataFrame) -> pd.DataFrame:
         for (scenario, depth, cell), group in runs.groupby(["scenario", "depth", "cell_id"], sort=False)
     ]
     cells = catalogue_order(pd.DataFrame(rows, columns=CELL_COLUMNS))
-    return with_none(cells, ["theory_note", "expected", "expected_from", "as_expected"])
+    return with_none(cells, ["theory_note", "law", "expected_init", "as_expected_init", "expected", "as_expected"])
+
+
+def agreement(cells: pd.DataFrame) -> tuple[int, int, list[str]]:
+    """(cells whose verdict predicts their effect, cells, each disagreement named)."""
+    wrong = cells[~cells["agrees"].astype(bool)]
+    named = [f"{r.scenario} at {int(r.depth)}: {r.verdict_label}, effect {r.effect_label}" for r in wrong.itertuples()]
+    return len(cells) - len(wrong), len(cells), named

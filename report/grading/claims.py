@@ -24,6 +24,7 @@ ARTICLE_DATASET = "mnist"
 
 @dataclass(frozen=True)
 class Claim:
+    scenario: str  # the network the claim is about
     experiment: str
     claim: str
     measured: str
@@ -172,7 +173,7 @@ def check_linear(rows: pd.DataFrame, recorded: pd.DataFrame) -> tuple[bool, str,
     )
     evidence = (
         f"reproduced if in a majority of seeds the run diverged, or was exploding (gradient-norm growth > "
-        f"{fmt(threshold('exploding_growth'))}× or per-layer ‖δ‖ factor > {fmt(threshold('exploding_per_layer'))}) "
+        f"{fmt(threshold('exploding_growth'))}× or whole-path ratio > {fmt(threshold('exploding_ratio'))}) "
         f"with its largest batch loss ≥ {fmt(threshold('loss_blowup'))}× its early median — and 'around epoch 3': "
         f"the growth first crossed {fmt(threshold('exploding_growth'))}× in epoch {int(low)} to {int(high)}"
     )
@@ -248,15 +249,15 @@ def article_claim(name: str, runs: pd.DataFrame, cells: pd.DataFrame, recorded: 
     experiment = f"{name}, depth {depth}"
     rows = runs[(runs["scenario"] == name) & (runs["depth"] == depth)] if len(runs) else runs
     if rows.empty:
-        return Claim(experiment, ARTICLE_CLAIMS[name], f"no runs of {name} at depth {depth} in these results", None,
-                     "nothing to check")
+        return Claim(name, experiment, ARTICLE_CLAIMS[name], f"no runs of {name} at depth {depth} in these results",
+                     None, "nothing to check")
     if rows["cell_id"].nunique() > 1:  # never pool: grade the cell with the longest training
         longest = rows.groupby("cell_id")["steps_trained"].median().idxmax()
         rows = rows[rows["cell_id"] == longest]
     reproduced, measured, evidence, budget = CHECKS[name](rows, recorded)
     cell = cells[cells["cell_id"] == rows["cell_id"].iloc[0]]
     label = f"verdict {cell['verdict_label'].iloc[0]}; " if len(cell) else ""
-    return Claim(experiment, ARTICLE_CLAIMS[name], f"{label}{measured}; {training_note(rows, recorded)}",
+    return Claim(name, experiment, ARTICLE_CLAIMS[name], f"{label}{measured}; {training_note(rows, recorded)}",
                  reproduced, evidence, budget)
 
 

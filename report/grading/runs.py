@@ -9,31 +9,36 @@ import pandas as pd
 from bench.scenarios import NOT_CONFIG, SCENARIOS, Scenario
 from report.grading.stats import (
     delta_ratios,
+    early_update_path,
     final_epoch,
     forget_gates,
     hidden_layers,
+    path_signal,
     prediction,
     ratio_summary,
     signal,
     step_summary,
 )
 from report.grading.values import with_none
-from report.grading.verdicts import expectation, init_verdict, per_layer_factor, verdict
+from report.grading.verdicts import effect, expectations, init_verdict, law, per_layer_factor, verdict
 
 RUN_COLUMNS = [
-    "run_id", "scenario", "depth", "seed", "status", "verdict", "reason", "verdict_init", "hidden_layers",
-    "delta_ratio_init", "delta_ratio_median", "delta_ratio_final",
-    "per_layer_factor", "grad_norm_early", "grad_norm_max", "grad_norm_max_epoch", "growth", "growth_step",
+    "run_id", "scenario", "depth", "seed", "status", "verdict", "reason", "verdict_init", "effect", "effect_reason",
+    "law", "factor_init", "hidden_layers", "delta_ratio_init", "delta_ratio_median", "delta_ratio_final",
+    "path_ratio_init", "path_ratio_median", "early_update_path", "loss_fall",
+    "per_layer_factor", "grad_norm_early", "grad_norm_max", "grad_norm_max_epoch", "growth", "growth_applied",
+    "growth_step",
     "growth_epoch", "clip_fraction", "loss_early", "loss_late", "loss_max", "loss_spans", "loss_spikes",
     "logged_steps", "steps_trained", "steps_per_epoch", "cell_id", "experiment",
     "final_test_accuracy", "final_test_loss", "first_test_accuracy", "final_train_accuracy", "forget_init",
     "forget_final", "diverged_step", "diverged_layer",
-    "predicted_delta_ratio", "predicted_factor", "theory_note", "expected", "expected_from", "wall_time_s",
+    "predicted_delta_ratio", "predicted_factor", "theory_note", "expected_init", "expected", "wall_time_s",
 ]  # fmt: skip
 
 
-TEXT_COLUMNS = {"run_id", "scenario", "status", "verdict", "verdict_init", "reason", "diverged_layer", "theory_note",
-                "expected", "expected_from", "cell_id", "experiment", "loss_spans", "loss_spikes"}
+TEXT_COLUMNS = {"run_id", "scenario", "status", "verdict", "verdict_init", "reason", "effect", "effect_reason", "law",
+                "diverged_layer", "theory_note", "expected_init", "expected", "cell_id", "experiment", "loss_spans",
+                "loss_spikes"}
 
 
 # The run config of bench.sweep.config without the versions (tests/test_diff.py checks they agree)
@@ -111,6 +116,9 @@ def run_rows(results) -> pd.DataFrame:
     table = (
         with_cells(runs).set_index("run_id")
         .join(ratio_summary(delta_ratios(back_propagated)))
+        .join(ratio_summary(delta_ratios(path_signal(back_propagated, runs)), "path_ratio").drop(
+            columns="path_ratio_final"))
+        .join(early_update_path(results.layer))
         .join(step_summary(results.step))
         .join(final_epoch(results.epoch))
         .join(forget_gates(results.time))
@@ -124,17 +132,21 @@ def run_rows(results) -> pd.DataFrame:
         table["steps_trained"] = table["steps_run"].where(table["steps_run"].notna(), table["steps_trained"])
     layers = table["hidden_layers"].where(table["hidden_layers"].notna(), table["depth"])
     table["per_layer_factor"] = [per_layer_factor(r, n) for r, n in zip(table["delta_ratio_median"], layers)]
-    table["verdict_init"] = [init_verdict(r, n, d) for r, n, d in
-                             zip(table["delta_ratio_init"], layers, table["diverged_step"])]
+    table["factor_init"] = [np.inf if r == np.inf else per_layer_factor(r, n)  # beyond float32 at step 0
+                            for r, n in zip(table["delta_ratio_init"], layers)]
+    table["law"] = table["factor_init"].map(law)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table["loss_fall"] = (table["loss_early"] - table["loss_late"]) / table["loss_early"].where(
+            table["loss_early"] > 0)
+    table["verdict_init"] = [init_verdict(r, d) for r, d in zip(table["path_ratio_init"], table["diverged_step"])]
     records = table.to_dict("records")
     table[["verdict", "reason"]] = [verdict(r) for r in records]
+    table[["effect", "effect_reason"]] = [effect(r) for r in records]
     predictions = [prediction(r) for r in records]
     table["predicted_delta_ratio"] = [ratio for ratio, _ in predictions]
     table["theory_note"] = [note for _, note in predictions]
     table["predicted_factor"] = [per_layer_factor(r, d) for r, d in zip(table["predicted_delta_ratio"], table["depth"])]
-    table[["expected", "expected_from"]] = [
-        expectation(r, f) for r, f in zip(records, table["predicted_factor"])
-    ]
+    table[["expected_init", "expected"]] = [expectations(r, ratio) for r, (ratio, _) in zip(records, predictions)]
     return table[RUN_COLUMNS]
 
 
@@ -144,5 +156,5 @@ def tidy(table: pd.DataFrame) -> pd.DataFrame:
     table = table[RUN_COLUMNS].copy()
     numeric = [c for c in RUN_COLUMNS if c not in TEXT_COLUMNS]
     table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")
-    return with_none(catalogue_order(table[RUN_COLUMNS]), ["diverged_layer", "theory_note", "expected",
-                                                            "expected_from"])
+    return with_none(catalogue_order(table[RUN_COLUMNS]), ["diverged_layer", "theory_note", "law", "expected_init",
+                                                            "expected"])

@@ -45,16 +45,40 @@ def hidden_layers(layer: pd.DataFrame) -> pd.Series:
     return layer[layer["layer_role"] == "hidden"].groupby("run_id")["layer"].nunique().rename("hidden_layers")
 
 
-def ratio_summary(ratios: pd.DataFrame) -> pd.DataFrame:
+def path_signal(back_propagated: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The magnitude a verdict reads per layer: ‖δ‖, or for a batch-norm network the scale-free ‖∂L/∂W‖·‖W‖.
+    Batch norm after a Dense layer divides δ by the rms of that layer's pre-activation, which the weights' own
+    scale sets, so a raw δ ratio overstates how the gradient changes; the product does not."""
+    normed = runs.loc[runs["batch_norm"].fillna(False).astype(bool), "run_id"] if "batch_norm" in runs else []
+    scale_free = back_propagated["run_id"].isin(normed)
+    product = back_propagated["kernel_grad_norm"] * back_propagated["kernel_norm"]
+    return back_propagated.assign(delta_norm=back_propagated["delta_norm"].where(~scale_free, product))
+
+
+def ratio_summary(ratios: pd.DataFrame, name: str = "delta_ratio") -> pd.DataFrame:
     """Per run: the ratio at the first logged step, its median over finite steps, its last finite value."""
     ordered = ratios.sort_values(["run_id", "step"])
     values = ordered["ratio"].astype(float)
     by_run = values.where(np.isfinite(values)).groupby(ordered["run_id"])  # NaN: left out by median and last
     return pd.DataFrame({
-        "delta_ratio_init": values.groupby(ordered["run_id"]).head(1).set_axis(ordered["run_id"].drop_duplicates()),
-        "delta_ratio_median": by_run.median(),
-        "delta_ratio_final": by_run.last(),
+        f"{name}_init": values.groupby(ordered["run_id"]).head(1).set_axis(ordered["run_id"].drop_duplicates()),
+        f"{name}_median": by_run.median(),
+        f"{name}_final": by_run.last(),
     }).rename_axis("run_id")  # fmt: skip
+
+
+def early_update_path(layer: pd.DataFrame) -> pd.Series:
+    """Per run with two or more hidden weight layers: how far hidden layer 2 moved over training against the last
+    hidden layer, each as its update path Σ_t ‖ΔW_t‖ / ‖W_0‖ (‖ΔW_t‖ = update ratio × ‖W_t‖ before the update)."""
+    hidden = layer[(layer["layer_role"] == "hidden") & layer["update_ratio"].notna()]
+    moved = hidden.assign(moved=hidden["update_ratio"].astype(float) * hidden["kernel_norm"].astype(float))
+    moved = moved.sort_values(["run_id", "layer", "step"]).groupby(["run_id", "layer"])
+    paths = (moved["moved"].sum() / moved["kernel_norm"].first().astype(float)).rename("path").reset_index()
+    rank = paths.groupby("run_id")["layer"].rank(method="first")
+    second = paths[rank == 2].set_index("run_id")["path"]
+    last = paths[rank == paths.groupby("run_id")["layer"].transform("count")].set_index("run_id")["path"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (second / last.reindex(second.index)).rename("early_update_path")
 
 
 def windows(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -91,11 +115,19 @@ def span_losses(steps: np.ndarray, losses: np.ndarray) -> list[float]:
     return [finite_median(losses[spans == k]) for k in range(len(edges) - 1)]
 
 
+def growth(norms: np.ndarray, early_rows: np.ndarray) -> float:
+    """Largest finite norm over the median of the early window's."""
+    early, good = finite_median(norms[early_rows]), norms[np.isfinite(norms)]
+    return good.max() / early if early > 0 and len(good) else np.nan
+
+
 def step_summary(step: pd.DataFrame) -> pd.DataFrame:
-    """Per run: gradient-norm growth, clipping frequency, loss windows and spans, spikes, first non-finite step."""
+    """Per run: gradient-norm growth (before clipping, and as applied), clipping frequency, loss windows and spans,
+    spikes, first non-finite step."""
 
     def summarise(rows: pd.DataFrame) -> pd.Series:
-        norms, losses = (pd.to_numeric(rows[c], errors="coerce").to_numpy(dtype=float) for c in ("grad_norm", "loss"))
+        norms, applied, losses = (pd.to_numeric(rows[c], errors="coerce").to_numpy(dtype=float)
+                                  for c in ("grad_norm", "grad_norm_clipped", "loss"))
         steps, epochs = rows["step"].to_numpy().astype(int), rows["epoch"].to_numpy()
         clipped = pd.to_numeric(rows["clipped"], errors="coerce").to_numpy(dtype=float)
         early_rows, late_rows = windows(steps)
@@ -108,7 +140,8 @@ def step_summary(step: pd.DataFrame) -> pd.DataFrame:
             "grad_norm_early": early,
             "grad_norm_max": peak,
             "grad_norm_max_epoch": epochs[np.flatnonzero(norms == peak)[0]] if good.any() else np.nan,
-            "growth": peak / early if early > 0 else np.nan,
+            "growth": growth(norms, early_rows),
+            "growth_applied": growth(applied, early_rows),
             "growth_step": float(steps[over[0]]) if len(over) else np.nan,  # first above exploding_growth × early
             "growth_epoch": float(epochs[over[0]]) if len(over) else np.nan,
             "clip_fraction": clipped[~np.isnan(clipped)].mean() if (~np.isnan(clipped)).any() else np.nan,

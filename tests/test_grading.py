@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from bench import store
-from report.grading.cells import cell_table
+from report.grading.cells import MEDIANS, agreement, cell_table
 from report.grading.claims import Claim, article_claims, decreased_steadily
-from report.grading.rules import EXPECTED_FROM_CATALOGUE, EXPECTED_FROM_THEORY, EXPECTED_UNMODELLED, SEVERITY
+from report.grading.rules import SEVERITY
 from report.grading.runs import RUN_COLUMNS, run_table
 from report.grading.stats import delta_ratios, seed_band
 
@@ -24,7 +24,10 @@ CONFIG = {
     "linear_clipnorm": {
         "activation": "linear", "initializer": "glorot_uniform", "architecture": "mlp", "batch_norm": False,
     },
+    "relu_he_bn": {"activation": "relu", "initializer": "he_normal", "architecture": "mlp", "batch_norm": True},
+    "rnn_tanh": {"activation": "tanh", "initializer": "glorot_uniform", "architecture": "rnn", "batch_norm": False},
 }  # fmt: skip
+CLIPPED = {"linear_clipnorm"}
 
 
 def planted(
@@ -56,7 +59,8 @@ def planted(
     }  # fmt: skip
     step = pd.DataFrame({
         "step": np.arange(steps), "epoch": epoch_of_step, "loss": losses, "batch_accuracy": 0.1,
-        "grad_norm": grad_norms, "grad_norm_clipped": np.minimum(grad_norms, 1.0), "clipped": grad_norms > 1.0,
+        "grad_norm": grad_norms, "clipped": (grad_norms > 1.0) & (scenario in CLIPPED),
+        "grad_norm_clipped": np.minimum(grad_norms, 1.0) if scenario in CLIPPED else grad_norms,
     })  # fmt: skip
     layers = hidden + 1
     delta = np.concatenate([deltas, np.ones((steps, 1))], axis=1)
@@ -105,7 +109,7 @@ def test_planted_vanishing_run_is_vanishing(tmp_path):
     assert row["verdict"] == "vanishing"
     assert row["delta_ratio_init"] == pytest.approx(1e-4, rel=1e-5)
     assert row["delta_ratio_median"] == pytest.approx(1e-4, rel=1e-5)
-    assert "per-layer ‖δ‖ factor 0.1 (median first/last ratio 1.00e-04) < 0.75" in row["reason"]
+    assert "whole-path ratio 1.00e-04 (median over training) < 0.01" in row["reason"]
 
 
 def test_planted_divergence_is_diverged(tmp_path):
@@ -136,8 +140,16 @@ def test_planted_explosion_is_exploding(tmp_path):
     row = run_table(results_of(tmp_path, planted("linear", 0, flat(), norms))).iloc[0]
     assert row["verdict"] == "exploding"
     assert row["growth"] == pytest.approx(1e4, rel=1e-5)
-    assert "1.00e+04× its early median 1" in row["reason"]
-    assert row["clip_fraction"] == pytest.approx(np.mean(norms > 1.0))
+    assert "1.00e+04× its early median" in row["reason"]
+    assert row["clip_fraction"] == 0.0
+
+
+def test_a_clipped_net_is_graded_by_what_reaches_its_weights(tmp_path):
+    """Clipping caps the applied norm: not exploding, though the gradient before clipping grew 1e4×, which is kept."""
+    norms = np.concatenate([np.ones(20), np.geomspace(1.0, 1e4, 10)])
+    row = run_table(results_of(tmp_path, planted("linear_clipnorm", 0, flat(), norms))).iloc[0]
+    assert row["verdict"] == "healthy"
+    assert row["growth"] == pytest.approx(1e4, rel=1e-5) and row["growth_applied"] == pytest.approx(1.0)
 
 
 def test_backward_growth_through_layers_is_exploding(tmp_path):
@@ -152,12 +164,76 @@ def test_modest_growth_and_decay_are_healthy(tmp_path):
     assert found == {"relu_he-d3-s0": "healthy", "relu_he-d5-s1": "healthy"}
 
 
-@pytest.mark.parametrize("factor, verdict", [(0.7, "vanishing"), (0.8, "healthy"), (1.2, "healthy"),
-                                             (1.4, "exploding")])
-def test_verdict_reads_the_per_layer_factor_so_depth_does_not_change_it(tmp_path, factor, verdict):
-    """The same per-layer factor at depth 3 and depth 21: the same verdict (a raw-ratio limit would split them)."""
-    runs = [planted("relu_he", depth, np.tile(factor ** np.arange(depth - 1, -1, -1), (30, 1))) for depth in (3, 21)]
-    assert set(verdicts(tmp_path, *runs).values()) == {verdict}
+def profile(ratio: float, depth: int, steps: int = 30) -> np.ndarray:
+    """‖δ‖ per hidden layer, geometric from ratio at the first to 1 at the last."""
+    return np.tile(ratio ** np.linspace(1, 0, depth), (steps, 1))
+
+
+@pytest.mark.parametrize("ratio, verdict", [(0.9e-2, "vanishing"), (1.1e-2, "healthy"), (0.9e2, "healthy"),
+                                            (1.1e2, "exploding"), (0.0, "vanishing")])
+@pytest.mark.parametrize("depth", [2, 64])
+def test_the_verdict_reads_the_whole_path_on_both_sides_of_each_threshold(tmp_path, ratio, verdict, depth):
+    """The whole-path ratio, not a per-layer factor: the same ratio gets the same verdict at depth 2 and 64 (a
+    per-layer root would call 1.1e2 over one layer exploding and over 63 layers healthy), and one that underflows
+    to 0 is vanishing, not an unknown factor."""
+    row = run_table(results_of(tmp_path, planted("relu_he", 0, profile(ratio, depth)))).iloc[0]
+    assert (row["verdict"], row["verdict_init"]) == (verdict, verdict)
+
+
+def test_an_offset_of_order_one_is_healthy_at_any_depth_and_is_the_law_not_the_verdict(tmp_path):
+    shallow, deep = (planted("relu_he", d, profile(1.5, d)) for d in (2, 11))  # 1.5× over 1 and over 10 layers
+    table = run_table(results_of(tmp_path, shallow, deep)).set_index("depth")
+    assert table["verdict"].tolist() == ["healthy", "healthy"]
+    assert table.loc[2, "law"] == "amplifying" and table.loc[11, "law"] == "critical"  # 1.5/layer vs 1.04/layer
+
+
+def planted_sequence(seed: int, length: int, factor: float, accuracy: float) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """A recurrent run over T = length steps whose ‖∂L/∂h_t‖ shrinks by factor per time step towards t = 1."""
+    run, tables = planted("rnn_tanh", seed, flat(30, 1), test_accuracy=(accuracy,), depth=length)
+    tables["layer"] = tables["layer"].assign(layer_role=np.where(tables["layer"]["layer"] == 0, "recurrent",
+                                                                 "output"))
+    steps = np.repeat(np.arange(30), length)
+    tables["time"] = pd.DataFrame({
+        "step": steps, "epoch": 1, "time_step": np.tile(np.arange(1, length + 1), 30),
+        "delta_norm": np.tile(factor ** np.arange(length - 1, -1, -1), 30), "forget_gate": np.nan,
+    })  # fmt: skip
+    return run, tables
+
+
+def test_over_a_sequence_the_product_is_graded_not_the_per_step_factor(tmp_path):
+    """0.9 per time step: a 2.6× loss over T = 10, healthy; 200× over T = 50, vanishing — with the page's words."""
+    runs = [planted_sequence(0, 10, 0.9, 1.0), planted_sequence(1, 50, 0.9, 0.25)]
+    table = run_table(results_of(tmp_path, *runs)).set_index("depth")
+    assert table.loc[10, "verdict"] == "healthy" and table.loc[50, "verdict"] == "vanishing"
+    assert table.loc[10, "factor_init"] == pytest.approx(0.9) == table.loc[50, "factor_init"]
+    assert table.loc[50, "path_ratio_median"] == pytest.approx(0.9 ** 49, rel=1e-5)
+    assert (table.loc[10, "effect"], table.loc[50, "effect"]) == ("learns", "stalled")  # chance is 1/4 symbols
+
+
+def test_batch_norm_is_graded_by_the_scale_free_ratio(tmp_path):
+    """Batch norm divides δ by the pre-activation's rms: a raw ‖δ‖ ratio of 1e3 with ‖∂L/∂W‖·‖W‖ equal across
+    layers is healthy; the same δ without batch norm is exploding."""
+    runs = [planted(name, 0, profile(1e3, 4)) for name in ("relu_he_bn", "relu_he")]
+    table = run_table(results_of(tmp_path, *runs)).set_index("scenario")
+    assert table.loc["relu_he_bn", "delta_ratio_median"] == pytest.approx(1e3, rel=1e-5)
+    assert table.loc["relu_he_bn", "path_ratio_median"] == pytest.approx(1.0)
+    assert table.loc[["relu_he_bn", "relu_he"], "verdict"].tolist() == ["healthy", "exploding"]
+
+
+@pytest.mark.parametrize("path, accuracy, late_loss, effect", [
+    (0.09, 0.9, 0.3, "frozen"), (0.11, 0.9, 0.3, "learns"), (1.0, 0.18, 2.3, "stalled"), (1.0, 0.2, 2.3, "learns"),
+    (1.0, 0.9, 24.0, "unstable"), (1.0, 0.9, 22.0, "learns"),
+])  # fmt: skip
+def test_the_effect_on_both_sides_of_each_threshold(tmp_path, path, accuracy, late_loss, effect):
+    """Frozen below an update path of 0.1 for hidden layer 2; stalled below chance + 0.1 × (1 − chance) = 0.19 with 10
+    classes; unstable when the late loss exceeds 10× the loss of guessing, ln 10 = 2.3 (so 23)."""
+    run, tables = planted("relu_he", 0, flat(30, 3), losses=np.r_[np.full(15, 2.3), np.full(15, late_loss)],
+                          test_accuracy=(accuracy,))
+    layer = tables["layer"]
+    tables["layer"] = layer.assign(update_ratio=np.where(layer["layer"] == 1, 1e-3 * path, 1e-3))
+    row = run_table(results_of(tmp_path, (run, tables))).iloc[0]
+    assert row["effect"] == effect
+    assert row["early_update_path"] == pytest.approx(path, rel=1e-5)
 
 
 def test_windows_count_training_steps_not_logged_rows(tmp_path):
@@ -212,9 +288,9 @@ def runs_frame(rows: list[tuple[str, int, int, str, float]]) -> pd.DataFrame:
 
     frame = pd.DataFrame(rows, columns=["scenario", "depth", "seed", "verdict", "final_test_accuracy"])
     expected = [SCENARIOS[s].expected if s in SCENARIOS else None for s in frame["scenario"]]
-    return frame.assign(delta_ratio_init=1.0, delta_ratio_median=1.0, per_layer_factor=1.0, grad_norm_max=2.0,
-                        predicted_delta_ratio=np.nan, predicted_factor=np.nan, theory_note=None,
-                        expected=expected, expected_from="catalogue", experiment="e", verdict_init=frame["verdict"],
+    medians = {**dict.fromkeys(MEDIANS, 1.0), "predicted_delta_ratio": np.nan, "predicted_factor": np.nan}
+    return frame.assign(**medians, theory_note=None, expected=expected, expected_init=None, experiment="e",
+                        verdict_init=frame["verdict"], effect="learns",
                         cell_id=frame["scenario"] + frame["depth"].astype(str))  # fmt: skip
 
 
@@ -409,12 +485,24 @@ def test_resnet_claim_uses_the_dataset_s_bar_and_says_when_the_budget_is_short(t
 
 
 def test_expected_verdict_comes_from_theory_per_depth(tmp_path):
-    runs = [planted("sigmoid", 0, decaying(30, 3)), planted("relu_he", 1, flat(30, 3)),
+    runs = [planted("sigmoid", 0, decaying(30, 5)), planted("relu_he", 1, flat(30, 3)),
             planted("linear", 2, flat(30, 21)), planted("linear", 3, flat(30, 3)), planted("resnet", 4, flat(3, 2))]
     table = run_table(results_of(tmp_path, *runs)).set_index("run_id")
-    expected = table[["expected", "expected_from"]].to_dict("index")
-    assert expected["sigmoid-d3-s0"] == {"expected": "vanishing", "expected_from": EXPECTED_FROM_THEORY}
-    assert expected["relu_he-d3-s1"]["expected"] == "healthy"
-    assert expected["linear-d21-s2"] == {"expected": "exploding", "expected_from": EXPECTED_FROM_CATALOGUE}
-    assert expected["linear-d3-s3"] == {"expected": "healthy", "expected_from": EXPECTED_FROM_THEORY}
-    assert expected["resnet-d2-s4"]["expected_from"] == EXPECTED_UNMODELLED
+    expected = table[["expected_init", "expected"]].to_dict("index")
+    # the theory at every depth it models, for step 0; the literature at the catalogue's depth, for training
+    assert expected["sigmoid-d5-s0"] == {"expected_init": "vanishing", "expected": None}  # (¼)⁴ < 1e-2
+    assert expected["relu_he-d3-s1"] == {"expected_init": "healthy", "expected": None}
+    assert expected["linear-d21-s2"] == {"expected_init": "healthy", "expected": "exploding"}
+    assert expected["linear-d3-s3"] == {"expected_init": "healthy", "expected": None}
+    assert expected["resnet-d2-s4"] == {"expected_init": None, "expected": None}
+
+
+def test_a_mark_stands_beside_the_verdict_of_its_own_moment():
+    """exploding in training beside a theory that expects healthy at step 0, with a healthy step 0: ✓ for step 0,
+    and no ✓ for training where nothing is expected; a cell whose verdict does not predict its effect is named."""
+    runs = runs_frame([("linear", 4, 0, "exploding", 0.9), ("linear", 4, 1, "exploding", 0.9)])
+    runs = runs.assign(verdict_init="healthy", expected_init="healthy", expected=None)
+    cell = cell_table(runs).iloc[0]
+    assert (cell["verdict_init"], cell["as_expected_init"]) == ("healthy", True)
+    assert cell["verdict"] == "exploding" and cell["as_expected"] is None
+    assert agreement(cell_table(runs)) == (0, 1, ["linear at 4: exploding 2/2, effect learns 2/2"])
