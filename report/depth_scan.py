@@ -21,6 +21,7 @@ import pandas as pd
 from bench.scenarios import SCENARIOS
 from report import theory
 from report.grading.stats import delta_ratios, seed_band
+from report.grading.verdicts import ratio_verdict
 
 FLAT_BAND = 2.0  # flat: the median ratio stays within [1/2, 2] at every scanned depth
 BOOTSTRAP = 200  # resamples of whole seeds for the fits' 95 % intervals (a seed's depths share weights)
@@ -112,6 +113,8 @@ class ScanRow:
     theory: Model | None
     theory_note: str | None  # why the theory does not apply
     max_ratio_error: float  # largest max(measured/theory, theory/measured) over depths, medians over seeds
+    onset: str  # where the verdict rules start to grade the step-0 ratio vanishing or exploding
+    theory_onset: str | None  # the same rules on the theory's ratio at the same depths
 
 
 def theory_curves(meta: dict, names: list[str], max_depth: int) -> pd.DataFrame:
@@ -149,6 +152,24 @@ def worst_ratio_error(band: pd.DataFrame, curve: pd.DataFrame) -> float:
     return float(np.maximum(error, 1 / error).max())
 
 
+def verdict_ratios(scan: pd.DataFrame) -> pd.DataFrame:
+    """The whole-path ratio the verdicts read, per scenario, depth and seed: ‖δ‖'s, or for a batch-norm network
+    ‖∂L/∂W‖'s — at initialisation that is the scale-free ‖∂L/∂W‖·‖W‖ ratio, He-normal kernels of equal fan-out
+    having equal expected norms."""
+    normed = [name for name in scan["scenario"].unique() if getattr(SCENARIOS.get(name), "batch_norm", False)]
+    rows = scan.assign(delta_norm=scan["delta_norm"].where(~scan["scenario"].isin(normed), scan["kernel_grad_norm"]))
+    return ratios(rows)
+
+
+def onset(depths, values) -> str:
+    """The first depth whose (median) ratio the verdict rules grade vanishing or exploding; 0 and inf count."""
+    for depth, value in zip(depths, values):
+        found = ratio_verdict(value)
+        if found:
+            return f"{found} from depth {int(depth)}"
+    return "healthy at every depth"
+
+
 def table(scan: pd.DataFrame, meta: dict) -> tuple[list[ScanRow], pd.DataFrame]:
     """Every scanned scenario's row, and the figure's data (measured bands and theory curves)."""
     measured = ratios(scan)
@@ -156,6 +177,7 @@ def table(scan: pd.DataFrame, meta: dict) -> tuple[list[ScanRow], pd.DataFrame]:
     depths = sorted(measured["depth"].unique())
     curves = theory_curves(meta, names, int(max(depths)))
     band = bands(measured)
+    graded = verdict_ratios(scan).groupby(["scenario", "depth"])["ratio"].median().reset_index()
     rows = []
     for name in names:
         mine = measured[measured["scenario"] == name]
@@ -167,6 +189,8 @@ def table(scan: pd.DataFrame, meta: dict) -> tuple[list[ScanRow], pd.DataFrame]:
             theory=choose(at_scan["depth"].to_numpy(), at_scan["ratio"].to_numpy()) if len(curve) else None,
             theory_note=theory_note(name),
             max_ratio_error=worst_ratio_error(band[band["scenario"] == name], curve),
+            onset=onset(*graded[graded["scenario"] == name][["depth", "ratio"]].to_numpy().T),
+            theory_onset=onset(at_scan["depth"], at_scan["ratio"]) if len(curve) else None,
         ))  # fmt: skip
     data = pd.concat(
         [band.assign(source="measured"),

@@ -21,6 +21,7 @@ from bench import store
 from bench.errors import UserError
 from bench.scenarios import SCENARIOS
 from report.grading.cells import cell_table as graded_cells
+from report.grading.rules import threshold
 from report.grading.runs import (  # MATCH_KEYS: the config without the versions
     MATCH_KEYS,
     catalogue_order,
@@ -33,7 +34,8 @@ SET_KEYS = ("dataset", "profile")  # what must agree for two result sets to be c
 # Step-0 kernel norms this close mean the same initial weights: another TF may sum a norm in another order
 # (measured: up to 2.3e-7 apart with bit-identical weights); another draw moves it by about 1/sqrt(size).
 INIT_RTOL = 1e-5
-ALPHA = 0.05  # the significance level a test must be able to reach
+ALPHA = threshold("significance_level")  # the level a test must be able to reach
+MIN_SEEDS = next(n for n in range(1, 64) if 2.0 ** (1 - n) < ALPHA)  # fewer cannot reach it (6 at 0.05)
 
 
 class DiffError(UserError):
@@ -560,6 +562,8 @@ class DiffPage:
     verdict_changes: list[str]
     floor_from: str  # the folders whose control runs measured the floor
     init_rtol: float = INIT_RTOL
+    alpha: float = ALPHA
+    min_seeds: int = MIN_SEEDS
     changes: dict[str, str] = field(default_factory=lambda: dict(CHANGES))
     figures: list = field(default_factory=list)  # figures.SavedChart, set by site.write_diff
 

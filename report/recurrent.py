@@ -19,7 +19,6 @@ from report.grading.claims import Claim
 from report.grading.rules import threshold
 from report.grading.text import fmt, percent, range_text
 from report.grading.values import finite, finite_median
-from report.grading.verdicts import per_layer_factor
 
 NAMES = tuple(s.name for s in RECURRENT)
 GATED = tuple(s.name for s in RECURRENT if s.cell in ("lstm", "gru"))
@@ -27,8 +26,7 @@ KERAS_DEFAULT_GATED = ("lstm", "gru")  # the cells as Keras builds them; lstm_fo
 CHANCE = 1 / RECALL_SYMBOLS
 GAMMA = {"tanh": 1.0, "relu": 1.0}  # bounds on |φ′| of a SimpleRNN's activation
 BOUND_RULE = (
-    "For a vanilla RNN h_t = φ(W_hh h_(t−1) + W_x x_t + b), ‖∂h_T/∂h_t‖ ≤ (γ · σ_max(W_hh))^(T−t), with γ a "
-    "bound on |φ′| (1 for tanh and ReLU) and σ_max the largest singular value (Pascanu et al. 2013). Every "
+    "Here γ is a bound on |φ′| (1 for tanh and ReLU) and σ_max the largest singular value (Pascanu et al. 2013). Every "
     "singular value of an Orthogonal(gain g) kernel is g, so the bound per time step is γ·g at initialisation. "
     "It is an upper bound: below 1 the temporal signal must vanish, above 1 it may explode. It does not apply "
     "to gated cells (LSTM, GRU), whose additive cell path escapes it."
@@ -77,12 +75,11 @@ def length_rows(runs: pd.DataFrame, cells: pd.DataFrame) -> list[LengthRow]:
     for cell in cells[cells["scenario"].isin(NAMES)].itertuples():
         group = runs[runs["cell_id"] == cell.cell_id]
         accuracy = group["final_test_accuracy"]
-        factor_init = [per_layer_factor(r, t) for r, t in zip(group["delta_ratio_init"], group["depth"])]
         rows.append(LengthRow(
-            cell.scenario, int(cell.depth), len(group), cell.verdict_label, finite_median(pd.Series(factor_init)),
+            cell.scenario, int(cell.depth), len(group), cell.verdict_label, cell.factor_init,
             cell.per_layer_factor, bound_factor(cell.scenario), finite_median(accuracy),
             range_text(accuracy), sum(is_solved(a) for a in finite(accuracy)),
-            finite_median(group["forget_init"]), finite_median(group["forget_final"]),
+            cell.forget_init, cell.forget_final,
         ))  # fmt: skip
     return rows
 

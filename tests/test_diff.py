@@ -11,6 +11,7 @@ import pytest
 from bench import store
 from report import diff
 from report.__main__ import main as report_main
+from report.grading.runs import MATCH_KEYS, VERSION_KEYS
 from tests.test_site import check_links
 
 CELLS = [("sigmoid", 2), ("linear", 2)]
@@ -69,7 +70,7 @@ def test_match_keys_are_the_run_config_without_versions(synthetic):
     from bench.train import RunSpec
 
     config = sweep.config(RunSpec(SCENARIOS["linear"], 2, 0, PROFILES["smoke"]), synthetic, "cpu")
-    assert set(config) - set(diff.VERSION_KEYS) == set(diff.MATCH_KEYS)
+    assert set(config) - set(VERSION_KEYS) == set(MATCH_KEYS)
 
 
 def test_a_result_set_against_itself_is_bit_identical(results, tmp_path, capsys):

@@ -506,3 +506,57 @@ def test_a_mark_stands_beside_the_verdict_of_its_own_moment():
     assert (cell["verdict_init"], cell["as_expected_init"]) == ("healthy", True)
     assert cell["verdict"] == "exploding" and cell["as_expected"] is None
     assert agreement(cell_table(runs)) == (0, 1, ["linear at 4: exploding 2/2, effect learns 2/2"])
+
+
+# -- the words a page prints -----------------------------------------------------------------------
+
+
+def table_text(tmp_path, *runs) -> dict[tuple[str, int], str]:
+    """The cells table as a reader sees it: one line of text per (scenario, depth)."""
+    import html
+    import re
+
+    from report.render import environment
+    from report.views import cell_view
+
+    results = results_of(tmp_path, *runs)
+    cells = cell_table(run_table(results))
+    views = [cell_view(cell, results.runs) for _, cell in cells.iterrows()]
+    macro = environment().from_string('{% import "macros.html.j2" as m %}{{ m.cells_table("", cells, "") }}')
+    rows = re.findall(r"<tr>(.*?)</tr>", macro.render(cells=views), re.S)[1:]
+    texts = [re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", row))).strip() for row in rows]
+    return {(v.scenario, v.depth): t for v, t in zip(views, texts)}
+
+
+@pytest.mark.parametrize("depth", [2, 64])
+def test_the_table_marks_agreement_with_the_theory_at_step_0_only(tmp_path, depth):
+    """A sigmoid net the theory expects to vanish at depth 64 (not at 2): ✓ where the step-0 verdict agrees, ✗ with
+    the theory's word where it does not — and no mark for training, about which the theory says nothing."""
+    vanishing, healthy = planted("sigmoid", 0, profile(1e-3, depth)), planted("sigmoid", 1, profile(0.5, depth))
+    text = table_text(tmp_path, vanishing if depth == 64 else healthy)[("sigmoid", depth)]
+    assert text.startswith(f"sigmoid {depth} ordered")
+    if depth == 64:
+        assert "vanishing 1/1 ✓ theory vanishing 1/1 —" in text
+    else:
+        assert "healthy 1/1 ✓ theory healthy 1/1 —" in text
+    flipped = table_text(tmp_path / "flipped", healthy if depth == 64 else vanishing)[("sigmoid", depth)]
+    expected = "vanishing" if depth == 64 else "healthy"
+    assert f"✗ theory: {expected}" in flipped and "✓" not in flipped
+
+
+def test_the_table_flags_a_verdict_that_does_not_predict_the_effect(tmp_path):
+    """Healthy by its gradients, yet stuck at chance: the effect column says so with a ✗."""
+    stuck = planted("relu_he", 0, flat(30, 3), test_accuracy=(0.1,))
+    learning = planted("relu_he", 1, flat(30, 4), test_accuracy=(0.9,))
+    text = table_text(tmp_path, stuck, learning)
+    assert "stalled 1/1 ✗" in text[("relu_he", 3)]
+    assert "learns 1/1" in text[("relu_he", 4)] and "✗" not in text[("relu_he", 4)]
+
+
+def test_the_scan_grades_each_depth_with_the_same_rules():
+    from report.depth_scan import onset
+
+    assert onset([2, 4, 8, 16], [0.5, 0.02, 0.009, 1e-5]) == "vanishing from depth 8"
+    assert onset([2, 4, 8], [1.0, 99.0, np.inf]) == "exploding from depth 8"
+    assert onset([2, 4], [0.5, 0.0]) == "vanishing from depth 4"  # below float32's range
+    assert onset([2, 4], [0.5, 2.0]) == "healthy at every depth"

@@ -6,6 +6,7 @@ compared byte for byte; a data-derived string with '<' is escaped; the CLI's use
 """
 
 import dataclasses
+import html
 import json
 import re
 import shutil
@@ -535,3 +536,18 @@ def test_initialisation_page_shows_the_depth_scan(built):
     html = (built / "initialisation.html").read_text()
     assert 'id="scan"' in html and "Depth scan: the law of ‖δ‖ over depth" in html
     assert "exponential" in html and "depth-scan.svg" in html
+
+
+def test_the_methods_page_prints_every_rule_and_the_measured_agreement(built, results):
+    """Each threshold with its reason, the verdict and effect rules, and 'N of M cells' with every disagreement named,
+    counted from the same cells the index shows."""
+    from bench import store
+    from report.grading.cells import agreement, cell_table
+    from report.grading.rules import EFFECTS, RULES, THRESHOLDS
+    from report.grading.runs import run_table
+
+    text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", (built / "methods.html").read_text())))
+    agree, total, disputed = agreement(cell_table(run_table(store.load(results))))
+    assert f"In these results it does in {agree} of {total} cells" in text
+    assert all(line in text for line in disputed)
+    assert all(name in text for name in THRESHOLDS) and all(rule in text for _, rule in (*RULES, *EFFECTS))

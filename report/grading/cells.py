@@ -12,7 +12,8 @@ from report.grading.verdicts import agrees, as_expected, law, majority
 MEDIANS = (
     "delta_ratio_init", "delta_ratio_median", "path_ratio_init", "path_ratio_median", "per_layer_factor",
     "factor_init", "grad_norm_max", "growth", "growth_applied", "clip_fraction", "steps_trained", "growth_epoch",
-    "loss_fall", "early_update_path", "hidden_layers", "predicted_delta_ratio", "predicted_factor",
+    "loss_fall", "early_update_path", "hidden_layers", "predicted_delta_ratio", "predicted_factor", "forget_init",
+    "forget_final",
 )  # fmt: skip
 CELL_COLUMNS = [
     "scenario", "depth", "cell_id", "experiment", "verdict", "verdict_init", "verdict_count", "seeds", "verdict_label",

@@ -125,6 +125,12 @@ THRESHOLDS: dict[str, Threshold] = {
             "0.25: four symbols)",
         ),
         Threshold(
+            "significance_level",
+            0.05,
+            "a version diff's exact sign test calls a change significant below this p-value; with n seeds its smallest "
+            "p-value is 2^(1−n), so fewer seeds than the smallest n with 2^(1−n) below this are never tested",
+        ),
+        Threshold(
             "resnet_accuracy_digits",
             0.9,
             "the same bar on scikit-learn's 8×8 digits, which even a linear model classifies at about 0.95",
