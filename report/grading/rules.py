@@ -47,7 +47,7 @@ THRESHOLDS: dict[str, Threshold] = {
             "the effect: a run whose early layers moved less than this share of what its last hidden layer moved — "
             "the update path Σ‖ΔW_t‖/‖W_0‖ of hidden layer 2 over that of the last hidden layer — has frozen early "
             "layers (layer 2, not 1: the first layer's fan-in is the input's). Under Adam it stays near 1 until the "
-            "gradient sinks under ε (sigmoid on Fashion-MNIST: 1.3 at depth 4, 0.32 at 8, 0.006 at 11)",
+            "gradient sinks under ε (sigmoid on digits: 1.3 at depth 4, 0.32 at 8, 0.006 at 11)",
         ),
         Threshold(
             "stalled_over_chance",
