@@ -32,8 +32,13 @@ def environment() -> Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(num=num, pct=pct, stat=stat)
+    env.tests["known"] = known  # {% if x is known %}: a number that was measured, not NaN or None
     env.globals["thresholds"] = {name: t.value for name, t in THRESHOLDS.items()}
     return env
+
+
+def known(value) -> bool:
+    return none_if_na(value) is not None
 
 
 def num(value) -> str:
