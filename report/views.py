@@ -45,6 +45,7 @@ class CellView:
     scale_free: bool  # the whole-path ratio is ‖∂L/∂W‖·‖W‖'s (batch norm), not ‖δ‖'s
     growth: float  # largest / early global gradient norm before clipping, median over seeds
     growth_applied: float  # the same after clipping: what reaches the weights
+    growth_exploding: bool  # the growth before clipping is beyond the exploding limit
     clip_fraction: float
     diverged: int  # seeds that diverged
     gain_measured: float  # per-layer factor of ‖δ‖² implied by the step-0 ratio: ratio^(2/(L-1))
@@ -80,7 +81,8 @@ def cell_view(cell: pd.Series, recorded: pd.DataFrame) -> CellView:
         path_ratio_init=number("path_ratio_init"), path_ratio_median=number("path_ratio_median"),
         predicted_delta_ratio=number("predicted_delta_ratio"), theory_note=none_if_na(cell["theory_note"]),
         scale_free=bool(normed.fillna(False).astype(bool).any()),
-        growth=number("growth"), growth_applied=number("growth_applied"), clip_fraction=number("clip_fraction"),
+        growth=number("growth"), growth_applied=number("growth_applied"),
+        growth_exploding=bool(cell["growth_exploding"]), clip_fraction=number("clip_fraction"),
         diverged=int(cell["diverged"]),
         gain_measured=per_layer_gain(number("delta_ratio_init"), depth),
         gain_predicted=per_layer_gain(number("predicted_delta_ratio"), depth),

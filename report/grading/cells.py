@@ -4,9 +4,9 @@ cell is computed here, once: majorities of the runs' words, medians over seeds o
 import numpy as np
 import pandas as pd
 
-from report.grading.rules import EFFECTS, SEVERITY
+from report.grading.rules import EFFECTS, SEVERITY, threshold
 from report.grading.runs import catalogue_order
-from report.grading.values import finite, finite_median, with_none
+from report.grading.values import finite, with_none
 from report.grading.verdicts import agrees, as_expected, law, majority
 
 MEDIANS = (
@@ -17,6 +17,7 @@ MEDIANS = (
 )  # fmt: skip
 CELL_COLUMNS = [
     "scenario", "depth", "cell_id", "experiment", "verdict", "verdict_init", "verdict_count", "seeds", "verdict_label",
+    "growth_exploding",
     "verdict_init_label", "effect", "effect_label", "agrees", "law", "factor_init_min", "factor_init_max", "diverged",
     "accuracy_median", "accuracy_min", "accuracy_max", *MEDIANS, "theory_note", "expected_init", "as_expected_init",
     "expected", "as_expected",
@@ -30,18 +31,25 @@ def label(values: pd.Series, order: tuple[str, ...]) -> tuple[str, int, str]:
     return found, count, f"{found} {count}/{len(values)}"
 
 
+def median_of_measured(values: pd.Series) -> float:
+    """The median over seeds of what was measured: NaN left out, ±inf (beyond float32) kept."""
+    values = pd.to_numeric(values, errors="coerce").astype(float).dropna()
+    return float(np.median(values)) if len(values) else np.nan
+
+
 def cell_row(rows: pd.DataFrame) -> dict:
     found, count, verdict_label = label(rows["verdict"], SEVERITY)
     at_init, _, init_label = label(rows["verdict_init"], SEVERITY)
     outcome, _, effect_label = label(rows["effect"], EFFECT_ORDER)
     accuracy, factors = finite(rows["final_test_accuracy"]), finite(rows["factor_init"])
     notes = rows["theory_note"].dropna()
-    medians = {column: finite_median(rows[column]) for column in MEDIANS}
+    medians = {column: median_of_measured(rows[column]) for column in MEDIANS}
     expected_init, expected = rows["expected_init"].iloc[0], rows["expected"].iloc[0]
     return {
         "verdict": found, "verdict_count": count, "seeds": len(rows), "verdict_label": verdict_label,
         "verdict_init": at_init, "verdict_init_label": init_label, "effect": outcome, "effect_label": effect_label,
         "agrees": agrees(found, outcome), "law": law(medians["factor_init"]),
+        "growth_exploding": bool(medians["growth"] > threshold("exploding_growth")),  # before clipping
         "factor_init_min": factors.min() if len(factors) else np.nan,
         "factor_init_max": factors.max() if len(factors) else np.nan,
         "diverged": int((rows["verdict"] == "diverged").sum()),
