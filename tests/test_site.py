@@ -518,16 +518,18 @@ def test_exploding_page_says_whether_the_linear_net_exploded(data, built, tmp_pa
 
 @pytest.mark.parametrize("factor, word", [(1.23, "amplifies"), (0.5, "shrinks"), (1.02, "keeps")])
 def test_batch_norm_page_names_what_it_does_to_the_signal(data, built, tmp_path, factor, word):
+    from report.grading.verdicts import law
+
     views = {v.scenario: v for v in cell_views(data) if v.depth == 11}
     relu = views["relu_he"]
-    data_with_bn = dataclasses.replace(relu, scenario="relu_he_bn", factor_init=factor,
+    data_with_bn = dataclasses.replace(relu, scenario="relu_he_bn", factor_init=factor, law=law(factor),
                                        delta_ratio_init=factor ** 10)
     phenomenon = next(p for p in PHENOMENA if p.slug == "batch-norm")
     page = phenomenon_page(phenomenon, data, cell_views(data), shelf(tmp_path, built))
     page.at["relu_he_bn"] = data_with_bn
     html = re.sub(r"\s+", " ", render.render(render.environment(),
                                            render.Page("batch-norm.html", "batch-norm.html.j2", "bn", page), BUILT_AT))
-    assert f"it {word} it" in html
+    assert f"with batch norm the network {word} ‖δ‖" in html and f"its law is {law(factor)}" in html
     if word == "amplifies":
         assert "amplifies ‖δ‖ towards the input by 1.23× per layer" in html
 
