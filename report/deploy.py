@@ -1,0 +1,138 @@
+"""python -m report publish [SITE]: commit a built site to a gh-pages branch of the current repository.
+
+ghp-import writes the commit (git fast-import straight into the branch: the working tree, the index and every
+other branch stay as they are) with a .nojekyll file, so GitHub Pages serves the folder as it is. ghp-import
+always commits, so an unchanged site is found first by comparing the branch's files with the folder's (git
+blob ids, computed without writing anything) and is not committed again. Pushing happens only with --push.
+"""
+
+import os
+import subprocess
+from pathlib import Path
+
+from ghp_import import GhpError, ghp_import
+
+from report.publish import SiteError
+from report.serve import check_site
+
+NOJEKYLL = ".nojekyll"  # GitHub Pages' Jekyll would hide files and folders whose names start with _ or .
+DEFAULT_BRANCH = "gh-pages"
+DEFAULT_REMOTE = "origin"
+DEFAULT_MESSAGE = "Publish the gradbench report"
+
+Listing = dict[str, tuple[str, str]]  # path in the branch -> (git file mode, blob id)
+
+
+def git(*args: str, stdin: str | None = None) -> str:
+    """A git command's output in the current folder; a SiteError with git's own message when it fails."""
+    try:
+        done = subprocess.run(["git", *args], input=stdin, capture_output=True, text=True)
+    except FileNotFoundError:
+        raise SiteError("git is not installed; publishing commits the site to a git branch") from None
+    if done.returncode != 0:
+        message = (done.stderr.strip().splitlines() or ["failed"])[-1].removeprefix("fatal: ")
+        raise SiteError(f"git {args[0]}: {message}")
+    return done.stdout
+
+
+def check_repository() -> None:
+    try:
+        git("rev-parse", "--show-toplevel")
+    except SiteError:
+        raise SiteError(f"{Path.cwd()}: not in a git repository (with a working tree); run python -m report "
+                        "publish inside the repository whose branch should hold the site") from None
+
+
+def check_branch(branch: str) -> None:
+    """A valid branch name that no worktree has checked out (its files would no longer match the branch)."""
+    try:
+        git("check-ref-format", "--branch", branch)
+    except SiteError:
+        raise SiteError(f"--branch {branch}: not a valid branch name; give one such as {DEFAULT_BRANCH}") from None
+    if f"branch refs/heads/{branch}" in git("worktree", "list", "--porcelain").splitlines():
+        raise SiteError(f"--branch {branch}: checked out in a worktree of this repository; switch it to another "
+                        "branch first (publishing writes the branch without checking it out)")
+
+
+def check_remote(remote: str) -> None:
+    remotes = git("remote").split()
+    if remote not in remotes:
+        known = ", ".join(remotes) or "none (git remote add NAME URL adds one)"
+        raise SiteError(f"--remote {remote}: no such remote in this repository; its remotes: {known}")
+
+
+def check_identity() -> None:
+    """ghp-import commits as git's configured user; without one it fails obscurely."""
+    try:
+        git("var", "GIT_COMMITTER_IDENT")
+    except SiteError:
+        raise SiteError("git has no user to commit as; set one: git config user.name NAME and git config "
+                        "user.email EMAIL") from None
+
+
+def branch_listing(branch: str) -> Listing | None:
+    """The files the branch holds, or None when there is no such branch."""
+    ref = f"refs/heads/{branch}"
+    if subprocess.run(["git", "rev-parse", "--verify", "--quiet", ref], capture_output=True).returncode != 0:
+        return None
+    return dict(map(tree_entry, filter(None, git("ls-tree", "-r", "-z", ref).split("\0"))))
+
+
+def tree_entry(line: str) -> tuple[str, tuple[str, str]]:
+    """git ls-tree's 'MODE blob ID\tPATH' as (PATH, (MODE, ID))."""
+    meta, path = line.split("\t", 1)
+    file_mode, _, blob = meta.split()
+    return path, (file_mode, blob)
+
+
+def site_listing(site: Path) -> Listing:
+    """The files a ghp-import of the site commits: the folder's (symbolic links to folders not followed, as
+    ghp-import does) and an empty .nojekyll; blob ids from git hash-object, which writes nothing."""
+    files = sorted(Path(folder, name) for folder, _, names in os.walk(site) for name in names)
+    # os.devnull last: the id of an empty file, .nojekyll's
+    ids = git("hash-object", "--no-filters", "--stdin-paths", stdin="".join(f"{p}\n" for p in [*files, os.devnull]))
+    *blobs, empty = ids.split()
+    listing = {p.relative_to(site).as_posix(): (mode(p), blob) for p, blob in zip(files, blobs)}
+    return {**listing, NOJEKYLL: ("100644", empty)}
+
+
+def mode(path: Path) -> str:
+    return "100755" if os.access(path, os.X_OK) else "100644"
+
+
+def short_head(branch: str) -> str:
+    return git("rev-parse", "--short", f"refs/heads/{branch}").strip()
+
+
+def commit_site(site: Path, branch: str, remote: str, message: str) -> None:
+    """ghp-import the folder into the branch (on top of remote/branch when the remote has one, as ghp-import
+    does), then check the branch holds exactly the site."""
+    try:
+        ghp_import(str(site), branch=branch, remote=remote, mesg=message, nojekyll=True, push=False)
+    except GhpError as err:
+        raise SiteError(f"ghp-import: {err.message}") from None
+    if branch_listing(branch) != site_listing(site):
+        raise SiteError(f"ghp-import did not commit {site} to {branch} (git's message above says why)")
+
+
+def publish(site: Path, branch: str = DEFAULT_BRANCH, push: bool = False, remote: str | None = None,
+            message: str = DEFAULT_MESSAGE) -> int:
+    """Commit the site to the branch unless it already holds it, push it when asked; prints what it did."""
+    check_site(site, "publish")
+    check_repository()
+    check_branch(branch)
+    if push or remote is not None:  # the default remote only matters for a push
+        check_remote(remote or DEFAULT_REMOTE)
+    remote = remote or DEFAULT_REMOTE
+    if branch_listing(branch) == site_listing(site):
+        print(f"{branch} already holds {site} (commit {short_head(branch)}): nothing to commit")
+    else:
+        check_identity()
+        commit_site(site, branch, remote, message)
+        print(f"committed {site} to {branch} (commit {short_head(branch)})")
+    if push:
+        git("push", remote, f"refs/heads/{branch}:refs/heads/{branch}")
+        print(f"pushed {branch} to {remote}")
+    else:
+        print(f"not pushed; to push: python -m report publish --push, or git push {remote} {branch}")
+    return 0
