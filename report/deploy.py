@@ -3,7 +3,8 @@
 ghp-import writes the commit (git fast-import straight into the branch: the working tree, the index and every
 other branch stay as they are) with a .nojekyll file, so GitHub Pages serves the folder as it is. ghp-import
 always commits, so an unchanged site is found first by comparing the branch's files with the folder's (git
-blob ids, computed without writing anything) and is not committed again. Pushing happens only with --push.
+blob ids, computed without writing anything) and is not committed again. Only --push reaches the remote: it fetches
+the remote's branch first, so that the commit goes on top of it (ghp-import builds on remote/branch), then pushes.
 """
 
 import os
@@ -30,9 +31,14 @@ def git(*args: str, stdin: str | None = None) -> str:
     except FileNotFoundError:
         raise SiteError("git is not installed; publishing commits the site to a git branch") from None
     if done.returncode != 0:
-        message = (done.stderr.strip().splitlines() or ["failed"])[-1].removeprefix("fatal: ")
-        raise SiteError(f"git {args[0]}: {message}")
+        raise SiteError(f"git {args[0]}: {last_message(done.stderr)}")
     return done.stdout
+
+
+def last_message(stderr: str) -> str:
+    """git's last line of error (its hints left out), without the 'fatal: ' or 'error: ' in front."""
+    lines = [line for line in stderr.strip().splitlines() if not line.startswith("hint:")] or ["failed"]
+    return lines[-1].removeprefix("fatal: ").removeprefix("error: ")
 
 
 def check_repository() -> None:
@@ -70,9 +76,9 @@ def check_identity() -> None:
                         "user.email EMAIL") from None
 
 
-def branch_listing(branch: str) -> Listing | None:
-    """The files the branch holds, or None when there is no such branch."""
-    ref = f"refs/heads/{branch}"
+def listing(ref: str) -> Listing | None:
+    """The files of a commit (a full ref name: refs/heads/<branch>, refs/remotes/<remote>/<branch>), or None when
+    there is no such ref."""
     if subprocess.run(["git", "rev-parse", "--verify", "--quiet", ref], capture_output=True).returncode != 0:
         return None
     return dict(map(tree_entry, filter(None, git("ls-tree", "-r", "-z", ref).split("\0"))))
@@ -100,6 +106,26 @@ def mode(path: Path) -> str:
     return "100755" if os.access(path, os.X_OK) else "100644"
 
 
+def fetch_branch(remote: str, branch: str) -> None:
+    """Bring the remote's branch, when it has one, into refs/remotes/<remote>/<branch>: ghp-import commits on top of
+    that ref (but does not fetch it), so the push fast-forwards."""
+    if git("ls-remote", "--heads", remote, f"refs/heads/{branch}").strip():
+        git("fetch", "--quiet", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
+
+
+def holds(site: Path, branch: str, remote: str) -> bool:
+    """Whether the branch already holds exactly the site; when only remote/branch does (a fresh clone, say), the
+    branch is pointed at it, where ghp-import would have put an identical commit on top of it."""
+    files = site_listing(site)
+    if listing(f"refs/heads/{branch}") == files:
+        return True
+    tracking = f"refs/remotes/{remote}/{branch}"
+    if listing(tracking) == files:
+        git("branch", "--force", "--no-track", branch, tracking)
+        return True
+    return False
+
+
 def short_head(branch: str) -> str:
     return git("rev-parse", "--short", f"refs/heads/{branch}").strip()
 
@@ -111,7 +137,7 @@ def commit_site(site: Path, branch: str, remote: str, message: str) -> None:
         ghp_import(str(site), branch=branch, remote=remote, mesg=message, nojekyll=True, push=False)
     except GhpError as err:
         raise SiteError(f"ghp-import: {err.message}") from None
-    if branch_listing(branch) != site_listing(site):
+    if listing(f"refs/heads/{branch}") != site_listing(site):
         raise SiteError(f"ghp-import did not commit {site} to {branch} (git's message above says why)")
 
 
@@ -124,7 +150,9 @@ def publish(site: Path, branch: str = DEFAULT_BRANCH, push: bool = False, remote
     if push or remote is not None:  # the default remote only matters for a push
         check_remote(remote or DEFAULT_REMOTE)
     remote = remote or DEFAULT_REMOTE
-    if branch_listing(branch) == site_listing(site):
+    if push:
+        fetch_branch(remote, branch)
+    if holds(site, branch, remote):
         print(f"{branch} already holds {site} (commit {short_head(branch)}): nothing to commit")
     else:
         check_identity()

@@ -194,6 +194,26 @@ def test_publish_pushes_only_when_asked(built, repo):  # noqa: F811
     assert head_of(origin, "pages") == head_of(repo, "pages")
 
 
+def test_publish_from_a_fresh_clone_builds_on_the_remotes_branch(built, repo, tmp_path):  # noqa: F811
+    assert run_report("publish", str(built), "--push", cwd=repo).returncode == 0
+    git(repo, "push", "--quiet", "origin", "main")
+    origin = tmp_path / "origin.git"
+    pushed = head_of(origin)
+    git(tmp_path, "clone", "--quiet", "--single-branch", "--branch", "main", str(origin), "clone")  # as CI checks out
+    clone = tmp_path / "clone"
+    git(clone, "config", "user.name", "CI")
+    git(clone, "config", "user.email", "ci@example.org")
+    again = run_report("publish", str(built), "--push", cwd=clone)
+    assert again.returncode == 0 and "nothing to commit" in again.stdout, again.stderr
+    assert head_of(clone) == head_of(origin) == pushed
+    site = shutil.copytree(built, tmp_path / "changed")
+    (site / "notes.html").write_text("<p>notes</p>\n")
+    done = run_report("publish", str(site), "--push", cwd=clone)
+    assert done.returncode == 0, done.stderr
+    assert head_of(origin) == head_of(clone) != pushed
+    assert git(clone, "log", "--format=%P", "-1", "gh-pages").split() == [pushed]  # a fast-forward
+
+
 def test_publish_refuses_with_one_line(built, repo, tmp_path):  # noqa: F811
     elsewhere = tmp_path / "not-a-repo"
     elsewhere.mkdir()
