@@ -9,6 +9,7 @@ import functools
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from report.publish import SiteError, is_built_site
 
@@ -39,6 +40,12 @@ class SiteHandler(SimpleHTTPRequestHandler):
         super().__init__(*args, **kwargs)  # handles the request
 
     def send_head(self):
+        if urlsplit(self.path).path == self.base[:-1]:  # /repo → /repo/, as static hosts do
+            self.send_response(HTTPStatus.MOVED_PERMANENTLY)
+            self.send_header("Location", self.base)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
         if not self.path.startswith(self.base):
             self.send_error(HTTPStatus.NOT_FOUND, f"outside the site, which is served under {self.base}")
             return None

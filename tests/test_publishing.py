@@ -275,6 +275,8 @@ def test_every_link_of_every_page_resolves_under_a_base_path(built):  # noqa: F8
         assert url.endswith("/gradbench/")
         broken, fetched = broken_links(built, url)
         assert status(url.replace("/gradbench/", "/") + "index.html") == 404  # the prefix is really required
+        with urllib.request.urlopen(url.removesuffix("/"), timeout=30) as response:  # redirected, as on GitHub
+            assert response.url == url and b"<h1>" in response.read()
     assert broken == []
     assert fetched > 100
 
