@@ -72,10 +72,12 @@ def add_serve_command(commands) -> None:
 def add_publish_command(commands) -> None:
     cmd = commands.add_parser("publish", help="commit a built site to a gh-pages branch (ghp-import)")
     cmd.add_argument("site", type=Path, nargs="?", default=Path("site"), help="site folder (default: site)")
-    cmd.add_argument("--branch", default=deploy.DEFAULT_BRANCH, help=f"(default: {deploy.DEFAULT_BRANCH})")
+    cmd.add_argument("--branch", default=deploy.DEFAULT_BRANCH,
+                     help=f"the branch to commit to (default: {deploy.DEFAULT_BRANCH})")
     cmd.add_argument("--push", action="store_true", help="push the branch to the remote after committing")
     cmd.add_argument("--remote", help=f"the remote to push to (default: {deploy.DEFAULT_REMOTE})")
-    cmd.add_argument("--message", default=deploy.DEFAULT_MESSAGE, help="the commit message")
+    cmd.add_argument("--message", default=deploy.DEFAULT_MESSAGE,
+                     help=f"the commit message (default: {deploy.DEFAULT_MESSAGE})")
 
 
 def port(text: str) -> int:

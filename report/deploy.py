@@ -95,8 +95,9 @@ def site_listing(site: Path) -> Listing:
     """The files a ghp-import of the site commits: the folder's (symbolic links to folders not followed, as
     ghp-import does) and an empty .nojekyll; blob ids from git hash-object, which writes nothing."""
     files = sorted(Path(folder, name) for folder, _, names in os.walk(site) for name in names)
-    # os.devnull last: the id of an empty file, .nojekyll's
-    ids = git("hash-object", "--no-filters", "--stdin-paths", stdin="".join(f"{p}\n" for p in [*files, os.devnull]))
+    # resolved: ghp-import commits what a link to a file points to; os.devnull last: the id of .nojekyll, empty
+    paths = [*(p.resolve() for p in files), os.devnull]
+    ids = git("hash-object", "--no-filters", "--stdin-paths", stdin="".join(f"{p}\n" for p in paths))
     *blobs, empty = ids.split()
     listing = {p.relative_to(site).as_posix(): (mode(p), blob) for p, blob in zip(files, blobs)}
     return {**listing, NOJEKYLL: ("100644", empty)}
@@ -147,7 +148,7 @@ def publish(site: Path, branch: str = DEFAULT_BRANCH, push: bool = False, remote
     check_site(site, "publish")
     check_repository()
     check_branch(branch)
-    if push or remote is not None:  # the default remote only matters for a push
+    if push or remote is not None:  # without --push, a missing default remote is no error
         check_remote(remote or DEFAULT_REMOTE)
     remote = remote or DEFAULT_REMOTE
     if push:
