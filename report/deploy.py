@@ -9,6 +9,8 @@ the remote's branch first, so that the commit goes on top of it (ghp-import buil
 
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ghp_import import GhpError, ghp_import
@@ -67,13 +69,31 @@ def check_remote(remote: str) -> None:
         raise SiteError(f"--remote {remote}: no such remote in this repository; its remotes: {known}")
 
 
-def check_identity() -> None:
-    """ghp-import commits as git's configured user; without one it fails obscurely."""
+def committer() -> dict[str, str]:
+    """Who git commits as, in the variables ghp-import reads first (it reads git's config only, so an identity
+    git finds elsewhere, $EMAIL say, would otherwise give an empty committer)."""
     try:
-        git("var", "GIT_COMMITTER_IDENT")
+        ident = git("var", "GIT_COMMITTER_IDENT")
     except SiteError:
         raise SiteError("git has no user to commit as; set one: git config user.name NAME and git config "
                         "user.email EMAIL") from None
+    name, _, rest = ident.partition(" <")
+    return {"GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": rest.partition(">")[0]}
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """os.environ with these values for the duration, as it was after."""
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def listing(ref: str) -> Listing | None:
@@ -135,7 +155,8 @@ def commit_site(site: Path, branch: str, remote: str, message: str) -> None:
     """ghp-import the folder into the branch (on top of remote/branch when the remote has one, as ghp-import
     does), then check the branch holds exactly the site."""
     try:
-        ghp_import(str(site), branch=branch, remote=remote, mesg=message, nojekyll=True, push=False)
+        with environment(committer()):
+            ghp_import(str(site), branch=branch, remote=remote, mesg=message, nojekyll=True, push=False)
     except GhpError as err:
         raise SiteError(f"ghp-import: {err.message}") from None
     if listing(f"refs/heads/{branch}") != site_listing(site):
@@ -156,7 +177,6 @@ def publish(site: Path, branch: str = DEFAULT_BRANCH, push: bool = False, remote
     if holds(site, branch, remote):
         print(f"{branch} already holds {site} (commit {short_head(branch)}): nothing to commit")
     else:
-        check_identity()
         commit_site(site, branch, remote, message)
         print(f"committed {site} to {branch} (commit {short_head(branch)})")
     if push:

@@ -27,16 +27,22 @@ from report import publish, serve
 from tests.test_site import PageParser, built, html_pages, results  # noqa: F401 (session fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
-GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}  # no user's config leaks in
+GIT_IDENTITY = ("GIT_AUTHOR_", "GIT_COMMITTER_", "EMAIL")
+
+
+def git_env(**extra: str) -> dict[str, str]:
+    """The environment for git and the commands under test: no system or user config, no identity of the caller."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(GIT_IDENTITY)}
+    return {**env, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, **extra}
 
 
 def report_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "report", *args]
 
 
-def run_report(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def run_report(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(report_command(*args), cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **GIT_ENV, "GIT_CEILING_DIRECTORIES": str(cwd.parent)})
+                          env=git_env(GIT_CEILING_DIRECTORIES=str(cwd.parent), **env))
 
 
 def assert_user_error(done: subprocess.CompletedProcess, *words: str) -> None:
@@ -107,7 +113,7 @@ def test_serve_refuses_what_it_cannot_serve(built, tmp_path):  # noqa: F811
 
 def git(repo: Path, *args: str) -> str:
     done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **GIT_ENV})
+                          env=git_env())
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -134,7 +140,7 @@ def repo(tmp_path) -> Path:
 def branch_files(repo: Path, branch: str = "gh-pages") -> dict[str, bytes]:
     """Every file of the branch with its bytes, read back through git archive."""
     archive = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", branch], capture_output=True,
-                             check=True, env={**os.environ, **GIT_ENV}).stdout
+                             check=True, env=git_env()).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
 
@@ -160,7 +166,8 @@ def test_publish_commits_exactly_the_site_and_nojekyll_and_nothing_else(built, r
     assert done.returncode == 0, done.stderr
     assert f"committed {built} to gh-pages" in done.stdout and "not pushed" in done.stdout
     assert branch_files(repo) == {**folder_files(built), ".nojekyll": b""}
-    assert git(repo, "log", "--format=%s", "gh-pages").splitlines() == ["Publish the gradbench report"]
+    assert git(repo, "log", "--format=%s|%cn <%ce>", "gh-pages").splitlines() == [
+        "Publish the gradbench report|Test <test@example.org>"]
     assert repo_state(repo) == before
     assert "gh-pages" not in git(repo / ".." / "origin.git", "branch")  # not pushed
 
@@ -212,6 +219,14 @@ def test_publish_from_a_fresh_clone_builds_on_the_remotes_branch(built, repo, tm
     assert done.returncode == 0, done.stderr
     assert head_of(origin) == head_of(clone) != pushed
     assert git(clone, "log", "--format=%P", "-1", "gh-pages").split() == [pushed]  # a fast-forward
+
+
+def test_publish_commits_as_the_user_git_finds_without_config(built, repo):  # noqa: F811
+    git(repo, "config", "--unset", "user.name")
+    git(repo, "config", "--unset", "user.email")
+    done = run_report("publish", str(built), cwd=repo, EMAIL="someone@example.org")  # git's own fallback
+    assert done.returncode == 0, done.stderr
+    assert git(repo, "log", "--format=%ce", "gh-pages").strip() == "someone@example.org"
 
 
 def test_publish_refuses_with_one_line(built, repo, tmp_path):  # noqa: F811
