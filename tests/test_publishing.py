@@ -24,7 +24,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import pytest
 
 from report import publish, serve
-from tests.test_site import PageParser, built, html_pages, results  # noqa: F401 (session fixtures)
+from tests.test_site import PageParser, assert_user_error, built, html_pages, results  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 GIT_IDENTITY = ("GIT_AUTHOR_", "GIT_COMMITTER_", "EMAIL")
@@ -43,13 +43,6 @@ def report_command(*args: str) -> list[str]:
 def run_report(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(report_command(*args), cwd=cwd, capture_output=True, text=True, timeout=300,
                           env=git_env(GIT_CEILING_DIRECTORIES=str(cwd.parent), **env))
-
-
-def assert_user_error(done: subprocess.CompletedProcess, *words: str) -> None:
-    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
-    assert all(word in lines[0] for word in words), lines[0]
 
 
 def free_port() -> int:
@@ -99,8 +92,10 @@ def test_serve_refuses_what_it_cannot_serve(built, tmp_path):  # noqa: F811
     assert_user_error(run_report("serve", str(tmp_path / "nowhere")), "no such folder")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "index.html").write_text("<p>mine</p>")
-    assert_user_error(run_report("serve", str(tmp_path / "notes")), "not a built site", "report build")
-    assert_user_error(run_report("serve", str(built), "--port", "http"), "--port", "1 to 65535")
+    assert_user_error(run_report("serve", str(tmp_path / "notes")),
+                      "not a built site (no index.html and build marker); build it first: python -m report build")
+    assert_user_error(run_report("serve", str(built), "--port", "http"),
+                      "--port: must be a port number from 1 to 65535")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -236,11 +231,12 @@ def test_publish_refuses_with_one_line(built, repo, tmp_path):  # noqa: F811
     (tmp_path / "notes").mkdir()
     assert_user_error(run_report("publish", str(tmp_path / "notes"), cwd=repo), "not a built site")
     assert_user_error(run_report("publish", str(built), "--remote", "upstream", cwd=repo),
-                      "--remote upstream", "origin")
+                      "--remote upstream: no such remote in this repository; its remotes: origin")
     assert_user_error(run_report("publish", str(built), "--branch", "a..b", cwd=repo), "not a valid branch")
     assert_user_error(run_report("publish", str(built), "--branch", "main", cwd=repo), "checked out")
     git(repo, "remote", "remove", "origin")
-    assert_user_error(run_report("publish", str(built), "--push", cwd=repo), "--remote origin", "git remote add")
+    assert_user_error(run_report("publish", str(built), "--push", cwd=repo),
+                      "--remote origin: no such remote in this repository; its remotes: none (git remote add")
     assert "gh-pages" not in git(repo, "branch")
 
 
