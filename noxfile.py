@@ -1,4 +1,4 @@
-"""Sessions: tests, lint, bench, report, diff, benchmark. `nox -l` lists them."""
+"""Sessions: tests, lint, bench, report, diff, publish, benchmark. `nox -l` lists them."""
 
 import shutil
 from pathlib import Path
@@ -95,6 +95,16 @@ def report(session: nox.Session) -> None:
     session.run("python", "-m", "bench", "sweep", "--profile", "quick", "--results", results)
     session.run("python", "-m", "bench", "scan", "--profile", "quick", "--results", results)
     session.run("python", "-m", "report", "build", "--results", results, "--out", "site", *session.posargs)
+
+
+@nox.session(python="3.11")
+def publish(session: nox.Session) -> None:
+    """Commit site/ to the gh-pages branch with ghp-import (no new commit when unchanged): -- --push to push it.
+
+    Options after --: python -m report publish's ([SITE] --branch NAME --push --remote NAME --message TEXT). It needs
+    no TensorFlow: the site is built (nox -s report, nox -s diff) before."""
+    session.install("-e", ".")
+    session.run("python", "-m", "report", "publish", *session.posargs)
 
 
 @nox.session(python="3.11")

@@ -6,7 +6,12 @@ against its control runs' noise floor; print the tables and write DIR/diff/<A>__
 cell's verdict changes, --fail-beyond-floor K when a metric moves more than K times its floor.
 
 python -m report benchmark-page BENCHMARK_JSON --out DIR: render DIR/benchmark.html from python -m
-bench.benchmark's JSON and print its path."""
+bench.benchmark's JSON and print its path.
+
+python -m report serve [SITE] [--port N] [--base PATH]: preview a built site on 127.0.0.1 until Ctrl-C.
+
+python -m report publish [SITE] [--branch gh-pages] [--push] [--remote NAME] [--message TEXT]: commit a built site
+to a branch of the current repository with ghp-import (GitHub Pages), pushing it only with --push."""
 
 import argparse
 import signal
@@ -14,7 +19,7 @@ import sys
 from pathlib import Path
 
 from bench.errors import UserError
-from report import benchmark_page, diff, floor, matrix
+from report import benchmark_page, deploy, diff, floor, matrix, serve
 from report.figures import versions
 from report.publish import SiteError, check_target
 from report.site import build, write_diff, write_matrix
@@ -41,6 +46,8 @@ def make_parser() -> Parser:
     page_cmd = commands.add_parser("benchmark-page", help="render benchmark.html from a benchmark.json")
     page_cmd.add_argument("source", type=Path, help="benchmark.json written by python -m bench.benchmark")
     page_cmd.add_argument("--out", type=Path, default=Path("site"), help="site folder (default: site)")
+    add_serve_command(commands)
+    add_publish_command(commands)
     return parser
 
 
@@ -53,6 +60,30 @@ def add_diff_command(commands) -> None:
                      help="exit 1 when a scenario × depth changes its majority verdict")
     cmd.add_argument("--fail-beyond-floor", type=positive, metavar="K",
                      help="exit 1 when a cell's metric changes more than K times its noise floor (needs control runs)")
+
+
+def add_serve_command(commands) -> None:
+    cmd = commands.add_parser("serve", help="preview a built site on 127.0.0.1 until Ctrl-C")
+    cmd.add_argument("site", type=Path, nargs="?", default=Path("site"), help="site folder (default: site)")
+    cmd.add_argument("--port", type=port, default=0, help="port (default: a free one)")
+    cmd.add_argument("--base", default="/", help="serve under this path, as a project page /REPO/ (default: /)")
+
+
+def add_publish_command(commands) -> None:
+    cmd = commands.add_parser("publish", help="commit a built site to a gh-pages branch (ghp-import)")
+    cmd.add_argument("site", type=Path, nargs="?", default=Path("site"), help="site folder (default: site)")
+    cmd.add_argument("--branch", default=deploy.DEFAULT_BRANCH,
+                     help=f"the branch to commit to (default: {deploy.DEFAULT_BRANCH})")
+    cmd.add_argument("--push", action="store_true", help="push the branch to the remote after committing")
+    cmd.add_argument("--remote", help=f"the remote to push to (default: {deploy.DEFAULT_REMOTE})")
+    cmd.add_argument("--message", default=deploy.DEFAULT_MESSAGE,
+                     help=f"the commit message (default: {deploy.DEFAULT_MESSAGE})")
+
+
+def port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got '{text}'")
+    return int(text)
 
 
 def positive(text: str) -> float:
@@ -93,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
         args = make_parser().parse_args(argv)
         if args.command == "diff":
             return diff_command(args)
+        if args.command == "serve":
+            return serve.serve(args.site, args.port, args.base)
+        if args.command == "publish":
+            return deploy.publish(args.site, args.branch, args.push, args.remote, args.message)
         if args.command == "benchmark-page":
             print(benchmark_page.write_page(args.source, args.out))
             return 0

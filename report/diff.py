@@ -567,6 +567,10 @@ class DiffPage:
     changes: dict[str, str] = field(default_factory=lambda: dict(CHANGES))
     figures: list = field(default_factory=list)  # figures.SavedChart, set by site.write_diff
 
+    @property
+    def summary(self) -> str:  # what a link preview says of the page (render.description)
+        return self.entry.summary
+
 
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "results"

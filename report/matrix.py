@@ -49,6 +49,10 @@ class MatrixPage:
     floor_from: list[str]
     verdict_changes: list[str]  # "at <set>: <cell>: <verdict> → <verdict>"
 
+    @property
+    def summary(self) -> str:  # what a link preview says of the page (render.description)
+        return self.entry.summary
+
 
 def first_version(flags: list[bool], names: list[str]) -> str:
     """The version (names[i + 1]) of the first consecutive pair whose flag is set, or —."""

@@ -20,6 +20,8 @@ SOURCE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 TEMPLATES = SOURCE_TEMPLATES if SOURCE_TEMPLATES.is_dir() else Path(__file__).resolve().parent / "templates"
 
 BUILT_AT_PREFIX = "Built at "
+SITE_DESCRIPTION = ("Vanishing and exploding gradients in deep networks, measured layer by layer in real "
+                    "TensorFlow/Keras training runs and graded against theory.")
 
 
 def environment() -> Environment:
@@ -72,12 +74,19 @@ def nav_links() -> list[Link]:
     ]
 
 
+def description(data: object) -> str:
+    """What a link preview says of a page: its data's summary where it has one, then what the site is."""
+    summary = getattr(data, "summary", "")
+    return f"{summary[:1].upper()}{summary[1:]}. {SITE_DESCRIPTION}" if summary else SITE_DESCRIPTION
+
+
 def render(env: Environment, page: Page, built_at: str, in_site: bool = True) -> str:
     """A page's HTML; a page written into a folder without a built site (a diff alone) links to no site page."""
     depth = page.path.count("/")
     return env.get_template(page.template).render(
         page=page.data,
         title=page.title,
+        description=description(page.data),
         path=page.path,
         root="../" * depth,
         nav=nav_links() if in_site else [],

@@ -15,6 +15,7 @@ import pytest
 from matplotlib import image as mpimg
 
 from report import site
+from tests.test_publishing import serving
 from tests.test_site import BUILT_AT, SITE_FOLDER, sweep_smoke
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
@@ -46,7 +47,11 @@ def built(tmp_path_factory) -> Path:
 
 
 def open_page(page: Path, profile: Path, *mode: str) -> subprocess.CompletedProcess:
-    command = [chromium(), *FLAGS, f"--user-data-dir={profile}", *mode, page.as_uri()]
+    return open_url(page.as_uri(), profile, *mode)
+
+
+def open_url(url: str, profile: Path, *mode: str) -> subprocess.CompletedProcess:
+    command = [chromium(), *FLAGS, f"--user-data-dir={profile}", *mode, url]
     return subprocess.run(command, capture_output=True, text=True, timeout=180)
 
 
@@ -111,3 +116,42 @@ def test_every_image_of_the_page_decodes_in_the_browser(built, name, tmp_path):
 def test_the_image_check_catches_a_broken_image(built, tmp_path):
     report = image_report(built, ["style.css", "nope.svg"], tmp_path / "profile")
     assert report == f"{IMAGE_REPORT} 2 BROKEN 2 style.css nope.svg"
+
+
+LOAD_REPORT = "LOADS"
+LOAD_CHECK = """<!DOCTYPE html><html lang="en"><title>load check</title><iframe src="{page}"></iframe>
+<script>document.querySelector("iframe").addEventListener("load", e => {{
+  const loads = e.target.contentWindow.performance.getEntriesByType("resource");
+  const bad = loads.filter(r => r.responseStatus !== 200).map(r => r.responseStatus + " " + r.name);
+  console.log("LOADS " + loads.length + " BAD " + bad.length + " " + bad.join(" "));
+}});</script></html>"""
+
+
+def load_report(site: Path, page: str, base: str, profile: Path) -> str:
+    """Open the page of `site` served over HTTP under `base`; Chromium's console line 'LOADS n BAD k ...' naming
+    every resource the page loaded without a 200 (the check page is written into `site`)."""
+    (site / "_load_check.html").write_text(LOAD_CHECK.format(page=page))
+    with serving(site, base) as url:
+        done = open_url(url + "_load_check.html", profile, "--dump-dom")
+    lines = [line for line in done.stderr.splitlines() if f'"{LOAD_REPORT} ' in line]
+    assert lines, f"no load report from Chromium:\n{done.stderr[-2000:]}"
+    return lines[0].split('"')[1]
+
+
+@pytest.mark.parametrize("name", ["index.html", "vanishing.html", "scenarios/sigmoid.html"])
+def test_the_site_loads_under_a_base_path(built, name, tmp_path):
+    site = shutil.copytree(built, tmp_path / "site")
+    loads = len(re.findall(r'<img src=|<link rel="stylesheet"', (built / name).read_text()))
+    assert load_report(site, name, "/gradbench/", tmp_path / "profile") == f"{LOAD_REPORT} {loads} BAD 0 "
+
+
+def test_the_load_check_catches_a_link_from_the_host_root(tmp_path):
+    chromium()
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "page.html").write_text('<!DOCTYPE html><html lang="en"><title>page</title>'
+                                    '<link rel="stylesheet" href="/style.css"><img src="figure.svg" alt="f">')
+    (site / "style.css").write_text("body { color: black }")
+    (site / "figure.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4"/>')
+    report = load_report(site, "page.html", "/repo/", tmp_path / "profile")
+    assert report.startswith(f"{LOAD_REPORT} 2 BAD 1 404 http://127.0.0.1:") and report.endswith("/style.css")

@@ -83,6 +83,7 @@ def test_a_result_set_against_itself_is_bit_identical(results, tmp_path, capsys)
     assert "metric rows identical on every seed: bit-identical" in out
     page = tmp_path / "site" / "diff" / "tf-a__tf-a.html"
     assert "bit-identical" in page.read_text()
+    assert f'<meta name="description" content="{diff.summary(result)}. ' in page.read_text()  # link previews
     assert check_links(tmp_path / "site") > 0  # a diff alone in a new folder links only to what is there
     assert "methods.html" not in page.read_text() and "index.html" not in page.read_text()
 

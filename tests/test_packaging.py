@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-IGNORED = (".git", ".nox", "build", "*.egg-info", "results", "site", "__pycache__", ".*_cache")
+IGNORED = (".git", ".nox", ".venv", "build", "*.egg-info", "results", "site", "__pycache__", ".*_cache")
 
 
 def test_a_wheel_installed_away_from_the_source_renders_a_site(smoke_results, tmp_path):

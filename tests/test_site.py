@@ -407,7 +407,7 @@ def test_cli_corrupt_results_file(tmp_path):
 
 def test_cli_bad_arguments(tmp_path):
     assert_user_error(run_cli("build", "--out", str(tmp_path)), "--results")
-    assert_user_error(run_cli("publish", "--results", str(tmp_path)), "invalid choice")
+    assert_user_error(run_cli("upload", "--results", str(tmp_path)), "invalid choice")
 
 
 def test_cli_refuses_to_overwrite_a_folder_that_is_not_a_site(results, tmp_path):
