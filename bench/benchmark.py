@@ -1,4 +1,4 @@
-"""python -m bench.benchmark [--tiny] [--out DIR]: how fast gradbench is, measured side by side (DESIGN §9).
+"""python -m bench.benchmark [--tiny] [--out DIR]: how fast gradbench is, measured side by side.
 
 Interleaved and repeated (alternating order) so that machine noise shows as a range, in two processes:
 one with gradbench's thread pools (as python -m bench trains), one with TensorFlow's defaults:

@@ -1,4 +1,4 @@
-"""Per-layer statistics computed inside the compiled train step (DESIGN §4).
+"""Per-layer statistics computed inside the compiled train step.
 
 `make_train_chunk` returns a tf.function that runs K optimizer steps in one call (a
 graph while-loop) and returns every step's statistics stacked, so the host sees the

@@ -1,4 +1,4 @@
-"""The depth scan: step-0 statistics of every MLP scenario over many depths and seeds (DESIGN §2, §7).
+"""The depth scan: step-0 statistics of every MLP scenario over many depths and seeds.
 
 No training: for each (scenario, depth, seed) the kernels are drawn by the Keras initializers the
 model's layers use, and one batch of the run's dataset goes forward and back through build_model's

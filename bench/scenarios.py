@@ -1,4 +1,4 @@
-"""The scenario catalogue and the run profiles, as plain frozen data (DESIGN §2).
+"""The scenario catalogue and the run profiles, as plain frozen data.
 
 A variant is its base scenario with the properties that differ overridden by
 `dataclasses.replace`; nothing else about it is written twice.
@@ -139,7 +139,7 @@ CATALOGUE: tuple[Scenario, ...] = (
 SCENARIOS: dict[str, Scenario] = {s.name: s for s in CATALOGUE}
 NOT_CONFIG = ("name", "summary", "expected", "article")  # Scenario fields that do not change a run's numbers
 
-# Control runs (DESIGN §8): a run again with a perturbation that changes nothing real, to measure how far
+# Control runs: a run again with a perturbation that changes nothing real, to measure how far
 # training moves under a last-bit difference, the noise floor a version diff is held against.
 CONTROLS = {
     "init_ulp": "every non-zero initial weight moved one float32 ulp, up or down by a seeded coin per weight",

@@ -1,4 +1,4 @@
-"""Parquet storage: one file per finished run, written atomically (DESIGN §5).
+"""Parquet storage: one file per finished run, written atomically.
 
 A run file holds one long table. Its `kind` column says what a row is, and each kind
 uses its own columns (the others are null; parquet stores those nulls for almost nothing):
@@ -363,7 +363,7 @@ def kind_tables(files: list[Path], kinds: tuple[str, ...] = KINDS) -> dict[str, 
 # -- the depth scan (bench/scan.py): one file per scan under <results>/scan/ -------------------------
 
 SCAN_FOLDER = "scan"
-CONTROLS_FOLDER = "controls"  # control runs (DESIGN §8) of the runs of the folder it is in
+CONTROLS_FOLDER = "controls"  # control runs (bench sweep --control) of the runs of the folder it is in
 SCAN_COLUMNS: dict[str, pa.DataType] = {
     "scenario": pa.string(),  # the first catalogue scenario with this step-0 network
     "depth": pa.int32(),

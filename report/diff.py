@@ -1,4 +1,4 @@
-"""Compare two result sets, typically of two TensorFlow versions (DESIGN §8).
+"""Compare two result sets, typically of two TensorFlow versions.
 
 `compare(A, B)` loads both folders, refuses sets that cannot be compared (other dataset, profile
 or schema), pairs the runs whose config is the same except for the versions, and computes plain

@@ -1,4 +1,4 @@
-"""The noise floor of a version diff (DESIGN §8), measured by control runs.
+"""The noise floor of a version diff, measured by control runs.
 
 A control run (`python -m bench sweep --control init_ulp`, stored in `<results>/controls/`) is a
 run trained again with each initial weight one ulp apart: a change that means nothing, of the size

@@ -1,4 +1,4 @@
-"""Recurrent networks over sequence length T (DESIGN §2, §7): per-length tables, the bound, the claims.
+"""Recurrent networks over sequence length T: per-length tables, the bound, the claims.
 
 A recurrent run's depth is its sequence length T, and grading.stats.signal treats its time steps as layers,
 so its per-layer factor is the per-time-step factor of ‖∂L/∂h_t‖ and its verdict follows the same

@@ -1,4 +1,4 @@
-"""Mean-field signal propagation at initialisation (DESIGN §7; Poole et al. 2016, Schoenholz et al. 2017).
+"""Mean-field signal propagation at initialisation (Poole et al. 2016, Schoenholz et al. 2017).
 
 For a deep MLP of equal widths with zero biases and weights of variance sigma_w2 / fan_in:
   forward   q^1 = sigma_w2(first layer) * mean(x^2),   q^{l+1} = sigma_w2 * E[phi(sqrt(q^l) z)^2]

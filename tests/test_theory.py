@@ -1,4 +1,4 @@
-"""Tests for report.theory: mean-field quantities against closed forms, Monte Carlo and DESIGN §7."""
+"""Tests for report.theory: mean-field quantities against closed forms, Monte Carlo and the literature."""
 
 from math import pi, sqrt
 
@@ -65,7 +65,7 @@ def test_sigmoid_with_glorot_is_ordered():
     per_layer = chi("sigmoid", sigma_w2("glorot_uniform", 256, 256), 0.15)
     assert 0.05 < per_layer < 0.0625  # sigma' <= 1/4, so chi <= 1/16
     ratio = predicted_delta_ratio("sigmoid", 11, 256, 784, MNIST_MEAN_SQUARE, "glorot_uniform")
-    assert 1e-8 < ratio < 1e-5  # DESIGN §7: about 1e-6 over 10 layers (computed 5.5e-7)
+    assert 1e-8 < ratio < 1e-5  # sigmoid with Glorot init: about 1e-6 over 10 layers (computed 5.5e-7)
     deeper = predicted_delta_ratio("sigmoid", 21, 256, 784, MNIST_MEAN_SQUARE, "glorot_uniform")
     assert deeper < ratio * 1e-5
 

@@ -66,7 +66,7 @@ def sweep_caption(data: pd.DataFrame, runs: pd.DataFrame) -> str:
     missing = "; ".join(f"{s}: {n}" for s, n in notes.items())
     text = (
         "First-to-last hidden layer ‖δ‖ ratio at step 0 against depth; solid = median over seeds with "
-        "min–max band, dashed with open circles = mean-field prediction (DESIGN §7). Below 1: the signal "
+        "min–max band, dashed with open circles = mean-field prediction (the Methods page). Below 1: the signal "
         "shrinks on its way back to the input."
     )
     return text + (f" No prediction where the theory does not apply ({missing})." if missing else "")

@@ -262,5 +262,5 @@ def article_claim(name: str, runs: pd.DataFrame, cells: pd.DataFrame, recorded: 
 
 
 def article_claims(runs: pd.DataFrame, cells: pd.DataFrame, recorded: pd.DataFrame) -> list[Claim]:
-    """The article's four experiments (DESIGN §2), each checked against these runs (recorded: their metadata)."""
+    """The article's four experiments, each checked against these runs (recorded: their metadata)."""
     return [article_claim(name, runs, cells, recorded) for name in ARTICLE_CLAIMS]
