@@ -400,7 +400,7 @@ def report_cases(tmp: Path, results: Path) -> dict[str, tuple[list[str], str]]:
         "--out a user's folder": (["build", "--results", results, "--out", tmp / "mine"], "is not a gradbench site"),
         "--results missing": (["build", "--results", tmp / "nowhere"], "no such results folder"),
         "diff of a missing folder": (["diff", results, tmp / "nowhere", "--out", tmp / "d"], "nowhere"),
-        "unknown command": (["publish"], "invalid choice: 'publish'"),
+        "unknown command": (["upload"], "invalid choice: 'upload'"),
     }
 
 
