@@ -44,12 +44,6 @@ ARTICLE_CLAIMS = {
 ARTICLE_STEPS_PER_EPOCH = ARTICLE_TRAIN_SAMPLES // 32  # batch 32, as in its model.fit
 
 
-def loss_drop(row: Mapping) -> float:
-    """Fraction by which the batch loss fell from the early to the late window."""
-    early, late = row["loss_early"], row["loss_late"]
-    return (early - late) / early if early > 0 else np.nan
-
-
 def run_meta(rows: pd.DataFrame, recorded: pd.DataFrame) -> Mapping:
     """The recorded metadata (store's runs table) of the first of these runs."""
     return recorded[recorded["run_id"] == rows["run_id"].iloc[0]].iloc[0]
@@ -86,13 +80,13 @@ def tally(ok: list[bool]) -> tuple[bool, str]:
 
 def check_sigmoid(rows: pd.DataFrame, recorded: pd.DataFrame) -> tuple[bool, str, str, str]:
     stuck, flat = threshold("stuck_accuracy"), threshold("plateau_drop")
-    drops = [loss_drop(r) for r in rows.to_dict("records")]
+    drops = rows["loss_fall"]
     ok = [acc <= stuck and drop <= flat for acc, drop in zip(rows["final_test_accuracy"], drops)]
     reproduced, count = tally(ok)
     measured = (
         f"final test accuracy {range_text(rows['final_test_accuracy'])}; batch loss "
         f"{fmt(finite_median(rows['loss_early']))} → {fmt(finite_median(rows['loss_late']))} "
-        f"(median fall {percent(finite_median(pd.Series(drops)))}); {count}"
+        f"(median fall {percent(finite_median(drops))}); {count}"
     )
     evidence = (
         f"reproduced if in a majority of seeds the final test accuracy is ≤ {fmt(stuck)} and the median batch "
@@ -203,7 +197,7 @@ def decreased_steadily(row: Mapping) -> bool:
     tolerance = 1 + threshold("loss_rise_tolerance")
     steady = all(b <= a * tolerance for a, b in pairwise(spans))
     calm = row["verdict"] not in ("exploding", "diverged")
-    return calm and steady and loss_drop(row) >= threshold("plateau_drop")
+    return calm and steady and row["loss_fall"] >= threshold("plateau_drop")
 
 
 def spike_text(records: list[Mapping]) -> str:
@@ -218,7 +212,7 @@ def spike_text(records: list[Mapping]) -> str:
 def check_linear_clipnorm(rows: pd.DataFrame, recorded: pd.DataFrame) -> tuple[bool, str, str, str]:
     records = rows.to_dict("records")
     reproduced, count = tally([decreased_steadily(r) for r in records])
-    drops = pd.Series([loss_drop(r) for r in records])
+    drops = rows["loss_fall"]
     spans = "; ".join(f"seed {r['seed']}: " + " → ".join(fmt(v) for v in r["loss_spans"]) for r in records)
     measured = (
         f"batch loss {fmt(finite_median(rows['loss_early']))} → {fmt(finite_median(rows['loss_late']))} "
