@@ -305,21 +305,45 @@ def write_case(folder: Path, source: Path, case: str) -> str:
         (folder / store.SCAN_FOLDER).mkdir()
         name = f"{store.SCAN_FOLDER}/bad.parquet"
         (folder / name).write_bytes(b"PAR1 garbage")
+    elif case == "one bit flipped":
+        target.write_bytes(flipped(run.read_bytes(), len(store.body(run.read_bytes())) // 2))
+    elif case == "depth not a number":
+        unsealed = {k: v for k, v in meta.items() if k != store.CHECKSUM}
+        pq.write_table(with_metadata(table, json.dumps({**unsealed, "run": {**meta["run"], "depth": "deep"}})
+                                     .encode()), target)
+    elif case == "no rows":
+        unsealed = {k: v for k, v in meta.items() if k != store.CHECKSUM}
+        pq.write_table(with_metadata(table.slice(0, 0), json.dumps(unsealed).encode()), target)
+    elif case == "a folder named .parquet":
+        target.mkdir()
+    elif case == "a broken link":
+        target.symlink_to(folder / "nowhere.parquet")
+    elif case == "renamed run":
+        shutil.copyfile(run, target)
     return name
 
 
+def flipped(raw: bytes, bit: int) -> bytes:
+    """The bytes with one bit inverted, counted from the first data page (after the 4-byte magic)."""
+    out = bytearray(raw)
+    out[4 + bit // 8] ^= 1 << (bit % 8)
+    return bytes(out)
+
+
 REFUSED_BY_SWEEP = ["garbage", "empty", "truncated", "foreign parquet", "metadata not json", "metadata without run",
-                    "metadata a list", "old schema", "copied run"]
-REFUSED_BY_BUILD = [*REFUSED_BY_SWEEP, "corrupt data pages", "foreign columns", "corrupt scan"]
+                    "metadata a list", "old schema", "copied run", "corrupt data pages", "one bit flipped",
+                    "depth not a number", "no rows", "a folder named .parquet", "a broken link", "renamed run"]
+REFUSED_BY_BUILD = [*(c for c in REFUSED_BY_SWEEP if c != "renamed run"), "foreign columns", "corrupt scan"]
 
 
 @pytest.mark.parametrize("case", REFUSED_BY_SWEEP)
 def test_a_corrupt_or_foreign_file_stops_a_sweep_before_training(tmp_path, uninterrupted, case, capsys):
     name = write_case(tmp_path, uninterrupted, case)
-    before = {p.name: p.read_bytes() for p in tmp_path.rglob("*.parquet")}
+    before = {p.name: p.read_bytes() for p in tmp_path.rglob("*.parquet") if p.is_file()}
     code = bench_main([*SWEEP, "--results", str(tmp_path)])
     assert_one_line_error(code, capsys.readouterr().err, name)
-    assert {p.name: p.read_bytes() for p in tmp_path.rglob("*.parquet")} == before  # nothing trained, nothing lost
+    after = {p.name: p.read_bytes() for p in tmp_path.rglob("*.parquet") if p.is_file()}
+    assert after == before  # nothing trained, nothing lost
 
 
 @pytest.mark.parametrize("case", REFUSED_BY_BUILD)
@@ -337,10 +361,51 @@ def test_a_file_whose_data_is_corrupt_is_retrained_once_deleted(tmp_path, uninte
     victim = real_run(tmp_path / "results")
     victim.write_bytes(corrupt_body(victim))
     assert report_main(["build", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "site")]) == 2
-    assert "delete it and run the sweep again" in capsys.readouterr().err
+    assert "move it away and run the sweep again" in capsys.readouterr().err
     victim.unlink()
     assert bench_main([*SWEEP, "--results", str(tmp_path / "results")]) == 0
     pd.testing.assert_frame_equal(tables(tmp_path / "results")["layer"], tables(uninterrupted)["layer"])
+
+
+def test_every_bit_flip_in_a_run_file_is_refused_naming_it_or_changes_no_number(tmp_path, uninterrupted):
+    run = real_run(uninterrupted)
+    raw, expected = run.read_bytes(), store.kind_tables([run])
+    victim = tmp_path / run.name
+    refused = 0
+    for bit in range(0, (len(raw) - 8) * 8, (len(raw) - 8) * 8 // 97):  # data pages, footer and metadata alike
+        victim.write_bytes(flipped(raw, bit))
+        try:
+            store.read_metadata(victim)
+            read = store.kind_tables([victim])
+        except store.StoreError as err:
+            assert str(err).startswith(str(victim)) and "\n" not in str(err)
+            refused += 1
+            continue
+        for kind, frame in expected.items():
+            pd.testing.assert_frame_equal(read[kind], frame, check_exact=True, obj=f"bit {bit}: {kind}")
+    assert refused > 60  # the rest hit footer bytes no reader uses (statistics, sizes)
+
+
+def test_a_run_file_written_before_checksums_still_reads(tmp_path, uninterrupted):
+    run = real_run(uninterrupted)
+    table = pq.read_table(run)
+    meta = json.loads(table.schema.metadata[store.METADATA_KEY])
+    assert store.CHECKSUM in meta
+    del meta[store.CHECKSUM]
+    pq.write_table(with_metadata(table, json.dumps(meta).encode()), tmp_path / run.name)
+    assert store.read_metadata(tmp_path / run.name) == meta["run"]
+    pd.testing.assert_frame_equal(store.kind_tables([tmp_path / run.name])["layer"], store.kind_tables([run])["layer"])
+
+
+def test_a_damaged_depth_scan_is_named_by_the_scan_that_would_skip_it(tmp_path):
+    from bench import data, scan
+
+    digits = data.load("digits")
+    path, _ = scan.scan(digits, tmp_path, "/CPU:0", depths=(1, 2), seeds=(0,), names=["sigmoid"])
+    path.write_bytes(flipped(path.read_bytes(), 40))
+    with pytest.raises(store.StoreError, match="does not match its checksum.*run the scan again") as refused:
+        scan.scan(digits, tmp_path, "/CPU:0", depths=(1, 2), seeds=(0,), names=["sigmoid"])
+    assert str(refused.value).startswith(str(path))
 
 
 # -- corrupt datasets ---------------------------------------------------------------------------------------
