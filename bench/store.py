@@ -336,11 +336,6 @@ def check_folder(folder: Path, measurement_code: str | None = None) -> None:
     files = run_files(folder)
     runs = {path.name: read_metadata(path) for path in files}
     refuse_copies(files, pd.DataFrame(list(runs.values())))
-    renamed = [(name, run["run_id"]) for name, run in runs.items() if Path(name).stem != run["run_id"]]
-    if renamed:
-        name, run = renamed[0]
-        raise StoreError(f"{folder / name}: holds run {run} under another name, so a sweep would train it again; "
-                         f"rename it {run}.parquet or move it away")
     other = sorted(name for name, run in runs.items()
                    if measurement_code and run.get("measurement_code") != measurement_code)
     if other:
@@ -349,6 +344,11 @@ def check_folder(folder: Path, measurement_code: str | None = None) -> None:
             f"{folder}: {len(other)} runs ({', '.join(other[:3])}{', …' if len(other) > 3 else ''}) were measured by "
             f"other gradbench code ({codes}; this one is {measurement_code}), so their numbers may differ from new "
             "runs'; they are not resumed: move them away, or sweep into another --results folder")
+    renamed = [(name, run["run_id"]) for name, run in runs.items() if Path(name).stem != run["run_id"]]
+    if renamed:
+        name, run = renamed[0]
+        raise StoreError(f"{folder / name}: holds run {run} under another name, so a sweep would train it again; "
+                         f"rename it {run}.parquet or move it away")
 
 
 def refuse_copies(files: list[Path], runs: pd.DataFrame) -> None:

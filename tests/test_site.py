@@ -362,7 +362,7 @@ def test_data_derived_strings_are_escaped(one_run, tmp_path):
     table = pq.read_table(path)
     meta = json.loads(table.schema.metadata[store.METADATA_KEY])
     meta["run"]["dataset_note"] = '<script>alert("gradbench")</script> & <b>bold</b>'
-    pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}), path)
+    store.write_atomically(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}), path)
     out = site.build(one_run, tmp_path / "site", built_at=BUILT_AT).parent
     html = "".join(p.read_text() for p in html_pages(out))
     assert "<script>" not in html and "<b>bold</b>" not in html
@@ -483,8 +483,8 @@ def test_a_folder_of_two_profiles_shows_one_and_names_the_other(results, tmp_pat
         table = pq.read_table(path)
         meta = json.loads(table.schema.metadata[store.METADATA_KEY])
         meta["run"].update(profile="full", epochs=10, run_id=meta["run"]["run_id"] + "-full")
-        pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}),
-                       folder / f"{meta['run']['run_id']}.parquet")
+        store.write_atomically(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}),
+                               folder / f"{meta['run']['run_id']}.parquet")
     data = load(folder)
     assert set(data.recorded["profile"]) == {"smoke"}
     views = cell_views(data)
