@@ -252,6 +252,30 @@ def test_an_interrupted_build_stops_at_once_and_changes_nothing(tmp_path, uninte
     assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
 
 
+def test_folders_of_the_user_named_like_a_builds_survive_it_and_so_do_empty_folders(tmp_path, uninterrupted):
+    site = tmp_path / "site"
+    assert report_main(["build", "--results", str(uninterrupted), "--out", str(site)]) == 0
+    (site / "drafts").mkdir()
+    shutil.copytree(site, tmp_path / ".site.2023.old")  # the user's copy of the site, under a dead build's name
+    (tmp_path / ".site.2023.old" / "important.txt").write_text("mine")
+    (tmp_path / ".site.2024.building").mkdir()
+    (tmp_path / ".site.2024.building" / "important.txt").write_text("mine")
+    assert report_main(["build", "--results", str(uninterrupted), "--out", str(site)]) == 0
+    assert (tmp_path / ".site.2023.old" / "important.txt").read_text() == "mine"
+    assert (tmp_path / ".site.2024.building" / "important.txt").read_text() == "mine"
+    assert (site / "drafts").is_dir()
+
+
+def test_a_site_given_as_a_link_is_updated_where_it_lies(tmp_path, uninterrupted):
+    real, link = tmp_path / "www" / "site", tmp_path / "linksite"
+    assert report_main(["build", "--results", str(uninterrupted), "--out", str(real)]) == 0
+    (real / "index.html").write_text("stale")
+    link.symlink_to(real)
+    assert report_main(["build", "--results", str(uninterrupted), "--out", str(link)]) == 0
+    assert link.is_symlink() and (real / "index.html").read_text() != "stale"
+    assert litter(real) == [] and [p.name for p in tmp_path.iterdir()] == ["www", "linksite"]
+
+
 # -- corrupt and foreign files ------------------------------------------------------------------------------
 
 
