@@ -451,6 +451,14 @@ DATA_CASES = {
     "labels above 9": (lambda d: npz(d / "mnist.npz", y_train=np.full(64, 12)), "labels must be whole numbers 0-9"),
     "negative labels": (lambda d: npz(d / "mnist.npz", y_test=-np.ones(32, int)), "labels must be whole numbers 0-9"),
     "float labels": (lambda d: npz(d / "mnist.npz", y_train=np.full(64, 0.5)), "labels must be whole numbers 0-9"),
+    "npz images all NaN": (lambda d: npz(d / "mnist.npz", x_train=np.full((64, 28, 28), np.nan, np.float32)),
+                           f"{64 * 28 * 28} pixel values are NaN or infinite"),
+    "npz of 0 samples": (lambda d: npz(d / "mnist.npz", x_train=np.zeros((0, 28, 28), np.uint8),
+                                       y_train=np.zeros(0, np.uint8)), "holds no training samples"),
+    "idx of 0 samples": (lambda d: [(d / f).write_bytes(b"\x00\x00\x08" + (b"\x03" if "images" in f else b"\x01")
+                                                        + b"\x00" * 4 + (b"\x00\x00\x00\x1c" * 2 if "images" in f
+                                                                          else b"")) for f in store_idx()],
+                         "holds no training samples"),
     "idx bad magic": (lambda d: [(d / f).write_bytes(b"\x01\x02\x03\x04" * 4) for f in store_idx()], "bad magic"),
     "idx truncated": (lambda d: [(d / f).write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x09") for f in store_idx()],
                       "truncated or corrupt"),
