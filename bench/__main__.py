@@ -8,7 +8,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from bench import console
-from bench.errors import UserError
+from bench.errors import UserError, folder_argument
 from bench.scenarios import CATALOGUE, CONTROLS, PROFILES, SCENARIOS
 
 MAX_DEPTH = 256
@@ -84,7 +84,8 @@ def add_common(parser: argparse.ArgumentParser, training: bool = True) -> None:
                         help="default: the profile's (auto: first of mnist, fashion_mnist, digits that loads; "
                              "with --control: the dataset of the folder's runs)")
     parser.add_argument("--data-dir", help="folder with IDX .gz or .npz files (or set GRADBENCH_DATA_DIR)")
-    parser.add_argument("--results", type=Path, help="results folder (default: results/<profile>/tf-<TF version>)")
+    parser.add_argument("--results", type=folder_argument,
+                        help="results folder (default: results/<profile>/tf-<TF version>)")
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     parser.add_argument("--verbose", action="store_true",
                         help="also show TensorFlow's and Keras's own messages (start-up lines, downloads, warnings)")
@@ -154,7 +155,7 @@ def prepare(args, profile, train_samples: int | None):
     device = provenance.resolve_device(args.device)
     dataset = data.load(args.dataset or profile.dataset, args.data_dir, train_samples, profile.test_samples)
     results = args.results or default_results(profile.name)
-    store.check_folder(results, provenance.measurement_code())
+    store.check_folder(results, provenance.measurement_code(), (dataset.name, data.RECALL))
     claims.remove_stale(results)
     print(f"dataset {dataset.name}: {dataset.source} ({len(dataset.y_train)} train / {len(dataset.y_test)} test)"
           + (f" [{dataset.note}]" if dataset.note else ""), file=sys.stderr)

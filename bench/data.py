@@ -33,6 +33,9 @@ _FIX = "; to fix: "  # separates what went wrong from how to fix it in DataError
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
+RECALL = "recall"  # the recurrent networks' task, generated at any length: every folder's, whatever its images
+
+
 class DataError(UserError):
     """A user-facing problem: message is one line saying what is wrong and how to fix it."""
 
@@ -97,7 +100,7 @@ def recall(length: int, train_samples: int, test_samples: int) -> Dataset:
         return x, symbols[:, 0].astype(np.int32)
 
     source = f"generated (seed {RECALL_SEED}): recall the first of T = {length} symbols from {RECALL_SYMBOLS}"
-    return Dataset("recall", source, *make(train_seq, train_samples), *make(test_seq, test_samples),
+    return Dataset(RECALL, source, *make(train_seq, train_samples), *make(test_seq, test_samples),
                    num_classes=RECALL_SYMBOLS)
 
 

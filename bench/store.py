@@ -318,9 +318,10 @@ def run_files(folder: Path) -> list[Path]:
     return files
 
 
-def check_folder(folder: Path, measurement_code: str | None = None) -> None:
-    """Refuse a folder holding foreign files, files of another schema version or runs measured by other code
-    than `measurement_code`, before adding to it (and before any training: a folder that cannot be written is
+def check_folder(folder: Path, measurement_code: str | None = None, datasets: tuple[str, ...] = ()) -> None:
+    """Refuse a folder holding foreign files, files of another schema version, runs measured by other code
+    than `measurement_code` or on other datasets than `datasets` (the first is the images'; a folder holds one
+    experiment), before adding to it (and before any training: a folder that cannot be written is
     refused now, not after the first run); remove what writers that died left behind."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -344,11 +345,22 @@ def check_folder(folder: Path, measurement_code: str | None = None) -> None:
             f"{folder}: {len(other)} runs ({', '.join(other[:3])}{', …' if len(other) > 3 else ''}) were measured by "
             f"other gradbench code ({codes}; this one is {measurement_code}), so their numbers may differ from new "
             "runs'; they are not resumed: move them away, or sweep into another --results folder")
+    refuse_other_dataset(folder, list(runs.values()), datasets)
     renamed = [(name, run["run_id"]) for name, run in runs.items() if Path(name).stem != run["run_id"]]
     if renamed:
         name, run = renamed[0]
         raise StoreError(f"{folder / name}: holds run {run} under another name, so a sweep would train it again; "
                          f"rename it {run}.parquet or move it away")
+
+
+def refuse_other_dataset(folder: Path, runs: list[dict], datasets: tuple[str, ...]) -> None:
+    """A folder's runs are one experiment: runs of another dataset beside them would be set aside by the report."""
+    others = sorted({str(run.get("dataset")) for run in runs} - set(datasets)) if datasets else []
+    if others:
+        name = datasets[0]
+        raise StoreError(f"{folder}: holds runs on {', '.join(others)}, and these would train on {name}; a results "
+                         f"folder holds one dataset's runs: sweep into another, such as --results "
+                         f"{folder.parent / f'{folder.name}-{name}'}, or give --dataset {others[0]} to add to these")
 
 
 def refuse_copies(files: list[Path], runs: pd.DataFrame) -> None:

@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from bench.errors import UserError
+from bench.errors import UserError, folder_argument
 from report import benchmark_page, diff, floor, matrix
 from report.figures import versions
 from report.publish import SiteError, check_target
@@ -35,20 +35,20 @@ def make_parser() -> Parser:
     parser = Parser(prog="python -m report", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     build_cmd = commands.add_parser("build", help="render the site from a results folder")
-    build_cmd.add_argument("--results", type=Path, required=True, help="folder of parquet run files")
-    build_cmd.add_argument("--out", type=Path, default=Path("site"), help="site folder (default: site)")
+    build_cmd.add_argument("--results", type=folder_argument, required=True, help="folder of parquet run files")
+    build_cmd.add_argument("--out", type=folder_argument, default=Path("site"), help="site folder (default: site)")
     add_diff_command(commands)
     page_cmd = commands.add_parser("benchmark-page", help="render benchmark.html from a benchmark.json")
     page_cmd.add_argument("source", type=Path, help="benchmark.json written by python -m bench.benchmark")
-    page_cmd.add_argument("--out", type=Path, default=Path("site"), help="site folder (default: site)")
+    page_cmd.add_argument("--out", type=folder_argument, default=Path("site"), help="site folder (default: site)")
     return parser
 
 
 def add_diff_command(commands) -> None:
     cmd = commands.add_parser("diff", help="compare results folders in order (e.g. TensorFlow versions)")
-    cmd.add_argument("folders", type=Path, nargs="+", metavar="FOLDER",
+    cmd.add_argument("folders", type=folder_argument, nargs="+", metavar="FOLDER",
                      help="results folders, the baseline first (two or more; three or more also make the matrix)")
-    cmd.add_argument("--out", type=Path, default=Path("site"), help="site to add diff/ to (default: site)")
+    cmd.add_argument("--out", type=folder_argument, default=Path("site"), help="site to add diff/ to (default: site)")
     cmd.add_argument("--fail-on-verdict-change", action="store_true",
                      help="exit 1 when a scenario × depth changes its majority verdict")
     cmd.add_argument("--fail-beyond-floor", type=positive, metavar="K",

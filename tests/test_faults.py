@@ -432,6 +432,26 @@ def test_a_damaged_depth_scan_is_named_by_the_scan_that_would_skip_it(tmp_path):
     assert str(refused.value).startswith(str(path))
 
 
+def test_a_sweep_into_a_folder_of_another_datasets_runs_says_where_they_go_before_training(tmp_path, uninterrupted,
+                                                                                           capsys):
+    folder = tmp_path / "results"
+    shutil.copytree(uninterrupted, folder)
+    before = sorted(p.name for p in folder.iterdir())
+    code = bench_main([*SWEEP, "--dataset", "digits", "--results", str(folder)])
+    assert_one_line_error(code, capsys.readouterr().err, f"{folder}: holds runs on synthetic",
+                          "these would train on digits", f"--results {folder}-digits", "--dataset synthetic")
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+@pytest.mark.parametrize("argv", [["bench", *SWEEP, "--results", ""], ["report", "build", "--results", ""],
+                                  ["report", "build", "--results", "r", "--out", " "]], ids=["sweep", "build", "out"])
+def test_an_empty_folder_argument_is_refused(tmp_path, argv, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = (bench_main if argv[0] == "bench" else report_main)(argv[1:])
+    assert_one_line_error(code, capsys.readouterr().err, "expected a folder, got ''")
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- corrupt datasets ---------------------------------------------------------------------------------------
 
 
