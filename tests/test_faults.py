@@ -452,6 +452,26 @@ def test_an_empty_folder_argument_is_refused(tmp_path, argv, capsys, monkeypatch
     assert list(tmp_path.iterdir()) == []
 
 
+BENCHMARK_INPUTS = {
+    "missing": (None, "cannot read it"), "empty": (b"", "not JSON"), "not json": (b"{figures", "not JSON"),
+    "a list": (b"[1, 2]", "not a benchmark report"), "{}": (b"{}", "not a benchmark report"),
+    "a folder": ("folder", "cannot read it"), "binary": (bytes(range(256)), "not JSON"),
+}
+
+
+@pytest.mark.parametrize("case", BENCHMARK_INPUTS)
+def test_a_benchmark_page_from_what_is_not_a_benchmark_report_is_one_line(tmp_path, case, capsys):
+    content, expected = BENCHMARK_INPUTS[case]
+    source = tmp_path / "benchmark.json"
+    if content == "folder":
+        source.mkdir()
+    elif content is not None:
+        source.write_bytes(content)
+    code = report_main(["benchmark-page", str(source), "--out", str(tmp_path / "site")])
+    assert_one_line_error(code, capsys.readouterr().err, str(source), expected, "python -m bench.benchmark")
+    assert not (tmp_path / "site").exists()
+
+
 # -- corrupt datasets ---------------------------------------------------------------------------------------
 
 
