@@ -16,7 +16,7 @@ from pathlib import Path
 from bench.errors import UserError, folder_argument
 from report import benchmark_page, diff, floor, matrix
 from report.figures import versions
-from report.publish import SiteError, check_target
+from report.publish import SiteError, check_apart, check_target
 from report.site import build, write_diff, write_matrix
 
 EXIT_USER_ERROR = 2
@@ -70,17 +70,23 @@ def diff_command(args) -> int:
     if len(args.folders) < 2:
         raise SiteError("python -m report diff: give two or more results folders, the baseline first")
     check_target(args.out)  # refuse a foreign --out before the work
+    for folder in args.folders:
+        check_apart(folder, args.out)
     diffs = [floor.compare(a, b) for a, b in zip(args.folders, args.folders[1:])]
     limit = args.fail_beyond_floor  # checked before any page is written: without controls it is an error
     beyond = [f"beyond {limit:g}× the floor: {line}" for d in diffs for line in floor.beyond(d, limit)] if limit else []
     pages = [diff.diff_page(d) for d in diffs]
-    for d, page in zip(diffs, pages):
-        print(diff.terminal_text(d))
-        print(write_diff(page, args.out, versions.charts(d)))
-    if len(diffs) > 1:
-        page = matrix.matrix_page(diffs, pages)
-        print(matrix.terminal_text(page))
-        print(write_matrix(page, args.out))
+    try:
+        for d, page in zip(diffs, pages):
+            print(diff.terminal_text(d))
+            print(write_diff(page, args.out, versions.charts(d)))
+        if len(diffs) > 1:
+            page = matrix.matrix_page(diffs, pages)
+            print(matrix.terminal_text(page))
+            print(write_matrix(page, args.out))
+    except OSError as err:  # a read-only or full --out: each page is written whole or not at all
+        raise SiteError(f"{args.out}: cannot write the diff pages ({err.strerror or err}); pages already there are "
+                        "unchanged: free space or fix its permissions, or choose another --out") from None
     verdicts = [f"verdict changed: {change}" for d in diffs for change in d.verdict_changes()]
     for line in verdicts + beyond:
         print(line, file=sys.stderr)

@@ -158,6 +158,16 @@ def sidecar(path: str) -> str:
     return path.removesuffix(".html") + SIDECAR
 
 
+def write_text(path: Path, text: str) -> None:
+    """Write a page whole or not at all (a full disk leaves the previous one): through a temporary file beside it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def add_page(out: Path, page: AddedPage, html: str) -> Path:
     """Write an added page and its entry into out (a site, or a new folder that becomes one); returns its path.
 
@@ -165,9 +175,9 @@ def add_page(out: Path, page: AddedPage, html: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     new = all(path.name in page.files for path in out.iterdir())
     (out / page.path).parent.mkdir(parents=True, exist_ok=True)
-    (out / page.path).write_text(html, encoding="utf-8", newline="\n")
+    write_text(out / page.path, html)
     entry = json.dumps(asdict(page), indent=1, sort_keys=True, ensure_ascii=False)
-    (out / sidecar(page.path)).write_text(entry + "\n", encoding="utf-8")
+    write_text(out / sidecar(page.path), entry + "\n")
     if not (out / "style.css").exists():
         shutil.copyfile(TEMPLATES / "style.css", out / "style.css")
     if new:  # a later build may replace it, keeping this page

@@ -276,6 +276,24 @@ def test_a_site_given_as_a_link_is_updated_where_it_lies(tmp_path, uninterrupted
     assert litter(real) == [] and [p.name for p in tmp_path.iterdir()] == ["www", "linksite"]
 
 
+def test_a_diff_on_a_full_disk_is_one_line_and_leaves_no_truncated_page(tmp_path, uninterrupted):
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-c", "import matplotlib.pyplot"], check=True)  # font cache written
+    done = subprocess.run(command("report", "diff", uninterrupted, uninterrupted, "--out", site), cwd=ROOT,
+                          capture_output=True, text=True, preexec_fn=small_files(2048))
+    assert_one_line_error(done.returncode, done.stderr, f"{site}: cannot write the diff pages")
+    assert all(page.stat().st_size < 2048 and page.read_text().rstrip().endswith("</html>")
+               for page in site.rglob("*.html")), "a truncated page"
+
+
+def test_a_diff_into_the_results_folder_is_refused_as_a_build_is(tmp_path, uninterrupted, capsys):
+    results = tmp_path / "results"
+    shutil.copytree(uninterrupted, results)
+    code = report_main(["diff", str(results), str(results), "--out", str(results / "site")])
+    assert_one_line_error(code, capsys.readouterr().err, "must not be, hold or lie inside the results folder")
+    assert not (results / "site").exists()
+
+
 # -- corrupt and foreign files ------------------------------------------------------------------------------
 
 
