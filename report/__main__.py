@@ -13,11 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from bench.errors import UserError, folder_argument
-from report import benchmark_page, diff, floor, matrix
-from report.figures import versions
-from report.publish import SiteError, check_apart, check_target
-from report.site import build, write_diff, write_matrix
+from bench.errors import UserError, folder_argument  # the rest loads in main(), where Ctrl-C and SIGTERM are caught
 
 EXIT_USER_ERROR = 2
 EXIT_GATE = 1  # a diff's --fail-on-verdict-change or --fail-beyond-floor gate failed
@@ -28,7 +24,7 @@ class Parser(argparse.ArgumentParser):
     """argparse that reports a bad argument in one line (and exit code 2), without the usage block."""
 
     def error(self, message: str):
-        raise SiteError(f"{self.prog}: {message}")
+        raise UserError(f"{self.prog}: {message}")
 
 
 def make_parser() -> Parser:
@@ -67,6 +63,11 @@ def positive(text: str) -> float:
 
 def diff_command(args) -> int:
     """Print each consecutive diff (and the matrix), write their pages; 1 if a gate asked for fails."""
+    from report import diff, floor, matrix
+    from report.figures import versions
+    from report.publish import SiteError, check_apart, check_target
+    from report.site import write_diff, write_matrix
+
     if len(args.folders) < 2:
         raise SiteError("python -m report diff: give two or more results folders, the baseline first")
     check_target(args.out)  # refuse a foreign --out before the work
@@ -97,18 +98,21 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops a build as Ctrl-C does
     try:
         args = make_parser().parse_args(argv)
+        from report import benchmark_page
+        from report.site import build
+
         if args.command == "diff":
             return diff_command(args)
         if args.command == "benchmark-page":
             print(benchmark_page.write_page(args.source, args.out))
             return 0
         print(build(args.results, args.out))
-    except (SiteError, UserError) as err:  # a StoreError or diff.DiffError is a UserError
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # also while the report modules load, in the first second
         print("\nreport: interrupted; nothing was changed, run the same command again", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except UserError as err:  # a SiteError, StoreError or diff.DiffError is a UserError
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
     return 0
 
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench import store
+from bench.errors import UserError
 from report.render import TEMPLATES
 
 MARKER = ".gradbench-site"  # marks a folder this project built, so a rebuild may replace it
@@ -26,7 +27,7 @@ BUILD_MARKER = ".gradbench-build"  # in a build's staging and old folders beside
 SIDECAR = ".page.json"  # <name>.html's entry is <name>.page.json beside it
 
 
-class SiteError(Exception):
+class SiteError(UserError):
     """The site cannot be written where asked; the message says what to do."""
 
 

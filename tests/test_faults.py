@@ -294,6 +294,17 @@ def test_a_diff_into_the_results_folder_is_refused_as_a_build_is(tmp_path, unint
     assert not (results / "site").exists()
 
 
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_build_stopped_while_it_starts_says_so_in_one_line(tmp_path, uninterrupted, how):
+    build = start("report", "build", "--results", uninterrupted, "--out", tmp_path / "site")
+    time.sleep(0.3)  # python is up, the report modules (pandas, matplotlib) still load
+    build.send_signal(how)
+    _, err = build.communicate(timeout=30)
+    assert build.returncode == 130 and err.strip().splitlines() == [
+        "report: interrupted; nothing was changed, run the same command again"], err
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- corrupt and foreign files ------------------------------------------------------------------------------
 
 
