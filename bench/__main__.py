@@ -247,6 +247,17 @@ def scan_command(args) -> None:
     print(f"depth scan {'measured' if measured else 'already stored'}: {path}", file=sys.stderr)
 
 
+def import_tensorflow() -> None:
+    """TensorFlow is an extra of the wheel (cpu or gpu): without it, say what to install."""
+    try:
+        console.import_tensorflow()
+    except ModuleNotFoundError as err:
+        if err.name != "tensorflow":
+            raise
+        raise UserError("TensorFlow is not installed, and training needs it: pip install 'gradbench[cpu]' (or "
+                        "'gradbench[gpu]' for CUDA), or pip install tensorflow-cpu") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C: unwind, so no temporary file is left
     try:
@@ -257,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         control_defaults(args)
         args.profile = args.profile or "quick"
         console.configure(args.verbose)
-        console.import_tensorflow()
+        import_tensorflow()
         if args.command == "scan":
             scan_command(args)
         else:

@@ -501,6 +501,14 @@ def test_a_benchmark_page_from_what_is_not_a_benchmark_report_is_one_line(tmp_pa
     assert not (tmp_path / "site").exists()
 
 
+def test_training_without_tensorflow_installed_says_what_to_install(tmp_path):
+    absent = ("import sys; sys.modules['tensorflow'] = None  # as if not installed\n"
+              "from bench.__main__ import main; sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", absent, *SWEEP, "--results", str(tmp_path / "results")], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert_one_line_error(done.returncode, done.stderr, "TensorFlow is not installed", "pip install 'gradbench[cpu]'")
+
+
 # -- corrupt datasets ---------------------------------------------------------------------------------------
 
 
