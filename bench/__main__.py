@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import re
 import signal
 import sys
 from dataclasses import asdict, replace
@@ -55,6 +56,16 @@ def distinct_values(what: str, values: list) -> list:
     if repeated:
         raise argparse.ArgumentTypeError(f"{what} repeats {', '.join(repeated)}; give each once")
     return values
+
+
+SCHEDULER = re.compile(r"((tcp|tls|ucx|ws|wss)://)?(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}")
+
+
+def scheduler_address(text: str) -> str:
+    """A Dask scheduler's address, checked before any connection is tried (a malformed one hangs, then fails)."""
+    if not SCHEDULER.fullmatch(text.strip()):
+        raise argparse.ArgumentTypeError(f"expected a Dask scheduler address such as tcp://HOST:8786, got '{text}'")
+    return text.strip()
 
 
 def scenario_list(text: str) -> list[str]:
@@ -111,7 +122,7 @@ def make_parser() -> Parser:
                        help="train the control runs (init_ulp: initial weights 1 ulp apart) of the runs of the grid "
                             "stored in the results folder, into its controls/ folder: the noise floor of a diff")
     where = sweep.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", default=os.environ.get("DASK_SCHEDULER_ADDRESS"),
+    where.add_argument("--scheduler", type=scheduler_address, default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
                        help="a Dask scheduler (tcp://HOST:8786): its workers train the runs (default: "
                             "$DASK_SCHEDULER_ADDRESS, else this machine)")
     where.add_argument("--workers", type=one_integer("--workers", 1, 256),

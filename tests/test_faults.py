@@ -509,6 +509,15 @@ def test_training_without_tensorflow_installed_says_what_to_install(tmp_path):
     assert_one_line_error(done.returncode, done.stderr, "TensorFlow is not installed", "pip install 'gradbench[cpu]'")
 
 
+@pytest.mark.parametrize("address", ["", "not an address", "tcp://", "tcp://host:port", "host:8786/x"])
+def test_a_malformed_scheduler_address_is_one_line_before_any_connection(tmp_path, address, capsys, monkeypatch):
+    code = bench_main([*SWEEP, "--results", str(tmp_path / "results"), "--scheduler", address])
+    assert_one_line_error(code, capsys.readouterr().err, "expected a Dask scheduler address such as tcp://HOST:8786")
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address or "::")
+    assert bench_main([*SWEEP, "--results", str(tmp_path / "results")]) == 2
+    assert not (tmp_path / "results").exists()
+
+
 # -- corrupt datasets ---------------------------------------------------------------------------------------
 
 
