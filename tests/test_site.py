@@ -440,6 +440,7 @@ def test_a_build_removes_what_killed_builds_left_beside_the_site(one_run, tmp_pa
     for folder in (parent / f".site.{pid}.building", parent / f".site.{pid}.old"):
         (folder / "figures").mkdir(parents=True)
         (folder / "index.html").write_text("half a site")
+        publish.claim(folder, folder.name)  # the marker a build puts in what it makes (a user's folder has none)
     site.build(one_run, parent / "site", built_at=BUILT_AT)
     assert sorted(p.name for p in parent.iterdir()) == ["site"]
 
