@@ -2,13 +2,14 @@
 
 import argparse
 import os
+import re
 import signal
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
 from bench import console
-from bench.errors import UserError
+from bench.errors import UserError, folder_argument
 from bench.scenarios import CATALOGUE, CONTROLS, PROFILES, SCENARIOS
 
 MAX_DEPTH = 256
@@ -57,6 +58,16 @@ def distinct_values(what: str, values: list) -> list:
     return values
 
 
+SCHEDULER = re.compile(r"((tcp|tls|ucx|ws|wss)://)?(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}")
+
+
+def scheduler_address(text: str) -> str:
+    """A Dask scheduler's address, checked before any connection is tried (a malformed one hangs, then fails)."""
+    if not SCHEDULER.fullmatch(text.strip()):
+        raise argparse.ArgumentTypeError(f"expected a Dask scheduler address such as tcp://HOST:8786, got '{text}'")
+    return text.strip()
+
+
 def scenario_list(text: str) -> list[str]:
     names = [choice("scenario", SCENARIOS)(name.strip()) for name in text.split(",") if name.strip()]
     if not names:
@@ -84,7 +95,8 @@ def add_common(parser: argparse.ArgumentParser, training: bool = True) -> None:
                         help="default: the profile's (auto: first of mnist, fashion_mnist, digits that loads; "
                              "with --control: the dataset of the folder's runs)")
     parser.add_argument("--data-dir", help="folder with IDX .gz or .npz files (or set GRADBENCH_DATA_DIR)")
-    parser.add_argument("--results", type=Path, help="results folder (default: results/<profile>/tf-<TF version>)")
+    parser.add_argument("--results", type=folder_argument,
+                        help="results folder (default: results/<profile>/tf-<TF version>)")
     parser.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     parser.add_argument("--verbose", action="store_true",
                         help="also show TensorFlow's and Keras's own messages (start-up lines, downloads, warnings)")
@@ -110,7 +122,7 @@ def make_parser() -> Parser:
                        help="train the control runs (init_ulp: initial weights 1 ulp apart) of the runs of the grid "
                             "stored in the results folder, into its controls/ folder: the noise floor of a diff")
     where = sweep.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", default=os.environ.get("DASK_SCHEDULER_ADDRESS"),
+    where.add_argument("--scheduler", type=scheduler_address, default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
                        help="a Dask scheduler (tcp://HOST:8786): its workers train the runs (default: "
                             "$DASK_SCHEDULER_ADDRESS, else this machine)")
     where.add_argument("--workers", type=one_integer("--workers", 1, 256),
@@ -154,7 +166,7 @@ def prepare(args, profile, train_samples: int | None):
     device = provenance.resolve_device(args.device)
     dataset = data.load(args.dataset or profile.dataset, args.data_dir, train_samples, profile.test_samples)
     results = args.results or default_results(profile.name)
-    store.check_folder(results, provenance.measurement_code())
+    store.check_folder(results, provenance.measurement_code(), (dataset.name, data.RECALL))
     claims.remove_stale(results)
     print(f"dataset {dataset.name}: {dataset.source} ({len(dataset.y_train)} train / {len(dataset.y_test)} test)"
           + (f" [{dataset.note}]" if dataset.note else ""), file=sys.stderr)
@@ -246,6 +258,17 @@ def scan_command(args) -> None:
     print(f"depth scan {'measured' if measured else 'already stored'}: {path}", file=sys.stderr)
 
 
+def import_tensorflow() -> None:
+    """TensorFlow is an extra of the wheel (cpu or gpu): without it, say what to install."""
+    try:
+        console.import_tensorflow()
+    except ModuleNotFoundError as err:
+        if err.name != "tensorflow":
+            raise
+        raise UserError("TensorFlow is not installed, and training needs it: pip install 'gradbench[cpu]' (or "
+                        "'gradbench[gpu]' for CUDA), or pip install tensorflow-cpu") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C: unwind, so no temporary file is left
     try:
@@ -256,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         control_defaults(args)
         args.profile = args.profile or "quick"
         console.configure(args.verbose)
-        console.import_tensorflow()
+        import_tensorflow()
         if args.command == "scan":
             scan_command(args)
         else:

@@ -485,8 +485,8 @@ def replicate_file(table: pa.Table, target: Path, copy: int) -> None:
         index = table.schema.get_field_index(name)
         table = table.set_column(index, name, pa.array([value] * table.num_rows, kind))
     meta = json.dumps({"schema_version": store.SCHEMA_VERSION, "run": run}, sort_keys=True)
-    pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: meta}), target / f"{run['run_id']}.parquet",
-                   compression="zstd")
+    store.write_atomically(table.replace_schema_metadata({store.METADATA_KEY: meta}),
+                           target / f"{run['run_id']}.parquet")
 
 
 def replicate(source: Path, target: Path, count: int) -> None:

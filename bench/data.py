@@ -33,6 +33,9 @@ _FIX = "; to fix: "  # separates what went wrong from how to fix it in DataError
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
+RECALL = "recall"  # the recurrent networks' task, generated at any length: every folder's, whatever its images
+
+
 class DataError(UserError):
     """A user-facing problem: message is one line saying what is wrong and how to fix it."""
 
@@ -97,7 +100,7 @@ def recall(length: int, train_samples: int, test_samples: int) -> Dataset:
         return x, symbols[:, 0].astype(np.int32)
 
     source = f"generated (seed {RECALL_SEED}): recall the first of T = {length} symbols from {RECALL_SYMBOLS}"
-    return Dataset("recall", source, *make(train_seq, train_samples), *make(test_seq, test_samples),
+    return Dataset(RECALL, source, *make(train_seq, train_samples), *make(test_seq, test_samples),
                    num_classes=RECALL_SYMBOLS)
 
 
@@ -242,7 +245,13 @@ def _prepare(xtr, ytr, xte, yte, scale: float, origin: str) -> Arrays:
         if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
             raise DataError(f"{origin}: unexpected shapes {x.shape} / {y.shape}"
                             f"{_FIX}replace the files")
-        if len(y) and (not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= CLASSES):
+        if not len(y):
+            raise DataError(f"{origin}: holds no {'training' if y is ytr else 'test'} samples, nothing to train or "
+                            f"test on{_FIX}replace the files")
+        if np.issubdtype(x.dtype, np.inexact) and not np.isfinite(x).all():
+            raise DataError(f"{origin}: {np.count_nonzero(~np.isfinite(x))} pixel values are NaN or infinite, "
+                            f"images must be finite numbers{_FIX}replace the files")
+        if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= CLASSES:
             raise DataError(f"{origin}: labels must be whole numbers 0-{CLASSES - 1}, found "
                             f"{y.dtype} values {y.min()}..{y.max()}{_FIX}replace the files")
     out = (xtr.astype(np.float32)[..., None] / np.float32(scale), ytr.astype(np.int32),

@@ -1,5 +1,8 @@
 """The one exception type for bad input: the CLIs print its message as one line and exit 2."""
 
+import argparse
+from pathlib import Path
+
 
 class UserError(Exception):
     """What is wrong and what is valid, in one line."""
@@ -8,3 +11,10 @@ class UserError(Exception):
 def one_line(err: BaseException, limit: int = 200) -> str:
     """An exception's message on one line, cut at `limit` characters."""
     return (" ".join(str(err).split()) or type(err).__name__)[:limit]
+
+
+def folder_argument(text: str) -> Path:
+    """A folder argument of the CLIs: '' would mean the current folder, which no one means."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a folder, got ''")
+    return Path(text)

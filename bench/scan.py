@@ -175,6 +175,7 @@ def scan(data: Dataset, results: Path, device: str, depths=DEPTHS, seeds=SEEDS, 
     cfg = config(data, names, depths, seeds, width)
     target = path_for(results, cfg)
     if target.exists():
+        store.read_info(target, "scan", "depth scan")  # a damaged scan is named, not taken as measured
         return target, False
     started = time.perf_counter()
     with tf.device(device):

@@ -29,6 +29,7 @@ from bench.errors import UserError, one_line
 
 SCHEMA_VERSION = 2  # 2: recurrent networks (the time kind, recurrent_grad_norm)
 METADATA_KEY = b"gradbench"
+CHECKSUM = "sha256"  # of the data pages and the metadata record; files written before it have none (unverified)
 
 RUN_KEYS = {"run_id": pa.string(), "scenario": pa.string(), "depth": pa.int32(), "seed": pa.int32()}
 COLUMNS: dict[str, dict[str, pa.DataType]] = {
@@ -153,9 +154,33 @@ def remove_leftovers(folder: Path) -> list[Path]:
     return dead
 
 
+def body(raw: bytes) -> bytes:
+    """A parquet file's data pages: what lies between its leading magic and its footer."""
+    footer = int.from_bytes(raw[-8:-4], "little") + 8 if len(raw) >= 12 else len(raw)
+    return raw[4 : max(4, len(raw) - footer)]
+
+
+def checksum(raw: bytes, info: dict) -> str:
+    """sha256 of a file's data pages and of its metadata record (without the checksum itself)."""
+    record = json.dumps({k: v for k, v in info.items() if k != CHECKSUM}, sort_keys=True).encode()
+    return hashlib.sha256(body(raw) + record).hexdigest()
+
+
+def sealed(table: pa.Table, write) -> None:
+    """Write a table through write(table) -> the file's bytes, twice: the second time with the first's checksum in
+    its metadata (the data pages do not depend on the metadata, which the check below proves)."""
+    info = json.loads(table.schema.metadata[METADATA_KEY])
+    info[CHECKSUM] = checksum(write(table), info)
+    raw = write(table.replace_schema_metadata({METADATA_KEY: json.dumps(info, sort_keys=True)}))
+    if checksum(raw, info) != info[CHECKSUM]:
+        raise RuntimeError("parquet wrote different data pages for the same table")
+
+
 def write_atomically(table: pa.Table, path: Path) -> None:
     """A crash leaves either the whole file or none; a full disk is a StoreError that names the file."""
-    replace_atomically(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    def write(tmp: Path) -> None:
+        sealed(table, lambda t: (pq.write_table(t, tmp, compression="zstd"), tmp.read_bytes())[1])
+    replace_atomically(path, write)
 
 
 def replace_atomically(path: Path, write, check=None) -> None:
@@ -185,9 +210,16 @@ def write_run(path: Path, run: dict, tables: dict[str, pd.DataFrame]) -> None:
 
 def run_bytes(run: dict, tables: dict[str, pd.DataFrame]) -> bytes:
     """A run's result file as bytes (what a cluster worker sends back)."""
-    sink = pa.BufferOutputStream()
-    pq.write_table(to_table(run, tables), sink, compression="zstd")
-    return sink.getvalue().to_pybytes()
+    written = []
+
+    def write(table: pa.Table) -> bytes:
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        written.append(sink.getvalue().to_pybytes())
+        return written[-1]
+
+    sealed(to_table(run, tables), write)
+    return written[-1]
 
 
 def store_run_bytes(raw: bytes, path: Path, measurement_code: str) -> tuple[dict, dict[str, pd.DataFrame]]:
@@ -210,7 +242,9 @@ def store_run_bytes(raw: bytes, path: Path, measurement_code: str) -> tuple[dict
 def read_info(path: Path, kind: str = "run", what: str = "result") -> dict:
     """The `kind` dict (run, scan) of one file's metadata; refuses foreign files and other schema versions."""
     try:
-        meta = pq.read_schema(path).metadata or {}
+        raw = path.read_bytes()
+        file = pq.ParquetFile(pa.BufferReader(raw))
+        meta, rows = file.schema_arrow.metadata or {}, file.metadata.num_rows
     except (pa.ArrowException, OSError) as err:
         raise StoreError(f"{path}: not a readable parquet file ({one_line(err)}); delete it or move it away") from None
     if METADATA_KEY not in meta:
@@ -228,7 +262,30 @@ def read_info(path: Path, kind: str = "run", what: str = "result") -> dict:
             f"{path}: schema version {version}, this gradbench reads version {SCHEMA_VERSION}; "
             "re-run the sweep into an empty folder or use the gradbench that wrote it"
         )
+    problem = damage(raw, info, kind, rows)
+    if problem:
+        raise StoreError(f"{path}: {problem}; this file cannot be trusted: move it away and run the "
+                         f"{'scan' if kind == 'scan' else 'sweep'} again to measure it again")
     return info[kind]
+
+
+RECORD_TYPES = {"run": {"run_id": str, "scenario": str, "depth": int, "seed": int},
+                "scan": {}}
+
+
+def damage(raw: bytes, info: dict, kind: str, rows: int) -> str | None:
+    """What is wrong with a file whose metadata parsed: a checksum that does not match, keys of the wrong type, no
+    rows; None when nothing is (a file without a checksum, written before gradbench had them, reads unverified)."""
+    if CHECKSUM in info and info[CHECKSUM] != checksum(raw, info):
+        return "its content does not match its checksum (a damaged copy or disk)"
+    wrong = [key for key, kind_type in RECORD_TYPES[kind].items()
+             if not isinstance(info[kind].get(key), kind_type) or isinstance(info[kind].get(key), bool)]
+    if wrong:
+        valid = ", ".join(f"{key}: {RECORD_TYPES[kind][key].__name__}" for key in wrong)
+        return f"its metadata has no valid {valid}"
+    if rows == 0:
+        return "it holds no rows"
+    return None
 
 
 def read_metadata(path: Path) -> dict:
@@ -252,12 +309,19 @@ class Results:
 
 
 def run_files(folder: Path) -> list[Path]:
-    return sorted(Path(folder).glob("*.parquet"))
+    """The *.parquet files of a folder; a folder or a broken link of that name is refused, naming it."""
+    files = sorted(Path(folder).glob("*.parquet"))
+    for path in files:
+        if not path.is_file():
+            what = "a folder" if path.is_dir() else "a broken link" if path.is_symlink() else "not a regular file"
+            raise StoreError(f"{path}: {what}, not a run file; move it out of {path.parent}")
+    return files
 
 
-def check_folder(folder: Path, measurement_code: str | None = None) -> None:
-    """Refuse a folder holding foreign files, files of another schema version or runs measured by other code
-    than `measurement_code`, before adding to it (and before any training: a folder that cannot be written is
+def check_folder(folder: Path, measurement_code: str | None = None, datasets: tuple[str, ...] = ()) -> None:
+    """Refuse a folder holding foreign files, files of another schema version, runs measured by other code
+    than `measurement_code` or on other datasets than `datasets` (the first is the images'; a folder holds one
+    experiment), before adding to it (and before any training: a folder that cannot be written is
     refused now, not after the first run); remove what writers that died left behind."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -281,6 +345,22 @@ def check_folder(folder: Path, measurement_code: str | None = None) -> None:
             f"{folder}: {len(other)} runs ({', '.join(other[:3])}{', …' if len(other) > 3 else ''}) were measured by "
             f"other gradbench code ({codes}; this one is {measurement_code}), so their numbers may differ from new "
             "runs'; they are not resumed: move them away, or sweep into another --results folder")
+    refuse_other_dataset(folder, list(runs.values()), datasets)
+    renamed = [(name, run["run_id"]) for name, run in runs.items() if Path(name).stem != run["run_id"]]
+    if renamed:
+        name, run = renamed[0]
+        raise StoreError(f"{folder / name}: holds run {run} under another name, so a sweep would train it again; "
+                         f"rename it {run}.parquet or move it away")
+
+
+def refuse_other_dataset(folder: Path, runs: list[dict], datasets: tuple[str, ...]) -> None:
+    """A folder's runs are one experiment: runs of another dataset beside them would be set aside by the report."""
+    others = sorted({str(run.get("dataset")) for run in runs} - set(datasets)) if datasets else []
+    if others:
+        name = datasets[0]
+        raise StoreError(f"{folder}: holds runs on {', '.join(others)}, and these would train on {name}; a results "
+                         f"folder holds one dataset's runs: sweep into another, such as --results "
+                         f"{folder.parent / f'{folder.name}-{name}'}, or give --dataset {others[0]} to add to these")
 
 
 def refuse_copies(files: list[Path], runs: pd.DataFrame) -> None:
@@ -388,7 +468,7 @@ def write_scan(path: Path, meta: dict, frame: pd.DataFrame) -> None:
 def load_scans(folder: str | Path) -> tuple[pd.DataFrame, list[dict]]:
     """Every depth scan of a results folder: the rows (with a scan_id column) and each scan's metadata."""
     frames, metas = [], []
-    for path in sorted((Path(folder) / SCAN_FOLDER).glob("*.parquet")):
+    for path in run_files(Path(folder) / SCAN_FOLDER):
         metas.append({**read_info(path, "scan", "depth scan"), "scan_id": path.stem})
         frames.append(read_body(path, list(SCAN_COLUMNS)).assign(scan_id=path.stem))
     if not frames:

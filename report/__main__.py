@@ -18,11 +18,7 @@ import signal
 import sys
 from pathlib import Path
 
-from bench.errors import UserError
-from report import benchmark_page, deploy, diff, floor, matrix, serve
-from report.figures import versions
-from report.publish import SiteError, check_target
-from report.site import build, write_diff, write_matrix
+from bench.errors import UserError, folder_argument  # the rest loads in main(), where Ctrl-C and SIGTERM are caught
 
 EXIT_USER_ERROR = 2
 EXIT_GATE = 1  # a diff's --fail-on-verdict-change or --fail-beyond-floor gate failed
@@ -33,19 +29,19 @@ class Parser(argparse.ArgumentParser):
     """argparse that reports a bad argument in one line (and exit code 2), without the usage block."""
 
     def error(self, message: str):
-        raise SiteError(f"{self.prog}: {message}")
+        raise UserError(f"{self.prog}: {message}")
 
 
 def make_parser() -> Parser:
     parser = Parser(prog="python -m report", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     build_cmd = commands.add_parser("build", help="render the site from a results folder")
-    build_cmd.add_argument("--results", type=Path, required=True, help="folder of parquet run files")
-    build_cmd.add_argument("--out", type=Path, default=Path("site"), help="site folder (default: site)")
+    build_cmd.add_argument("--results", type=folder_argument, required=True, help="folder of parquet run files")
+    build_cmd.add_argument("--out", type=folder_argument, default=Path("site"), help="site folder (default: site)")
     add_diff_command(commands)
     page_cmd = commands.add_parser("benchmark-page", help="render benchmark.html from a benchmark.json")
     page_cmd.add_argument("source", type=Path, help="benchmark.json written by python -m bench.benchmark")
-    page_cmd.add_argument("--out", type=Path, default=Path("site"), help="site folder (default: site)")
+    page_cmd.add_argument("--out", type=folder_argument, default=Path("site"), help="site folder (default: site)")
     add_serve_command(commands)
     add_publish_command(commands)
     return parser
@@ -53,9 +49,9 @@ def make_parser() -> Parser:
 
 def add_diff_command(commands) -> None:
     cmd = commands.add_parser("diff", help="compare results folders in order (e.g. TensorFlow versions)")
-    cmd.add_argument("folders", type=Path, nargs="+", metavar="FOLDER",
+    cmd.add_argument("folders", type=folder_argument, nargs="+", metavar="FOLDER",
                      help="results folders, the baseline first (two or more; three or more also make the matrix)")
-    cmd.add_argument("--out", type=Path, default=Path("site"), help="site to add diff/ to (default: site)")
+    cmd.add_argument("--out", type=folder_argument, default=Path("site"), help="site to add diff/ to (default: site)")
     cmd.add_argument("--fail-on-verdict-change", action="store_true",
                      help="exit 1 when a scenario × depth changes its majority verdict")
     cmd.add_argument("--fail-beyond-floor", type=positive, metavar="K",
@@ -64,14 +60,16 @@ def add_diff_command(commands) -> None:
 
 def add_serve_command(commands) -> None:
     cmd = commands.add_parser("serve", help="preview a built site on 127.0.0.1 until Ctrl-C")
-    cmd.add_argument("site", type=Path, nargs="?", default=Path("site"), help="site folder (default: site)")
+    cmd.add_argument("site", type=folder_argument, nargs="?", default=Path("site"), help="site folder (default: site)")
     cmd.add_argument("--port", type=port, default=0, help="port (default: a free one)")
     cmd.add_argument("--base", default="/", help="serve under this path, as a project page /REPO/ (default: /)")
 
 
 def add_publish_command(commands) -> None:
+    from report import deploy
+
     cmd = commands.add_parser("publish", help="commit a built site to a gh-pages branch (ghp-import)")
-    cmd.add_argument("site", type=Path, nargs="?", default=Path("site"), help="site folder (default: site)")
+    cmd.add_argument("site", type=folder_argument, nargs="?", default=Path("site"), help="site folder (default: site)")
     cmd.add_argument("--branch", default=deploy.DEFAULT_BRANCH,
                      help=f"the branch to commit to (default: {deploy.DEFAULT_BRANCH})")
     cmd.add_argument("--push", action="store_true", help="push the branch to the remote after committing")
@@ -98,20 +96,31 @@ def positive(text: str) -> float:
 
 def diff_command(args) -> int:
     """Print each consecutive diff (and the matrix), write their pages; 1 if a gate asked for fails."""
+    from report import diff, floor, matrix
+    from report.figures import versions
+    from report.publish import SiteError, check_apart, check_target
+    from report.site import write_diff, write_matrix
+
     if len(args.folders) < 2:
         raise SiteError("python -m report diff: give two or more results folders, the baseline first")
     check_target(args.out)  # refuse a foreign --out before the work
+    for folder in args.folders:
+        check_apart(folder, args.out)
     diffs = [floor.compare(a, b) for a, b in zip(args.folders, args.folders[1:])]
     limit = args.fail_beyond_floor  # checked before any page is written: without controls it is an error
     beyond = [f"beyond {limit:g}× the floor: {line}" for d in diffs for line in floor.beyond(d, limit)] if limit else []
     pages = [diff.diff_page(d) for d in diffs]
-    for d, page in zip(diffs, pages):
-        print(diff.terminal_text(d))
-        print(write_diff(page, args.out, versions.charts(d)))
-    if len(diffs) > 1:
-        page = matrix.matrix_page(diffs, pages)
-        print(matrix.terminal_text(page))
-        print(write_matrix(page, args.out))
+    try:
+        for d, page in zip(diffs, pages):
+            print(diff.terminal_text(d))
+            print(write_diff(page, args.out, versions.charts(d)))
+        if len(diffs) > 1:
+            page = matrix.matrix_page(diffs, pages)
+            print(matrix.terminal_text(page))
+            print(write_matrix(page, args.out))
+    except OSError as err:  # a read-only or full --out: each page is written whole or not at all
+        raise SiteError(f"{args.out}: cannot write the diff pages ({err.strerror or err}); pages already there are "
+                        "unchanged: free space or fix its permissions, or choose another --out") from None
     verdicts = [f"verdict changed: {change}" for d in diffs for change in d.verdict_changes()]
     for line in verdicts + beyond:
         print(line, file=sys.stderr)
@@ -122,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops a build as Ctrl-C does
     try:
         args = make_parser().parse_args(argv)
+        from report import benchmark_page, deploy, serve
+        from report.site import build
+
         if args.command == "diff":
             return diff_command(args)
         if args.command == "serve":
@@ -132,12 +144,12 @@ def main(argv: list[str] | None = None) -> int:
             print(benchmark_page.write_page(args.source, args.out))
             return 0
         print(build(args.results, args.out))
-    except (SiteError, UserError) as err:  # a StoreError or diff.DiffError is a UserError
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # also while the report modules load, in the first second
         print("\nreport: interrupted; nothing was changed, run the same command again", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except UserError as err:  # a SiteError, StoreError or diff.DiffError is a UserError
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
     return 0
 
 

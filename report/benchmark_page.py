@@ -11,6 +11,7 @@ from pathlib import Path
 from bench.text import fmt
 from report import publish
 from report.overview import refresh_index
+from report.publish import SiteError
 from report.render import Page, environment, render
 
 PAGE = "benchmark.html"
@@ -59,12 +60,29 @@ def summary(report: dict) -> str:
     return f"measured {meta.get('finished_at', '?')} on {meta.get('cpu', '?')}"
 
 
+def read_report(source: Path) -> tuple[dict, BenchmarkPage, str]:
+    """benchmark.json's content, the page's data and when it was measured; a file that is not one is a SiteError
+    saying so."""
+    expected = "give the benchmark.json that python -m bench.benchmark (nox -s benchmark) writes"
+    try:
+        report = json.loads(source.read_bytes())
+    except OSError as err:
+        raise SiteError(f"{source}: cannot read it ({err.strerror or err}); {expected}") from None
+    except ValueError:  # not JSON, or not text at all
+        raise SiteError(f"{source}: not JSON; {expected}") from None
+    try:
+        return report, page_view(report), str(report["provenance"]["finished_at"])
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError):
+        raise SiteError(f"{source}: JSON, but not a benchmark report (no figures, provenance and settings); "
+                        f"{expected}") from None
+
+
 def write_page(source: Path, out: Path) -> Path:
     """<out>/benchmark.html, and <out>/benchmark.json, from a benchmark.json; a new folder becomes a site."""
     source, out = Path(source), Path(out)
-    report = json.loads(source.read_text())
-    page = Page(PAGE, "benchmark.html.j2", "Benchmark", page_view(report))
-    html = render(environment(), page, report["provenance"]["finished_at"], publish.is_built_site(out))
+    report, view, measured = read_report(source)
+    page = Page(PAGE, "benchmark.html.j2", "Benchmark", view)
+    html = render(environment(), page, measured, publish.is_built_site(out))
     written = publish.add_page(out, publish.AddedPage(PAGE, "Benchmark", summary(report), "benchmark", (DATA,)),
                                html)
     if not (out / DATA).exists() or not (out / DATA).samefile(source):

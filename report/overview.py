@@ -110,8 +110,8 @@ def refresh_index(out: Path) -> None:
         return
     section = environment().get_template("added_pages.html.j2").render(page=added_pages(out), root="")
     start_of_section = section.index(ADDED_MARKERS[0])
-    index.write_text(html[:start] + section[start_of_section:].rstrip("\n") + html[end + len(ADDED_MARKERS[1]):],
-                     encoding="utf-8", newline="\n")
+    rest = html[end + len(ADDED_MARKERS[1]):]
+    publish.write_text(index, html[:start] + section[start_of_section:].rstrip("\n") + rest)
 
 
 def added_pages(root: Path) -> AddedPages:

@@ -18,14 +18,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench import store
+from bench.errors import UserError
 from report.render import TEMPLATES
 
 MARKER = ".gradbench-site"  # marks a folder this project built, so a rebuild may replace it
 MARKER_TEXT = "built by python -m report build; rebuilding replaces this folder\n"
+BUILD_MARKER = ".gradbench-build"  # in a build's staging and old folders beside the site, naming the folder
 SIDECAR = ".page.json"  # <name>.html's entry is <name>.page.json beside it
 
 
-class SiteError(Exception):
+class SiteError(UserError):
     """The site cannot be written where asked; the message says what to do."""
 
 
@@ -79,28 +81,54 @@ def keep_users_files(old_root: Path, new_root: Path) -> None:
     """Copy into the new site every file of the old one that no build wrote and the new one does not hold."""
     if not old_root.is_dir():
         return
-    ours = written_by_build(old_root)
+    ours = written_by_build(old_root) | {BUILD_MARKER}
     for path in old_root.rglob("*"):
         name = path.relative_to(old_root).as_posix()
-        if path.is_file() and name not in ours and not (new_root / name).exists():
+        if path.is_dir() and not any(path.iterdir()):  # an empty folder: no build makes one
+            (new_root / name).mkdir(parents=True, exist_ok=True)
+        elif path.is_file() and name not in ours and not (new_root / name).exists():
             (new_root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, new_root / name)
 
 
+def made_by_build(path: Path) -> bool:
+    """Whether a folder beside a site is one a build made: its BUILD_MARKER names it (a folder of the user's of the
+    same name, or a copy of a site, has none)."""
+    try:
+        return (path / BUILD_MARKER).read_text().strip() == path.name
+    except OSError:
+        return False
+
+
+def claim(folder: Path, name: str) -> None:
+    """Mark a folder as the build's own under the name it is about to get."""
+    (folder / BUILD_MARKER).write_text(f"{name}\n")
+
+
 def remove_dead_builds(out: Path) -> None:
-    """Delete the staging and old folders that builds killed mid-way left beside out."""
+    """Delete the staging and old folders that builds killed mid-way left beside out; only those their marker
+    proves a build made."""
     for path in [*out.parent.glob(f".{out.name}.*.building"), *out.parent.glob(f".{out.name}.*.old")]:
-        if not store.writer_alive(path):
+        if made_by_build(path) and not store.writer_alive(path):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def real_site(out: Path) -> Path:
+    """The folder a site link points to (a rebuild updates it, not the link)."""
+    return Path(os.path.realpath(out)) if out.is_symlink() else out
 
 
 @contextmanager
 def replacing(out: Path) -> Iterator[tuple[Path, Path | None]]:
     """(a staging folder holding out's added pages, the site it replaces or None); on success it becomes out."""
+    out = real_site(out)
     remove_dead_builds(out)
     staging = out.with_name(f".{out.name}.{os.getpid()}.building")
+    if staging.exists() and not made_by_build(staging):
+        raise SiteError(f"{staging}: a folder of that name is in the way of the build; move it away")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    claim(staging, staging.name)
     try:
         previous = out if (out / MARKER).is_file() else None
         keep_added_pages(out, staging)
@@ -108,13 +136,18 @@ def replacing(out: Path) -> Iterator[tuple[Path, Path | None]]:
         keep_users_files(out, staging)
         replace_folder(staging, out)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if made_by_build(staging):
+            shutil.rmtree(staging, ignore_errors=True)
 
 
 def replace_folder(new: Path, out: Path) -> None:
     old = out.with_name(f".{out.name}.{os.getpid()}.old")
+    if old.exists():
+        raise SiteError(f"{old}: a folder of that name is in the way of the build; move it away")
     if out.exists():
+        claim(out, old.name)
         out.rename(old)
+    (new / BUILD_MARKER).unlink()
     new.rename(out)
     shutil.rmtree(old, ignore_errors=True)
 
@@ -126,6 +159,16 @@ def sidecar(path: str) -> str:
     return path.removesuffix(".html") + SIDECAR
 
 
+def write_text(path: Path, text: str) -> None:
+    """Write a page whole or not at all (a full disk leaves the previous one): through a temporary file beside it."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def add_page(out: Path, page: AddedPage, html: str) -> Path:
     """Write an added page and its entry into out (a site, or a new folder that becomes one); returns its path.
 
@@ -133,9 +176,9 @@ def add_page(out: Path, page: AddedPage, html: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     new = all(path.name in page.files for path in out.iterdir())
     (out / page.path).parent.mkdir(parents=True, exist_ok=True)
-    (out / page.path).write_text(html, encoding="utf-8", newline="\n")
+    write_text(out / page.path, html)
     entry = json.dumps(asdict(page), indent=1, sort_keys=True, ensure_ascii=False)
-    (out / sidecar(page.path)).write_text(entry + "\n", encoding="utf-8")
+    write_text(out / sidecar(page.path), entry + "\n")
     if not (out / "style.css").exists():
         shutil.copyfile(TEMPLATES / "style.css", out / "style.css")
     if new:  # a later build may replace it, keeping this page

@@ -3,13 +3,16 @@
 A folder of 10,000 runs does not fit in memory as tables; its run table does. A run's row depends on its
 own file alone (run_rows), so a build reads the files in batches, in the drawing workers, and
 keeps the rows in a cache keyed by each file's content hash and the summarising code: a rebuild reads
-only the files that changed. The cache is one file per results folder under $GRADBENCH_CACHE (default
-$XDG_CACHE_HOME/gradbench or ~/.cache/gradbench); deleting it only costs the time to recompute it.
+only the files that changed. The cache is one JSON file per results folder under $GRADBENCH_CACHE (default
+$XDG_CACHE_HOME/gradbench or ~/.cache/gradbench), its first line the sha256 of the second: data, never code, so a
+cache folder shared in CI or on a cluster cannot run anything, and one that is damaged or of another structure is
+recomputed. Deleting it only costs the time to recompute it.
 """
 
+import contextlib
 import hashlib
+import json
 import os
-import pickle
 import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -39,9 +42,12 @@ def code_version() -> str:
     return hashlib.sha256(b"".join(p.read_bytes() for p in paths)).hexdigest()[:16]
 
 
+CACHE_MARKER = ".gradbench-summaries"  # in each folder of summaries this code made: only those are cleaned up
+
+
 def cache_path(folder: Path) -> Path:
     name = hashlib.sha256(str(Path(folder).resolve()).encode()).hexdigest()[:16]
-    return cache_root() / "summaries" / code_version() / f"{name}.pickle"
+    return cache_root() / "summaries" / code_version() / f"{name}.json"
 
 
 def content_hash(path: Path) -> str:
@@ -49,28 +55,41 @@ def content_hash(path: Path) -> str:
 
 
 def read_cache(path: Path) -> dict[str, Summary]:
-    """The cached summaries by content hash; none when the cache is missing or unreadable (it is rebuilt)."""
+    """The cached summaries by content hash; none when the cache is missing, damaged or of another structure."""
     try:
-        with path.open("rb") as file:
-            cached = pickle.load(file)
-    except Exception:  # noqa: BLE001 - a cache that does not read is recomputed, whatever the reason
+        digest, text = path.read_bytes().split(b"\n", 1)
+        cached = json.loads(text) if hashlib.sha256(text).hexdigest().encode() == digest else None
+    except (OSError, ValueError):
         return {}
-    return cached if isinstance(cached, dict) else {}
+    well_formed = isinstance(cached, dict) and all(
+        isinstance(entry, list) and len(entry) == 2 and all(isinstance(part, dict) for part in entry)
+        for entry in cached.values())
+    return {key: tuple(entry) for key, entry in cached.items()} if well_formed else {}
+
+
+def plain(value):
+    """A numpy scalar as the Python number JSON writes."""
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def write_cache(path: Path, summaries: dict[str, Summary]) -> None:
-    """Best effort: a cache that cannot be written (read-only home, full disk) is skipped."""
+    """Best effort: a cache that cannot be written (read-only home, full disk, $GRADBENCH_CACHE a file) is skipped.
+    Summaries of other code are never read again: their folders go, if their marker says this code made them."""
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     try:
-        for other in path.parent.parent.glob("*"):  # summaries of other code: never read again
-            if other.is_dir() and other != path.parent:
-                shutil.rmtree(other, ignore_errors=True)
+        for other in path.parent.parent.glob(f"*/{CACHE_MARKER}"):
+            if other.parent != path.parent:
+                shutil.rmtree(other.parent, ignore_errors=True)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tmp.open("wb") as file:
-            pickle.dump(summaries, file, protocol=pickle.HIGHEST_PROTOCOL)
+        (path.parent / CACHE_MARKER).touch()
+        text = json.dumps(summaries, sort_keys=True, default=plain).encode()
+        tmp.write_bytes(hashlib.sha256(text).hexdigest().encode() + b"\n" + text)
         os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
+    except (OSError, TypeError):
+        with contextlib.suppress(OSError):  # $GRADBENCH_CACHE a file: there is no tmp to remove either
+            tmp.unlink(missing_ok=True)
 
 
 def summarise(paths: list[Path]) -> list[Summary]:

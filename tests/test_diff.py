@@ -39,7 +39,7 @@ def rewrite(path, rows=None, run=None) -> None:
     if run:
         run(meta["run"])
     new = pa.Table.from_pandas(frame, schema=store.schema(), preserve_index=False)
-    pq.write_table(new.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}), path)
+    store.write_atomically(new.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}), path)
 
 
 def copy(results, tmp_path, name="tf-b"):

@@ -252,6 +252,59 @@ def test_an_interrupted_build_stops_at_once_and_changes_nothing(tmp_path, uninte
     assert {p: p.read_bytes() for p in site.rglob("*") if p.is_file()} == before
 
 
+def test_folders_of_the_user_named_like_a_builds_survive_it_and_so_do_empty_folders(tmp_path, uninterrupted):
+    site = tmp_path / "site"
+    assert report_main(["build", "--results", str(uninterrupted), "--out", str(site)]) == 0
+    (site / "drafts").mkdir()
+    shutil.copytree(site, tmp_path / ".site.2023.old")  # the user's copy of the site, under a dead build's name
+    (tmp_path / ".site.2023.old" / "important.txt").write_text("mine")
+    (tmp_path / ".site.2024.building").mkdir()
+    (tmp_path / ".site.2024.building" / "important.txt").write_text("mine")
+    assert report_main(["build", "--results", str(uninterrupted), "--out", str(site)]) == 0
+    assert (tmp_path / ".site.2023.old" / "important.txt").read_text() == "mine"
+    assert (tmp_path / ".site.2024.building" / "important.txt").read_text() == "mine"
+    assert (site / "drafts").is_dir()
+
+
+def test_a_site_given_as_a_link_is_updated_where_it_lies(tmp_path, uninterrupted):
+    real, link = tmp_path / "www" / "site", tmp_path / "linksite"
+    assert report_main(["build", "--results", str(uninterrupted), "--out", str(real)]) == 0
+    (real / "index.html").write_text("stale")
+    link.symlink_to(real)
+    assert report_main(["build", "--results", str(uninterrupted), "--out", str(link)]) == 0
+    assert link.is_symlink() and (real / "index.html").read_text() != "stale"
+    assert litter(real) == [] and [p.name for p in tmp_path.iterdir()] == ["www", "linksite"]
+
+
+def test_a_diff_on_a_full_disk_is_one_line_and_leaves_no_truncated_page(tmp_path, uninterrupted):
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-c", "import matplotlib.pyplot"], check=True)  # font cache written
+    done = subprocess.run(command("report", "diff", uninterrupted, uninterrupted, "--out", site), cwd=ROOT,
+                          capture_output=True, text=True, preexec_fn=small_files(2048))
+    assert_one_line_error(done.returncode, done.stderr, f"{site}: cannot write the diff pages")
+    assert all(page.stat().st_size < 2048 and page.read_text().rstrip().endswith("</html>")
+               for page in site.rglob("*.html")), "a truncated page"
+
+
+def test_a_diff_into_the_results_folder_is_refused_as_a_build_is(tmp_path, uninterrupted, capsys):
+    results = tmp_path / "results"
+    shutil.copytree(uninterrupted, results)
+    code = report_main(["diff", str(results), str(results), "--out", str(results / "site")])
+    assert_one_line_error(code, capsys.readouterr().err, "must not be, hold or lie inside the results folder")
+    assert not (results / "site").exists()
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_build_stopped_while_it_starts_says_so_in_one_line(tmp_path, uninterrupted, how):
+    build = start("report", "build", "--results", uninterrupted, "--out", tmp_path / "site")
+    time.sleep(0.3)  # python is up, the report modules (pandas, matplotlib) still load
+    build.send_signal(how)
+    _, err = build.communicate(timeout=30)
+    assert build.returncode == 130 and err.strip().splitlines() == [
+        "report: interrupted; nothing was changed, run the same command again"], err
+    assert list(tmp_path.iterdir()) == []
+
+
 # -- corrupt and foreign files ------------------------------------------------------------------------------
 
 
@@ -305,21 +358,45 @@ def write_case(folder: Path, source: Path, case: str) -> str:
         (folder / store.SCAN_FOLDER).mkdir()
         name = f"{store.SCAN_FOLDER}/bad.parquet"
         (folder / name).write_bytes(b"PAR1 garbage")
+    elif case == "one bit flipped":
+        target.write_bytes(flipped(run.read_bytes(), len(store.body(run.read_bytes())) // 2))
+    elif case == "depth not a number":
+        unsealed = {k: v for k, v in meta.items() if k != store.CHECKSUM}
+        pq.write_table(with_metadata(table, json.dumps({**unsealed, "run": {**meta["run"], "depth": "deep"}})
+                                     .encode()), target)
+    elif case == "no rows":
+        unsealed = {k: v for k, v in meta.items() if k != store.CHECKSUM}
+        pq.write_table(with_metadata(table.slice(0, 0), json.dumps(unsealed).encode()), target)
+    elif case == "a folder named .parquet":
+        target.mkdir()
+    elif case == "a broken link":
+        target.symlink_to(folder / "nowhere.parquet")
+    elif case == "renamed run":
+        shutil.copyfile(run, target)
     return name
 
 
+def flipped(raw: bytes, bit: int) -> bytes:
+    """The bytes with one bit inverted, counted from the first data page (after the 4-byte magic)."""
+    out = bytearray(raw)
+    out[4 + bit // 8] ^= 1 << (bit % 8)
+    return bytes(out)
+
+
 REFUSED_BY_SWEEP = ["garbage", "empty", "truncated", "foreign parquet", "metadata not json", "metadata without run",
-                    "metadata a list", "old schema", "copied run"]
-REFUSED_BY_BUILD = [*REFUSED_BY_SWEEP, "corrupt data pages", "foreign columns", "corrupt scan"]
+                    "metadata a list", "old schema", "copied run", "corrupt data pages", "one bit flipped",
+                    "depth not a number", "no rows", "a folder named .parquet", "a broken link", "renamed run"]
+REFUSED_BY_BUILD = [*(c for c in REFUSED_BY_SWEEP if c != "renamed run"), "foreign columns", "corrupt scan"]
 
 
 @pytest.mark.parametrize("case", REFUSED_BY_SWEEP)
 def test_a_corrupt_or_foreign_file_stops_a_sweep_before_training(tmp_path, uninterrupted, case, capsys):
     name = write_case(tmp_path, uninterrupted, case)
-    before = {p.name: p.read_bytes() for p in tmp_path.rglob("*.parquet")}
+    before = {p.name: p.read_bytes() for p in tmp_path.rglob("*.parquet") if p.is_file()}
     code = bench_main([*SWEEP, "--results", str(tmp_path)])
     assert_one_line_error(code, capsys.readouterr().err, name)
-    assert {p.name: p.read_bytes() for p in tmp_path.rglob("*.parquet")} == before  # nothing trained, nothing lost
+    after = {p.name: p.read_bytes() for p in tmp_path.rglob("*.parquet") if p.is_file()}
+    assert after == before  # nothing trained, nothing lost
 
 
 @pytest.mark.parametrize("case", REFUSED_BY_BUILD)
@@ -337,10 +414,108 @@ def test_a_file_whose_data_is_corrupt_is_retrained_once_deleted(tmp_path, uninte
     victim = real_run(tmp_path / "results")
     victim.write_bytes(corrupt_body(victim))
     assert report_main(["build", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "site")]) == 2
-    assert "delete it and run the sweep again" in capsys.readouterr().err
+    assert "move it away and run the sweep again" in capsys.readouterr().err
     victim.unlink()
     assert bench_main([*SWEEP, "--results", str(tmp_path / "results")]) == 0
     pd.testing.assert_frame_equal(tables(tmp_path / "results")["layer"], tables(uninterrupted)["layer"])
+
+
+def test_every_bit_flip_in_a_run_file_is_refused_naming_it_or_changes_no_number(tmp_path, uninterrupted):
+    run = real_run(uninterrupted)
+    raw, expected = run.read_bytes(), store.kind_tables([run])
+    victim = tmp_path / run.name
+    refused = 0
+    for bit in range(0, (len(raw) - 8) * 8, (len(raw) - 8) * 8 // 97):  # data pages, footer and metadata alike
+        victim.write_bytes(flipped(raw, bit))
+        try:
+            store.read_metadata(victim)
+            read = store.kind_tables([victim])
+        except store.StoreError as err:
+            assert str(err).startswith(str(victim)) and "\n" not in str(err)
+            refused += 1
+            continue
+        for kind, frame in expected.items():
+            pd.testing.assert_frame_equal(read[kind], frame, check_exact=True, obj=f"bit {bit}: {kind}")
+    assert refused > 60  # the rest hit footer bytes no reader uses (statistics, sizes)
+
+
+def test_a_run_file_written_before_checksums_still_reads(tmp_path, uninterrupted):
+    run = real_run(uninterrupted)
+    table = pq.read_table(run)
+    meta = json.loads(table.schema.metadata[store.METADATA_KEY])
+    assert store.CHECKSUM in meta
+    del meta[store.CHECKSUM]
+    pq.write_table(with_metadata(table, json.dumps(meta).encode()), tmp_path / run.name)
+    assert store.read_metadata(tmp_path / run.name) == meta["run"]
+    pd.testing.assert_frame_equal(store.kind_tables([tmp_path / run.name])["layer"], store.kind_tables([run])["layer"])
+
+
+def test_a_damaged_depth_scan_is_named_by_the_scan_that_would_skip_it(tmp_path):
+    from bench import data, scan
+
+    digits = data.load("digits")
+    path, _ = scan.scan(digits, tmp_path, "/CPU:0", depths=(1, 2), seeds=(0,), names=["sigmoid"])
+    path.write_bytes(flipped(path.read_bytes(), 40))
+    with pytest.raises(store.StoreError, match="does not match its checksum.*run the scan again") as refused:
+        scan.scan(digits, tmp_path, "/CPU:0", depths=(1, 2), seeds=(0,), names=["sigmoid"])
+    assert str(refused.value).startswith(str(path))
+
+
+def test_a_sweep_into_a_folder_of_another_datasets_runs_says_where_they_go_before_training(tmp_path, uninterrupted,
+                                                                                           capsys):
+    folder = tmp_path / "results"
+    shutil.copytree(uninterrupted, folder)
+    before = sorted(p.name for p in folder.iterdir())
+    code = bench_main([*SWEEP, "--dataset", "digits", "--results", str(folder)])
+    assert_one_line_error(code, capsys.readouterr().err, f"{folder}: holds runs on synthetic",
+                          "these would train on digits", f"--results {folder}-digits", "--dataset synthetic")
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+@pytest.mark.parametrize("argv", [["bench", *SWEEP, "--results", ""], ["report", "build", "--results", ""],
+                                  ["report", "build", "--results", "r", "--out", " "]], ids=["sweep", "build", "out"])
+def test_an_empty_folder_argument_is_refused(tmp_path, argv, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = (bench_main if argv[0] == "bench" else report_main)(argv[1:])
+    assert_one_line_error(code, capsys.readouterr().err, "expected a folder, got ''")
+    assert list(tmp_path.iterdir()) == []
+
+
+BENCHMARK_INPUTS = {
+    "missing": (None, "cannot read it"), "empty": (b"", "not JSON"), "not json": (b"{figures", "not JSON"),
+    "a list": (b"[1, 2]", "not a benchmark report"), "{}": (b"{}", "not a benchmark report"),
+    "a folder": ("folder", "cannot read it"), "binary": (bytes(range(256)), "not JSON"),
+}
+
+
+@pytest.mark.parametrize("case", BENCHMARK_INPUTS)
+def test_a_benchmark_page_from_what_is_not_a_benchmark_report_is_one_line(tmp_path, case, capsys):
+    content, expected = BENCHMARK_INPUTS[case]
+    source = tmp_path / "benchmark.json"
+    if content == "folder":
+        source.mkdir()
+    elif content is not None:
+        source.write_bytes(content)
+    code = report_main(["benchmark-page", str(source), "--out", str(tmp_path / "site")])
+    assert_one_line_error(code, capsys.readouterr().err, str(source), expected, "python -m bench.benchmark")
+    assert not (tmp_path / "site").exists()
+
+
+def test_training_without_tensorflow_installed_says_what_to_install(tmp_path):
+    absent = ("import sys; sys.modules['tensorflow'] = None  # as if not installed\n"
+              "from bench.__main__ import main; sys.exit(main(sys.argv[1:]))")
+    done = subprocess.run([sys.executable, "-c", absent, *SWEEP, "--results", str(tmp_path / "results")], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert_one_line_error(done.returncode, done.stderr, "TensorFlow is not installed", "pip install 'gradbench[cpu]'")
+
+
+@pytest.mark.parametrize("address", ["", "not an address", "tcp://", "tcp://host:port", "host:8786/x"])
+def test_a_malformed_scheduler_address_is_one_line_before_any_connection(tmp_path, address, capsys, monkeypatch):
+    code = bench_main([*SWEEP, "--results", str(tmp_path / "results"), "--scheduler", address])
+    assert_one_line_error(code, capsys.readouterr().err, "expected a Dask scheduler address such as tcp://HOST:8786")
+    monkeypatch.setenv("DASK_SCHEDULER_ADDRESS", address or "::")
+    assert bench_main([*SWEEP, "--results", str(tmp_path / "results")]) == 2
+    assert not (tmp_path / "results").exists()
 
 
 # -- corrupt datasets ---------------------------------------------------------------------------------------
@@ -362,6 +537,14 @@ DATA_CASES = {
     "labels above 9": (lambda d: npz(d / "mnist.npz", y_train=np.full(64, 12)), "labels must be whole numbers 0-9"),
     "negative labels": (lambda d: npz(d / "mnist.npz", y_test=-np.ones(32, int)), "labels must be whole numbers 0-9"),
     "float labels": (lambda d: npz(d / "mnist.npz", y_train=np.full(64, 0.5)), "labels must be whole numbers 0-9"),
+    "npz images all NaN": (lambda d: npz(d / "mnist.npz", x_train=np.full((64, 28, 28), np.nan, np.float32)),
+                           f"{64 * 28 * 28} pixel values are NaN or infinite"),
+    "npz of 0 samples": (lambda d: npz(d / "mnist.npz", x_train=np.zeros((0, 28, 28), np.uint8),
+                                       y_train=np.zeros(0, np.uint8)), "holds no training samples"),
+    "idx of 0 samples": (lambda d: [(d / f).write_bytes(b"\x00\x00\x08" + (b"\x03" if "images" in f else b"\x01")
+                                                        + b"\x00" * 4 + (b"\x00\x00\x00\x1c" * 2 if "images" in f
+                                                                          else b"")) for f in store_idx()],
+                         "holds no training samples"),
     "idx bad magic": (lambda d: [(d / f).write_bytes(b"\x01\x02\x03\x04" * 4) for f in store_idx()], "bad magic"),
     "idx truncated": (lambda d: [(d / f).write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x09") for f in store_idx()],
                       "truncated or corrupt"),

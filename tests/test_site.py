@@ -363,7 +363,7 @@ def test_data_derived_strings_are_escaped(one_run, tmp_path):
     table = pq.read_table(path)
     meta = json.loads(table.schema.metadata[store.METADATA_KEY])
     meta["run"]["dataset_note"] = '<script>alert("gradbench")</script> & <b>bold</b>'
-    pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}), path)
+    store.write_atomically(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}), path)
     out = site.build(one_run, tmp_path / "site", built_at=BUILT_AT).parent
     html = "".join(p.read_text() for p in html_pages(out))
     assert "<script>" not in html and "<b>bold</b>" not in html
@@ -441,6 +441,7 @@ def test_a_build_removes_what_killed_builds_left_beside_the_site(one_run, tmp_pa
     for folder in (parent / f".site.{pid}.building", parent / f".site.{pid}.old"):
         (folder / "figures").mkdir(parents=True)
         (folder / "index.html").write_text("half a site")
+        publish.claim(folder, folder.name)  # the marker a build puts in what it makes (a user's folder has none)
     site.build(one_run, parent / "site", built_at=BUILT_AT)
     assert sorted(p.name for p in parent.iterdir()) == ["site"]
 
@@ -484,8 +485,8 @@ def test_a_folder_of_two_profiles_shows_one_and_names_the_other(results, tmp_pat
         table = pq.read_table(path)
         meta = json.loads(table.schema.metadata[store.METADATA_KEY])
         meta["run"].update(profile="full", epochs=10, run_id=meta["run"]["run_id"] + "-full")
-        pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}),
-                       folder / f"{meta['run']['run_id']}.parquet")
+        store.write_atomically(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}),
+                               folder / f"{meta['run']['run_id']}.parquet")
     data = load(folder)
     assert set(data.recorded["profile"]) == {"smoke"}
     views = cell_views(data)

@@ -1,6 +1,7 @@
 """report/summaries.py and the site's reading of a folder: the run table from batches and from the cache equals the
 one from the whole folder, the cache follows the files' contents, and figures draw a bounded number of seeds."""
 
+import hashlib
 import json
 import shutil
 
@@ -41,6 +42,7 @@ def test_a_rebuild_reads_only_the_files_whose_content_changed(smoke_results, tmp
     table = pq.read_table(changed)
     meta = json.loads(table.schema.metadata[store.METADATA_KEY])
     meta["run"]["wall_time_s"] = 123.0
+    del meta[store.CHECKSUM]  # a file written before checksums: it reads, unverified
     pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}), changed)
     monkeypatch.undo()
     _, _, runs = summaries.load(folder)
@@ -81,3 +83,37 @@ def test_figures_draw_at_most_figure_seeds_while_cells_count_every_seed(smoke_re
     step = store.load(folder).step
     raw = step[(step["scenario"] == key[0]) & (step["seed"].isin(every[:FIGURE_SEEDS]))]
     assert len(data.rows("step", [key], every)) == len(raw)
+
+
+def test_the_cache_is_json_data_and_a_cache_of_another_structure_is_recomputed(smoke_results):
+    summaries.load(smoke_results)
+    cache = summaries.cache_path(smoke_results)
+    digest, text = cache.read_bytes().split(b"\n", 1)
+    assert json.loads(text) and cache.suffix == ".json"
+    for planted in (b"\x80\x04\x95 a pickle", digest + b"\n[1, 2]", digest + b"\n" + text.replace(b"0", b"1", 1),
+                    hashlib.sha256(b'{"a": [1, 2]}').hexdigest().encode() + b'\n{"a": [1, 2]}'):
+        cache.write_bytes(planted)
+        assert summaries.read_cache(cache) == {}
+        _, _, runs = summaries.load(smoke_results)
+        pd.testing.assert_frame_equal(runs, whole_folder_table(smoke_results))
+
+
+def test_the_cache_clean_up_removes_only_folders_of_summaries_it_made(smoke_results, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADBENCH_CACHE", str(tmp_path))
+    old = tmp_path / "summaries" / "0123456789abcdef"
+    old.mkdir(parents=True)
+    (old / summaries.CACHE_MARKER).touch()
+    mine = tmp_path / "summaries" / "mine"
+    mine.mkdir()
+    (mine / "important.txt").write_text("mine")
+    summaries.load(smoke_results)
+    assert not old.exists() and (mine / "important.txt").read_text() == "mine"
+    assert summaries.cache_path(smoke_results).is_file()
+
+
+def test_a_cache_folder_that_is_a_file_is_skipped(smoke_results, tmp_path, monkeypatch):
+    (tmp_path / "cache").write_text("mine")
+    monkeypatch.setenv("GRADBENCH_CACHE", str(tmp_path / "cache"))
+    _, _, runs = summaries.load(smoke_results)
+    pd.testing.assert_frame_equal(runs, whole_folder_table(smoke_results))
+    assert (tmp_path / "cache").read_text() == "mine"

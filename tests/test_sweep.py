@@ -98,9 +98,9 @@ def test_temporary_files_live_beside_the_folder_and_dead_writers_leftovers_are_r
     import sys
 
     folder = tmp_path / "results"
-    table = pq.read_table(store.run_files(smoke_results)[0])
-    store.write_atomically(table, folder / "a.parquet")
-    assert [p.name for p in folder.iterdir()] == ["a.parquet"] and not store.partial_folder(folder).exists()
+    source = store.run_files(smoke_results)[0]
+    store.write_atomically(pq.read_table(source), folder / source.name)
+    assert [p.name for p in folder.iterdir()] == [source.name] and not store.partial_folder(folder).exists()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     pid = int(dead.stdout)  # a process that has exited: its pid names no live writer
     partial = store.partial_folder(folder)
@@ -111,7 +111,7 @@ def test_temporary_files_live_beside_the_folder_and_dead_writers_leftovers_are_r
         path.write_bytes(b"half a file")
     store.check_folder(folder)  # what every sweep and scan does first
     assert not killed.exists() and not legacy.exists() and live.exists()
-    assert [p.name for p in store.run_files(folder)] == ["a.parquet"]
+    assert [p.name for p in store.run_files(folder)] == [source.name]
 
 
 def test_the_measurement_code_version_ignores_wording_and_follows_code():
@@ -135,7 +135,8 @@ def test_a_sweep_refuses_to_resume_runs_measured_by_other_code(tmp_path, smoke_r
     info["run"]["measurement_code"] = "0123456789ab"
     folder = tmp_path / "results"
     folder.mkdir()
-    pq.write_table(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(info)}), folder / "old.parquet")
+    store.write_atomically(table.replace_schema_metadata({store.METADATA_KEY: json.dumps(info)}),
+                           folder / "old.parquet")
     done = subprocess.run([sys.executable, "-m", "bench", "sweep", "--profile", "smoke", "--scenarios", "sigmoid",
                            "--results", str(folder)], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
