@@ -128,7 +128,9 @@ def diff_command(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM stops a build as Ctrl-C does
+    # Ctrl-C and SIGTERM stop a command with KeyboardInterrupt, also where SIGINT came in ignored (a background job)
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.default_int_handler)
     try:
         args = make_parser().parse_args(argv)
         from report import benchmark_page, deploy, serve
