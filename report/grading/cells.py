@@ -17,8 +17,8 @@ MEDIANS = (
 )  # fmt: skip
 CELL_COLUMNS = [
     "scenario", "depth", "cell_id", "experiment", "verdict", "verdict_init", "verdict_count", "seeds", "verdict_label",
-    "growth_exploding",
     "verdict_init_label", "effect", "effect_label", "agrees", "law", "factor_init_min", "factor_init_max", "diverged",
+    "growth_exploding",
     "accuracy_median", "accuracy_min", "accuracy_max", *MEDIANS, "theory_note", "expected_init", "as_expected_init",
     "expected", "as_expected",
 ]  # fmt: skip

@@ -116,8 +116,8 @@ def run_rows(results) -> pd.DataFrame:
     table = (
         with_cells(runs).set_index("run_id")
         .join(ratio_summary(delta_ratios(back_propagated)))
-        .join(ratio_summary(delta_ratios(path_signal(back_propagated, runs)), "path_ratio").drop(
-            columns="path_ratio_final"))
+        .join(ratio_summary(delta_ratios(path_signal(back_propagated, runs)), "path_ratio")[
+            ["path_ratio_init", "path_ratio_median"]])
         .join(early_update_path(results.layer))
         .join(step_summary(results.step))
         .join(final_epoch(results.epoch))
