@@ -3,13 +3,12 @@
 import argparse
 import os
 import re
-import signal
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
 from bench import console
-from bench.errors import UserError, folder_argument
+from bench.errors import UserError, folder_argument, stop_on_signals
 from bench.scenarios import CATALOGUE, CONTROLS, PROFILES, SCENARIOS
 
 MAX_DEPTH = 256
@@ -166,7 +165,7 @@ def prepare(args, profile, train_samples: int | None):
     device = provenance.resolve_device(args.device)
     dataset = data.load(args.dataset or profile.dataset, args.data_dir, train_samples, profile.test_samples)
     results = args.results or default_results(profile.name)
-    store.check_folder(results, provenance.measurement_code(), (dataset.name, data.RECALL))
+    store.check_folder(results, provenance.measurement_code(), (dataset.name, data.RECALL), profile.name)
     claims.remove_stale(results)
     print(f"dataset {dataset.name}: {dataset.source} ({len(dataset.y_train)} train / {len(dataset.y_test)} test)"
           + (f" [{dataset.note}]" if dataset.note else ""), file=sys.stderr)
@@ -221,6 +220,7 @@ def stored_grid(args, profile) -> list:
 def control_runs(runs: list, dataset, results: Path, device: str, control: str) -> tuple[list, Path]:
     """The control runs of the grid's stored runs, and the folder they go to (refused like any results folder)."""
     from bench import claims, provenance, store, sweep
+    from bench import data as datasets
 
     controlled = sweep.controls_of(runs, dataset, results, provenance.device_kind(device), control)
     if not controlled:
@@ -230,7 +230,7 @@ def control_runs(runs: list, dataset, results: Path, device: str, control: str) 
         print(f"--control: {len(runs) - len(controlled)} stored runs were trained with other options "
               "(--epochs, --dataset) and are left out", file=sys.stderr)
     folder = results / store.CONTROLS_FOLDER
-    store.check_folder(folder, provenance.measurement_code())
+    store.check_folder(folder, provenance.measurement_code(), (dataset.name, datasets.RECALL))
     claims.remove_stale(folder)
     return controlled, folder
 
@@ -270,7 +270,7 @@ def import_tensorflow() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # as Ctrl-C: unwind, so no temporary file is left
+    stop_on_signals()
     try:
         args = make_parser().parse_args(argv)
         if args.command == "list":

@@ -10,7 +10,9 @@ the task again elsewhere; runs already written stay. dask-jobqueue (SLURM, PBS, 
 """
 
 import hashlib
+import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -81,14 +83,31 @@ def scheduler(address: str | None, workers: int | None):
         yield address
         return
     if not console.verbose:  # the workers inherit this: their start-up and shutdown lines are hidden too
-        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "error")
+        os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "critical")
     try:
         from distributed import LocalCluster
     except ImportError:
         raise ClusterError("--workers needs dask.distributed: pip install distributed") from None
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      preload=[] if console.verbose else ["bench.console"]) as local:
+    quiet_dask()
+    # the workers start with SIGINT ignored, which they inherit: Ctrl-C reaches the whole process group, and only
+    # this process should act on it, by closing the cluster, rather than each worker printing a traceback
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                             preload=[] if console.verbose else ["bench.console"])
+    finally:
+        signal.signal(signal.SIGINT, before)
+    with local:
         yield local.scheduler_address
+
+
+def quiet_dask() -> None:
+    """Unless --verbose, what goes wrong on the cluster is said in gradbench's one line, not in Dask's logs (a lost
+    scheduler, a closing worker's heartbeat, a Ctrl-C inside a Dask call each log a traceback)."""
+    if console.verbose:
+        return
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith(("distributed", "tornado"))]:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def connect(address: str):
@@ -96,6 +115,7 @@ def connect(address: str):
         from distributed import Client
     except ImportError:
         raise ClusterError("--scheduler needs dask.distributed: pip install distributed") from None
+    quiet_dask()
     try:
         return Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as err:
@@ -134,7 +154,12 @@ def sweep_on_cluster(address: str, runs: list[RunSpec], data: datasets.Dataset, 
                     raw = future.result()
                 except UserError:
                     raise
-                except Exception as err:  # the run's own failure, after its retries: say which run
+                except Exception as err:
+                    if client.status != "running":  # the scheduler is gone: no run of ours failed
+                        raise ClusterError(f"lost the connection to the Dask scheduler at {address}; the "
+                                           f"{plan.tally.trained} runs finished are stored: run the same command "
+                                           "again to resume") from None
+                    # the run's own failure, after its retries: say which run
                     raise ClusterError(f"{path.stem}: failed on the cluster after {RETRIES + 1} tries "
                                        f"({type(err).__name__}: {one_line(err)})") from None
                 run, tables = store.store_run_bytes(raw, path, code)

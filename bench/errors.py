@@ -1,6 +1,7 @@
 """The one exception type for bad input: the CLIs print its message as one line and exit 2."""
 
 import argparse
+import signal
 from pathlib import Path
 
 
@@ -18,3 +19,10 @@ def folder_argument(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a folder, got ''")
     return Path(text)
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt, so a command unwinds (no temporary file is left), also where
+    SIGINT came in ignored: a background job's children inherit that, and `kill -INT` should still stop them."""
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, signal.default_int_handler)

@@ -255,18 +255,37 @@ def read_info(path: Path, kind: str = "run", what: str = "result") -> dict:
         info = None
     if not isinstance(info, dict) or not isinstance(info.get(kind), dict):
         raise StoreError(f"{path}: its '{METADATA_KEY.decode()}' metadata is corrupt (no {kind} record); "
-                         "delete it and run the sweep again to retrain it")
+                         f"delete it and {measure_again(kind)}")
     version = info.get("schema_version")
     if version != SCHEMA_VERSION:
         raise StoreError(
             f"{path}: schema version {version}, this gradbench reads version {SCHEMA_VERSION}; "
             "re-run the sweep into an empty folder or use the gradbench that wrote it"
         )
-    problem = damage(raw, info, kind, rows)
+    problem = damage(raw, info, kind, rows) or (kind == "run" and mislabelled(file, info["run"]))
     if problem:
-        raise StoreError(f"{path}: {problem}; this file cannot be trusted: move it away and run the "
-                         f"{'scan' if kind == 'scan' else 'sweep'} again to measure it again")
+        raise StoreError(f"{path}: {problem}; this file cannot be trusted: move it away and {measure_again(kind)}")
     return info[kind]
+
+
+def measure_again(kind: str) -> str:
+    """What measures a file of this kind again."""
+    return "run 'python -m bench scan' again" if kind == "scan" else "run the sweep again to retrain it"
+
+
+def mislabelled(file: pq.ParquetFile, run: dict) -> str | None:
+    """Rows of another run than the file's metadata names (a file pieced together from two): the report would
+    show them under the metadata's name."""
+    keys = [key for key in RUN_KEYS if key in file.schema_arrow.names]
+    try:
+        table = file.read(columns=keys)
+    except (pa.ArrowException, OSError) as err:
+        return f"its data cannot be read ({one_line(err)})"
+    for key in keys:
+        found = pc.unique(table.column(key)).to_pylist()
+        if found != [run[key]]:
+            return f"its rows are of {key} {', '.join(map(str, found[:3]))}, its metadata names {key} {run[key]}"
+    return None
 
 
 RECORD_TYPES = {"run": {"run_id": str, "scenario": str, "depth": int, "seed": int},
@@ -318,7 +337,8 @@ def run_files(folder: Path) -> list[Path]:
     return files
 
 
-def check_folder(folder: Path, measurement_code: str | None = None, datasets: tuple[str, ...] = ()) -> None:
+def check_folder(folder: Path, measurement_code: str | None = None, datasets: tuple[str, ...] = (),
+                 profile: str | None = None) -> None:
     """Refuse a folder holding foreign files, files of another schema version, runs measured by other code
     than `measurement_code` or on other datasets than `datasets` (the first is the images'; a folder holds one
     experiment), before adding to it (and before any training: a folder that cannot be written is
@@ -345,7 +365,7 @@ def check_folder(folder: Path, measurement_code: str | None = None, datasets: tu
             f"{folder}: {len(other)} runs ({', '.join(other[:3])}{', …' if len(other) > 3 else ''}) were measured by "
             f"other gradbench code ({codes}; this one is {measurement_code}), so their numbers may differ from new "
             "runs'; they are not resumed: move them away, or sweep into another --results folder")
-    refuse_other_dataset(folder, list(runs.values()), datasets)
+    refuse_other_dataset(folder, list(runs.values()), datasets, profile)
     renamed = [(name, run["run_id"]) for name, run in runs.items() if Path(name).stem != run["run_id"]]
     if renamed:
         name, run = renamed[0]
@@ -353,14 +373,22 @@ def check_folder(folder: Path, measurement_code: str | None = None, datasets: tu
                          f"rename it {run}.parquet or move it away")
 
 
-def refuse_other_dataset(folder: Path, runs: list[dict], datasets: tuple[str, ...]) -> None:
-    """A folder's runs are one experiment: runs of another dataset beside them would be set aside by the report."""
-    others = sorted({str(run.get("dataset")) for run in runs} - set(datasets)) if datasets else []
-    if others:
-        name = datasets[0]
-        raise StoreError(f"{folder}: holds runs on {', '.join(others)}, and these would train on {name}; a results "
-                         f"folder holds one dataset's runs: sweep into another, such as --results "
-                         f"{folder.parent / f'{folder.name}-{name}'}, or give --dataset {others[0]} to add to these")
+def refuse_other_dataset(folder: Path, runs: list[dict], datasets: tuple[str, ...], profile: str | None) -> None:
+    """A folder's runs are one experiment: runs of another dataset beside them would be set aside by the report.
+    Where the profile differs too (each profile has its default dataset), the message says so: that is the cause."""
+    others = [run for run in runs if datasets and str(run.get("dataset")) not in datasets]
+    if not others:
+        return
+    name, theirs = datasets[0], sorted({str(run.get("dataset")) for run in others})
+    profiles = sorted({str(run.get("profile")) for run in others})
+    if profile and profiles != [profile]:
+        raise StoreError(f"{folder}: holds runs of the {', '.join(profiles)} profile on {', '.join(theirs)}, and "
+                         f"these of the {profile} profile would train on {name}; a results folder holds one "
+                         f"experiment: sweep into another, such as --results {folder}-{profile}, or give --profile "
+                         f"{profiles[0]} to add to these")
+    raise StoreError(f"{folder}: holds runs on {', '.join(theirs)}, and these would train on {name}; a results "
+                     f"folder holds one dataset's runs: sweep into another, such as --results "
+                     f"{folder.parent / f'{folder.name}-{name}'}, or give --dataset {theirs[0]} to add to these")
 
 
 def refuse_copies(files: list[Path], runs: pd.DataFrame) -> None:
@@ -375,7 +403,7 @@ def refuse_copies(files: list[Path], runs: pd.DataFrame) -> None:
         raise StoreError(f"{files[0].parent}: {names} hold the same run {first}; delete the copies")
 
 
-def read_arrow(path: Path, expected: list[str], columns: list[str] | None = None) -> pa.Table:
+def read_arrow(path: Path, expected: list[str], columns: list[str] | None = None, kind: str = "run") -> pa.Table:
     """A file's rows (of these columns, else all); a file whose metadata reads but whose data does not, or lacks
     expected columns, is a StoreError naming it."""
     try:
@@ -388,13 +416,12 @@ def read_arrow(path: Path, expected: list[str], columns: list[str] | None = None
     else:
         problem = f"no column {', '.join(missing[:3])}" if missing else None
     if problem:
-        raise StoreError(f"{path}: its data cannot be read ({problem}); delete it and run the sweep again to "
-                         "retrain it")
+        raise StoreError(f"{path}: its data cannot be read ({problem}); delete it and {measure_again(kind)}")
     return table
 
 
-def read_body(path: Path, expected: list[str]) -> pd.DataFrame:
-    return read_arrow(path, expected).to_pandas()
+def read_body(path: Path, expected: list[str], kind: str = "run") -> pd.DataFrame:
+    return read_arrow(path, expected, kind=kind).to_pandas()
 
 
 def by_kind(table: pa.Table, kinds: tuple[str, ...] = KINDS) -> dict[str, pa.Table]:
@@ -470,7 +497,7 @@ def load_scans(folder: str | Path) -> tuple[pd.DataFrame, list[dict]]:
     frames, metas = [], []
     for path in run_files(Path(folder) / SCAN_FOLDER):
         metas.append({**read_info(path, "scan", "depth scan"), "scan_id": path.stem})
-        frames.append(read_body(path, list(SCAN_COLUMNS)).assign(scan_id=path.stem))
+        frames.append(read_body(path, list(SCAN_COLUMNS), "scan").assign(scan_id=path.stem))
     if not frames:
         return pd.DataFrame(columns=[*SCAN_COLUMNS, "scan_id"]), []
     return pd.concat(frames, ignore_index=True), metas

@@ -14,11 +14,11 @@ python -m report publish [SITE] [--branch gh-pages] [--push] [--remote NAME] [--
 to a branch of the current repository with ghp-import (GitHub Pages), pushing it only with --push."""
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 
-from bench.errors import UserError, folder_argument  # the rest loads in main(), where Ctrl-C and SIGTERM are caught
+# the rest loads in main(), where Ctrl-C and SIGTERM are caught
+from bench.errors import UserError, folder_argument, stop_on_signals
 
 EXIT_USER_ERROR = 2
 EXIT_GATE = 1  # a diff's --fail-on-verdict-change or --fail-beyond-floor gate failed
@@ -128,9 +128,7 @@ def diff_command(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Ctrl-C and SIGTERM stop a command with KeyboardInterrupt, also where SIGINT came in ignored (a background job)
-    for stop in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stop, signal.default_int_handler)
+    stop_on_signals()
     try:
         args = make_parser().parse_args(argv)
         from report import benchmark_page, deploy, serve

@@ -3,8 +3,12 @@ and a worker killed mid-run loses nothing."""
 
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -110,3 +114,53 @@ def test_workers_start_a_cluster_here_that_trains_the_local_sweeps_numbers(tmp_p
     assert "12 trained, 0 already stored" in err and "oneDNN" not in err and "distributed" not in err
     for kind, expected in tables(local_sweep).items():
         pd.testing.assert_frame_equal(tables(tmp_path)[kind], expected, check_exact=True, obj=kind)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+SWEEP = ["sweep", "--profile", "smoke", "--scenarios", "sigmoid,relu_he,lstm", "--depths", "2,3", "--seeds", "0,1"]
+
+
+def start(*argv: str, **kwargs) -> subprocess.Popen:
+    """A process as a terminal starts it: SIGINT not ignored (the tests may run in a shell's background), in a
+    process group of its own, so that Ctrl-C can reach it and its children at once."""
+    return subprocess.Popen([sys.executable, *map(str, argv)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_ctrl_c_during_a_sweep_on_local_workers_is_one_line_and_keeps_what_finished(tmp_path):
+    sweeping = start("-m", "bench", *SWEEP, "--results", tmp_path, "--workers", "2")
+    sweeping.stdout.readline()  # the first run is stored
+    os.killpg(sweeping.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the sweep and its workers alike
+    _, err = sweeping.communicate(timeout=60)
+    assert sweeping.returncode == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("bench: interrupted; finished runs are stored")
+    assert 1 <= len(store.run_files(tmp_path)) < len(grid()) and not store.partial_folder(tmp_path).exists()
+
+
+def test_a_scheduler_lost_mid_sweep_is_one_line_and_the_next_sweep_resumes(tmp_path):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    dask = [start("-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":")[-1],
+                  "--no-dashboard")]
+    dask.append(start("-m", "distributed.cli.dask_worker", address, "--nthreads", "1", "--no-dashboard"))
+    try:
+        sweeping = start("-m", "bench", *SWEEP, "--results", tmp_path, "--scheduler", address)
+        sweeping.stdout.readline()  # the first run is stored
+        dask[0].kill()
+        _, err = sweeping.communicate(timeout=120)
+    finally:
+        for process in dask:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    assert sweeping.returncode == 2 and "Traceback" not in err and "tries" not in err, err
+    stored = len(store.run_files(tmp_path))
+    assert err.strip().splitlines()[-1] == (f"bench: error: lost the connection to the Dask scheduler at {address}; "
+                                            f"the {stored} runs finished are stored: run the same command again "
+                                            "to resume")
+    assert 1 <= stored < len(grid()) and not store.partial_folder(tmp_path).exists()

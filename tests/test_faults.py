@@ -373,6 +373,11 @@ def write_case(folder: Path, source: Path, case: str) -> str:
         target.symlink_to(folder / "nowhere.parquet")
     elif case == "renamed run":
         shutil.copyfile(run, target)
+    elif case == "rows of another scenario":  # the metadata of one run over the rows of another
+        unsealed = {k: v for k, v in meta.items() if k != store.CHECKSUM}
+        other = "relu_he" if meta["run"]["scenario"] != "relu_he" else "sigmoid"
+        pq.write_table(with_metadata(table, json.dumps({**unsealed, "run": {**meta["run"], "scenario": other}})
+                                     .encode()), target)
     return name
 
 
@@ -385,7 +390,8 @@ def flipped(raw: bytes, bit: int) -> bytes:
 
 REFUSED_BY_SWEEP = ["garbage", "empty", "truncated", "foreign parquet", "metadata not json", "metadata without run",
                     "metadata a list", "old schema", "copied run", "corrupt data pages", "one bit flipped",
-                    "depth not a number", "no rows", "a folder named .parquet", "a broken link", "renamed run"]
+                    "depth not a number", "no rows", "a folder named .parquet", "a broken link", "renamed run",
+                    "rows of another scenario"]
 REFUSED_BY_BUILD = [*(c for c in REFUSED_BY_SWEEP if c != "renamed run"), "foreign columns", "corrupt scan"]
 
 
@@ -456,9 +462,61 @@ def test_a_damaged_depth_scan_is_named_by_the_scan_that_would_skip_it(tmp_path):
     digits = data.load("digits")
     path, _ = scan.scan(digits, tmp_path, "/CPU:0", depths=(1, 2), seeds=(0,), names=["sigmoid"])
     path.write_bytes(flipped(path.read_bytes(), 40))
-    with pytest.raises(store.StoreError, match="does not match its checksum.*run the scan again") as refused:
+    with pytest.raises(store.StoreError, match="not match its checksum.*'python -m bench scan' again") as refused:
         scan.scan(digits, tmp_path, "/CPU:0", depths=(1, 2), seeds=(0,), names=["sigmoid"])
     assert str(refused.value).startswith(str(path))
+
+
+@pytest.mark.parametrize("case", ["metadata of no scan", "foreign columns"])
+def test_a_broken_scan_file_says_to_run_the_scan_again_not_the_sweep(tmp_path, uninterrupted, case, capsys):
+    results = tmp_path / "results"
+    shutil.copytree(uninterrupted, results)
+    (results / store.SCAN_FOLDER).mkdir()
+    bad = results / store.SCAN_FOLDER / "bad.parquet"
+    record = {"schema_version": store.SCHEMA_VERSION, **({} if case == "metadata of no scan" else {"scan": {}})}
+    pq.write_table(with_metadata(pa.table({"x": [1.0]}), json.dumps(record).encode()), bad)
+    code = report_main(["build", "--results", str(results), "--out", str(tmp_path / "site")])
+    err = capsys.readouterr().err
+    assert_one_line_error(code, err, str(bad), "run 'python -m bench scan' again")
+    assert "sweep" not in err
+
+
+def test_rows_of_another_run_than_the_metadata_names_are_refused_as_untrustworthy(tmp_path, uninterrupted):
+    name = write_case(tmp_path, uninterrupted, "rows of another scenario")
+    with pytest.raises(store.StoreError, match="its rows are of scenario .*, its metadata names scenario") as err:
+        store.read_metadata(tmp_path / name)
+    assert str(err.value).startswith(str(tmp_path / name))
+
+
+def test_a_sweep_of_another_profile_into_a_folder_names_the_profile_not_only_the_dataset(tmp_path, uninterrupted,
+                                                                                        capsys):
+    folder = tmp_path / "results"
+    shutil.copytree(uninterrupted, folder)
+    before = sorted(p.name for p in folder.iterdir())
+    code = bench_main(["sweep", "--profile", "quick", "--dataset", "digits", "--scenarios", "sigmoid", "--depths", "2",
+                       "--seeds", "0", "--results", str(folder)])
+    assert_one_line_error(code, capsys.readouterr().err, "holds runs of the smoke profile on synthetic",
+                          "these of the quick profile would train on digits", f"--results {folder}-quick",
+                          "--profile smoke")
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_control_runs_into_a_controls_folder_of_another_dataset_are_refused(tmp_path, uninterrupted, capsys):
+    folder = tmp_path / "results"
+    shutil.copytree(uninterrupted, folder)
+    controls = folder / store.CONTROLS_FOLDER
+    controls.mkdir()
+    run = real_run(uninterrupted)
+    table = pq.read_table(run)
+    meta = json.loads(table.schema.metadata[store.METADATA_KEY])
+    unsealed = {k: v for k, v in meta.items() if k != store.CHECKSUM}
+    pq.write_table(with_metadata(table, json.dumps({**unsealed, "run": {**meta["run"], "dataset": "digits"}})
+                                 .encode()), controls / run.name)
+    code = bench_main(["sweep", "--control", "init_ulp", "--results", str(folder)])
+    err = capsys.readouterr().err  # the dataset's line, then the error
+    assert_one_line_error(code, err.strip().splitlines()[-1], f"{controls}: holds runs on digits",
+                          "these would train on synthetic")
+    assert [p.name for p in controls.iterdir()] == [run.name]
 
 
 def test_a_sweep_into_a_folder_of_another_datasets_runs_says_where_they_go_before_training(tmp_path, uninterrupted,
