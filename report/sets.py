@@ -86,9 +86,10 @@ def input_files(folder: Path) -> list[Path]:
 
 
 def fingerprint(root: Path, folder: Path) -> str:
-    """What a set's pages are computed from: its path, its files' content, the report's code and templates."""
+    """What a set's pages are computed from: the root as given (its command names it) and the set's path in it, its
+    files' content, the report's code and templates."""
     digest = hashlib.sha256()
-    digest.update(folder.relative_to(root).as_posix().encode())
+    digest.update(f"{root}\0{folder.relative_to(root).as_posix()}\0".encode())
     digest.update(summaries.code_version().encode() + figure_cache.code_version().encode())
     for path in sorted(TEMPLATES.iterdir()):
         digest.update(path.name.encode() + path.read_bytes())
