@@ -10,6 +10,7 @@ nox.options.reuse_existing_virtualenvs = True  # TensorFlow is ~80 s to install:
 nox.options.sessions = ["tests", "lint"]
 
 DEFAULT_TF = "2.21.0"
+RESULTS = "results"  # the root of result sets: results/<profile>/tf-<version>/
 TF_VERSIONS = ["2.15.1", "2.18.1", DEFAULT_TF]  # Keras 2 line, one in between, the newest
 
 
@@ -68,11 +69,12 @@ def folders_of(args: list[str]) -> list[str]:
 def diff(session: nox.Session) -> None:
     """Compare results folders in order against their noise floor into site/diff/: nox -s diff -- A B [C …] [options].
 
-    Without folders: results/quick/tf-<v> of every bench matrix version swept. First, each folder named tf-<v> of the
-    matrix gets its control runs where missing, trained under its own TensorFlow (nox -s bench-<v> -- --control)."""
+    Without folders: results/quick/tf-<v> of every bench matrix version swept, after site/ is built again from
+    results/ (so it lists the sets compared). First, each folder named tf-<v> of the matrix gets its control runs
+    where missing, trained under its own TensorFlow (nox -s bench-<v> -- --control)."""
     install(session)
     given = folders_of(session.posargs)
-    folders = given or [f for tf in TF_VERSIONS if Path(f := f"results/quick/tf-{tf}").is_dir()]
+    folders = given or [f for tf in TF_VERSIONS if Path(f := f"{RESULTS}/quick/tf-{tf}").is_dir()]
     if len(folders) < 2:
         session.error("two or more results folders are needed: sweep them first, e.g. nox -s bench-2.15.1 "
                       "and nox -s bench-2.21.0, or name them: nox -s diff -- A B")
@@ -84,17 +86,20 @@ def diff(session: nox.Session) -> None:
         else:
             session.log(f"{folder}: not a bench matrix folder (tf-<version>); its control runs, if any, are used as "
                         "they are (python -m bench sweep --results FOLDER --control init_ulp trains them)")
+    if not given and "--out" not in session.posargs:  # site/ lists every result set swept, beside their diff
+        session.run("python", "-m", "report", "build", "--results", RESULTS, "--out", "site")
     session.run("python", "-m", "report", "diff", *(session.posargs if given else [*folders, *session.posargs]))
 
 
 @nox.session(python="3.11")
 def report(session: nox.Session) -> None:
-    """Sweep the quick profile and its depth scan where missing (resumes), then build the site into site/."""
+    """Sweep the quick profile and its depth scan where missing (resumes), then build site/ from every result set
+    in results/: a landing page and each set's report (unchanged sets reused)."""
     install(session)
-    results = f"results/quick/tf-{DEFAULT_TF}"
+    results = f"{RESULTS}/quick/tf-{DEFAULT_TF}"
     session.run("python", "-m", "bench", "sweep", "--profile", "quick", "--results", results)
     session.run("python", "-m", "bench", "scan", "--profile", "quick", "--results", results)
-    session.run("python", "-m", "report", "build", "--results", results, "--out", "site", *session.posargs)
+    session.run("python", "-m", "report", "build", "--results", RESULTS, "--out", "site", *session.posargs)
 
 
 @nox.session(python="3.11")

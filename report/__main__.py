@@ -1,4 +1,7 @@
-"""python -m report build --results DIR --out DIR: render the static site and print the path of index.html.
+"""python -m report build --results DIR --out DIR: render the static site and print the path of index.html. DIR a
+folder of run files gives its report; a folder of such folders (results/, holding results/<profile>/tf-<version>/)
+gives one site with a landing page listing every result set, each set's report under its path, unchanged sets
+reused from the previous build.
 
 python -m report diff A B [C ...] --out DIR: compare result folders in order (e.g. TensorFlow versions), each
 against its control runs' noise floor; print the tables and write DIR/diff/<A>__<B>.html per consecutive pair
@@ -36,7 +39,8 @@ def make_parser() -> Parser:
     parser = Parser(prog="python -m report", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     build_cmd = commands.add_parser("build", help="render the site from a results folder")
-    build_cmd.add_argument("--results", type=folder_argument, required=True, help="folder of parquet run files")
+    build_cmd.add_argument("--results", type=folder_argument, required=True,
+                           help="folder of parquet run files, or a root of such folders (e.g. results)")
     build_cmd.add_argument("--out", type=folder_argument, default=Path("site"), help="site folder (default: site)")
     add_diff_command(commands)
     page_cmd = commands.add_parser("benchmark-page", help="render benchmark.html from a benchmark.json")
@@ -111,13 +115,13 @@ def diff_command(args) -> int:
     beyond = [f"beyond {limit:g}× the floor: {line}" for d in diffs for line in floor.beyond(d, limit)] if limit else []
     pages = [diff.diff_page(d) for d in diffs]
     try:
-        for d, page in zip(diffs, pages):
+        for d, page, sources in zip(diffs, pages, zip(args.folders, args.folders[1:])):
             print(diff.terminal_text(d))
-            print(write_diff(page, args.out, versions.charts(d)))
+            print(write_diff(page, args.out, versions.charts(d), sources=tuple(map(str, sources))))
         if len(diffs) > 1:
             page = matrix.matrix_page(diffs, pages)
             print(matrix.terminal_text(page))
-            print(write_matrix(page, args.out))
+            print(write_matrix(page, args.out, sources=tuple(map(str, args.folders))))
     except OSError as err:  # a read-only or full --out: each page is written whole or not at all
         raise SiteError(f"{args.out}: cannot write the diff pages ({err.strerror or err}); pages already there are "
                         "unchanged: free space or fix its permissions, or choose another --out") from None
@@ -143,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "benchmark-page":
             print(benchmark_page.write_page(args.source, args.out))
             return 0
-        print(build(args.results, args.out))
+        print(build(args.results, args.out, say=lambda line: print(line, file=sys.stderr)))
     except KeyboardInterrupt:  # also while the report modules load, in the first second
         print("\nreport: interrupted; nothing was changed, run the same command again", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -40,6 +40,7 @@ class AddedPage:
     summary: str  # said beside the link
     kind: str  # where the index lists it: "diff" or "benchmark"
     files: tuple[str, ...] = ()  # the page's other files (relative to the root), kept with it
+    sources: tuple[str, ...] = ()  # the results folders a diff compares, as given (a site of sets links it from them)
 
 
 def is_built_site(out: Path) -> bool:
@@ -177,7 +178,8 @@ def add_page(out: Path, page: AddedPage, html: str) -> Path:
     new = all(path.name in page.files for path in out.iterdir())
     (out / page.path).parent.mkdir(parents=True, exist_ok=True)
     write_text(out / page.path, html)
-    entry = json.dumps(asdict(page), indent=1, sort_keys=True, ensure_ascii=False)
+    fields = {k: v for k, v in asdict(page).items() if k != "sources" or v}  # no sources: as before they existed
+    entry = json.dumps(fields, indent=1, sort_keys=True, ensure_ascii=False)
     write_text(out / sidecar(page.path), entry + "\n")
     if not (out / "style.css").exists():
         shutil.copyfile(TEMPLATES / "style.css", out / "style.css")
@@ -189,7 +191,8 @@ def add_page(out: Path, page: AddedPage, html: str) -> Path:
 def added_pages(root: Path) -> list[AddedPage]:
     """Every added page whose files are all in root, in path order."""
     entries = [json.loads(path.read_text(encoding="utf-8")) for path in Path(root).rglob(f"*{SIDECAR}")]
-    pages = [AddedPage(**{**e, "files": tuple(e.get("files", ()))}) for e in entries]
+    pages = [AddedPage(**{**e, "files": tuple(e.get("files", ())), "sources": tuple(e.get("sources", ()))})
+             for e in entries]
     return sorted((p for p in pages if all((root / f).is_file() for f in (p.path, *p.files))), key=lambda p: p.path)
 
 

@@ -80,10 +80,16 @@ def description(data: object) -> str:
     return f"{summary[:1].upper()}{summary[1:]}. {SITE_DESCRIPTION}" if summary else SITE_DESCRIPTION
 
 
-def render(env: Environment, page: Page, built_at: str, in_site: bool = True) -> str:
-    """A page's HTML; a page written into a folder without a built site (a diff alone) links to no site page."""
+def render(env: Environment, page: Page, built_at: str, in_site: bool = True, home: str = "",
+           result_set: object = None) -> str:
+    """A page's HTML; a page written into a folder without a built site (a diff alone) links to no site page.
+
+    In a site of result sets (report/sets.py), `home` is the landing page relative to the page's site root and
+    `result_set` the sets.SetEntry whose report the page belongs to."""
     depth = page.path.count("/")
     return env.get_template(page.template).render(
+        home=home,
+        result_set=result_set,
         page=page.data,
         title=page.title,
         description=description(page.data),

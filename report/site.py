@@ -11,13 +11,15 @@ content), then computes the pages from those summaries and the few files each fi
 
 import multiprocessing
 import os
+import shutil
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from report import diff, figures, matrix, publish
+from bench import store
+from report import diff, figures, matrix, publish, sets
 from report.article import article_page
 from report.data import Data, load
 from report.figure_cache import Shelf, start_worker
@@ -71,24 +73,30 @@ def worker_pool():
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def write_pages(data: Data, root: Path, built_at: str, previous: Path | None = None) -> None:
+def write_pages(data: Data, root: Path, built_at: str, previous: Path | None = None, home: str = "",
+                result_set: sets.SetEntry | None = None) -> None:
+    """Every page into root (home, result_set: of a set in a site of sets, see render.render)."""
     env = environment()
     with worker_pool() as pool:  # stopped before the caller removes `root` after an error
         shelf = Shelf(root, pool, previous)
         for page in pages(data, shelf):
             target = root / page.path
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(render(env, page, built_at), encoding="utf-8", newline="\n")
+            html = render(env, page, built_at, home=home, result_set=result_set)
+            target.write_text(html, encoding="utf-8", newline="\n")
         shelf.wait()
     publish.mark_site(root)
 
 
-def build(results: Path, out: Path, built_at: str | None = None) -> Path:
+def build(results: Path, out: Path, built_at: str | None = None, say=print) -> Path:
     """Render the site for a results folder into out (replacing what builds wrote, keeping added pages and the
-    user's files); returns index.html."""
+    user's files); returns index.html. A folder without run files of its own is a root of result sets: see
+    build_sets (say: where it tells which sets it rendered and which it reused)."""
     out = Path(out)
     publish.check_apart(results, out)
     publish.check_target(out)
+    if sets.is_root(results):
+        return build_sets(Path(results), out, built_at or now(), say)
     with worker_pool() as pool:  # its own workers: the memory of summarising is returned before figures are drawn
         data = load(Path(results), pool.map)
     try:
@@ -100,9 +108,57 @@ def build(results: Path, out: Path, built_at: str | None = None) -> Path:
     return out / "index.html"
 
 
-def write_diff(page: diff.DiffPage, out: Path, charts: list[figures.Chart] = (), built_at: str | None = None) -> Path:
+def build_sets(root: Path, out: Path, built_at: str, say=print) -> Path:
+    """One site for every result set under root: each set's report at its path, reused from the previous site when
+    its fingerprint is unchanged, and a landing page listing them; returns the landing page."""
+    folders = sets.discover(root)
+    if not folders:
+        raise publish.SiteError(f"{root}: no result files (*.parquet) in it or in its folders; run 'python -m bench "
+                                "sweep' first")
+    old = sets.read_entries(publish.real_site(out))
+    try:
+        with publish.replacing(out) as (staging, previous):
+            entries = [build_set(root, folder, staging, previous, old, built_at, say) for folder in folders]
+            sets.write_entries(staging, entries, str(root))
+            write_landing(staging, built_at)
+            publish.mark_site(staging)
+    except OSError as err:  # a full disk, say: the old site is still in place
+        raise publish.SiteError(f"{out}: cannot write the site ({err.strerror or err}); the previous site is "
+                                "unchanged: free space or choose another --out") from None
+    return out / "index.html"
+
+
+def build_set(root: Path, folder: Path, staging: Path, previous: Path | None, old: dict[str, sets.SetEntry],
+              built_at: str, say=print) -> sets.SetEntry:
+    """A set's report into staging/<its path>: copied from the previous site if its inputs are unchanged."""
+    path = folder.relative_to(root).as_posix()
+    stamp = sets.fingerprint(root, folder)
+    target, before = staging / path, previous / path if previous else None
+    if path in old and old[path].fingerprint == stamp and before and (before / "index.html").is_file():
+        shutil.copytree(before, target)
+        say(f"{path}: unchanged, its pages reused")
+        return old[path]
+    with worker_pool() as pool:
+        data = load(folder, pool.map)
+    entry = sets.describe(root, folder, data.recorded, len(store.run_files(folder)), str(root))
+    entry.fingerprint, entry.built_at = stamp, built_at
+    sets.add_raw_data(root, folder, entry, target)
+    home = "../" * len(Path(path).parts) + "index.html"
+    write_pages(data, target, built_at, before if before and before.is_dir() else None, home, entry)
+    say(f"{path}: rendered")
+    return entry
+
+
+def write_landing(site: Path, built_at: str) -> None:
+    page = sets.landing_page(site)
+    html = render(environment(), Page("index.html", "sets.html.j2", "Result sets", page), built_at, in_site=False)
+    publish.write_text(site / "index.html", html)
+
+
+def write_diff(page: diff.DiffPage, out: Path, charts: list[figures.Chart] = (), built_at: str | None = None,
+               sources: tuple[str, ...] = ()) -> Path:
     """Render a report.diff.DiffPage with its figures into out/diff/ (out: a site or a new folder); returns the
-    page's path."""
+    page's path. sources: the two folders compared, as given (a site of sets links the page from them)."""
     out = Path(out)
     publish.check_target(out)
     entry = page.entry
@@ -110,23 +166,38 @@ def write_diff(page: diff.DiffPage, out: Path, charts: list[figures.Chart] = (),
     page.figures = [figures.describe(chart, folder, out) for chart in charts]
     files = tuple(path for saved in page.figures for path in (saved.svg, saved.csv))
     added = publish.AddedPage(f"{DIFF_FOLDER}/{entry.name}.html", f"{entry.a} → {entry.b}", entry.summary, "diff",
-                              files)
-    html = render(environment(), Page(added.path, "diff.html.j2", f"Diff {entry.a} → {entry.b}", page),
-                  built_at or now(), publish.is_built_site(out))
+                              files, tuple(sources))
+    html = render_added(Page(added.path, "diff.html.j2", f"Diff {entry.a} → {entry.b}", page), out, built_at)
     written = publish.add_page(out, added, html)
     for chart in charts:
         figures.write(chart, folder)
-    refresh_index(out)
+    refresh(out)
     return written
 
 
-def write_matrix(page: matrix.MatrixPage, out: Path, built_at: str | None = None) -> Path:
+def write_matrix(page: matrix.MatrixPage, out: Path, built_at: str | None = None,
+                 sources: tuple[str, ...] = ()) -> Path:
     """Render a report.matrix.MatrixPage into out/diff/; returns the page's path."""
     out = Path(out)
     publish.check_target(out)
-    added = publish.AddedPage(f"{DIFF_FOLDER}/{page.entry.name}.html", page.entry.a, page.entry.summary, "diff")
-    html = render(environment(), Page(added.path, "matrix.html.j2", f"Matrix {page.entry.a}", page),
-                  built_at or now(), publish.is_built_site(out))
-    written = publish.add_page(out, added, html)
-    refresh_index(out)
+    added = publish.AddedPage(f"{DIFF_FOLDER}/{page.entry.name}.html", page.entry.a, page.entry.summary, "diff",
+                              (), tuple(sources))
+    written = publish.add_page(out, added, render_added(
+        Page(added.path, "matrix.html.j2", f"Matrix {page.entry.a}", page), out, built_at))
+    refresh(out)
     return written
+
+
+def render_added(page: Page, out: Path, built_at: str | None) -> str:
+    """An added page: with the site's navigation in a site of one set, a link home in a site of sets."""
+    if sets.is_sets_site(out):
+        return render(environment(), page, built_at or now(), in_site=False, home="index.html")
+    return render(environment(), page, built_at or now(), publish.is_built_site(out))
+
+
+def refresh(out: Path) -> None:
+    """List a page just added on the site's index (its landing page, in a site of sets)."""
+    if sets.is_sets_site(out) and publish.is_built_site(out):
+        write_landing(out, now())
+    else:
+        refresh_index(out)

@@ -24,7 +24,15 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import pytest
 
 from report import publish, serve
-from tests.test_site import PageParser, assert_user_error, built, html_pages, results  # noqa: F401 (fixtures)
+from tests.test_site import (  # noqa: F401 (fixtures)
+    SETS,
+    PageParser,
+    assert_user_error,
+    built,
+    html_pages,
+    results,
+    sets_site,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 GIT_IDENTITY = ("GIT_AUTHOR_", "GIT_COMMITTER_", "EMAIL")
@@ -341,3 +349,21 @@ def test_every_page_has_a_title_and_description_for_link_previews(built):  # noq
     assert vanishing.title == "Vanishing gradients · gradbench"
     assert vanishing.meta["description"].startswith("The backward signal shrinks layer by layer. ")
     assert head(built / "index.html").meta["description"] != vanishing.meta["description"]
+
+
+# -- a site of result sets, published and served --------------------------------------------------------------
+
+
+def test_a_site_of_sets_is_published_whole_and_served_with_every_link_resolving(sets_site, repo):  # noqa: F811
+    """What the README's steps end with: the gh-pages branch lists both sets and their diff, and serve shows it."""
+    done = run_report("publish", str(sets_site), cwd=repo)
+    assert done.returncode == 0, done.stderr
+    files = branch_files(repo)
+    assert files == {**folder_files(sets_site), ".nojekyll": b""}
+    landing = files["index.html"].decode()
+    diff_page = next(name for name in files if name.startswith("diff/") and name.endswith(".html"))
+    assert all(f'href="{path}/index.html"' in landing for path in SETS) and f'href="{diff_page}"' in landing
+    with serving(sets_site, "/gradbench/") as url:
+        assert fetch(url) == files["index.html"]  # the folder's index at the base path, as on GitHub Pages
+        broken, fetched = broken_links(sets_site, url)
+    assert broken == [] and fetched > 200

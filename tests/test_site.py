@@ -12,17 +12,19 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from bench import store
 from bench.scenarios import SCENARIOS
-from report import publish, render, site
+from report import publish, render, sets, site
 from report.article import article_page
 from report.data import Data, load
 from report.figure_cache import Shelf
@@ -554,3 +556,148 @@ def test_the_methods_page_prints_every_rule_and_the_measured_agreement(built, re
     assert f"In these results it does in {agree} of {total} cells" in text
     assert all(line in text for line in disputed)
     assert all(name in text for name in THRESHOLDS) and all(rule in text for _, rule in (*RULES, *EFFECTS))
+
+
+# -- a site of result sets (python -m report build over a results root) ------------------------------------
+
+
+SETS = ("quick/tf-2.15.1", "quick/tf-2.21.0")  # under the root: a copy of the smoke results, and a link to them
+
+
+def sets_root(results: Path, root: Path) -> Path:
+    (root / "quick").mkdir(parents=True)
+    shutil.copytree(results, root / SETS[0])
+    (root / SETS[1]).symlink_to(results, target_is_directory=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def sets_site(results, tmp_path_factory) -> Path:
+    """A site of two result sets and their diff, built and compared by the CLI as a user would (once per session:
+    a module that imports the fixture gets its own, and finds the site built)."""
+    root, out = tmp_path_factory.getbasetemp() / "sets-root", tmp_path_factory.getbasetemp() / "sets-site"
+    first = not root.exists()
+    if first:
+        sets_root(results, root)
+    done = run_cli("build", "--results", str(root), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(out / "index.html")
+    said = "rendered" if first else "unchanged, its pages reused"
+    assert done.stderr.splitlines() == [f"{path}: {said}" for path in SETS]
+    done = run_cli("diff", str(root / SETS[0]), str(root / SETS[1]), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def visible_text(page: Path) -> str:
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page.read_text(encoding="utf-8"))))
+
+
+def test_the_landing_page_lists_every_set_from_its_runs_metadata(sets_site, results):
+    landing = parse(sets_site / "index.html")
+    for path in SETS:
+        assert f"{path}/index.html" in landing.links
+        assert (sets_site / path / "index.html").is_file()
+    meta = store.read_metadata(sorted(results.glob("sigmoid-*.parquet"))[0])
+    text = visible_text(sets_site / "index.html")
+    assert text.count(f"smoke · synthetic · TF {meta['tf_version']} · {meta['device']} (cpu)") == len(SETS)
+    assert meta["keras_version"] in text and meta["git_commit"] in text
+    assert check_links(sets_site) > 2 * 200  # every link of the landing page, the sets' pages and the diff resolves
+
+
+def test_each_set_has_the_whole_report_with_a_link_home(sets_site, built):
+    pages = {p.relative_to(built).as_posix() for p in html_pages(built)}
+    for path in SETS:
+        assert {p.relative_to(sets_site / path).as_posix() for p in html_pages(sets_site / path)} == pages
+        for page in html_pages(sets_site / path):
+            home = "../" * (page.relative_to(sets_site).as_posix().count("/")) + "index.html"
+            assert home in parse(page).links, page
+
+
+def test_a_set_page_says_what_produced_it_and_links_its_raw_data(sets_site, results):
+    meta = store.read_metadata(sorted(results.glob("sigmoid-*.parquet"))[0])
+    for path in SETS:
+        index = sets_site / path / "index.html"
+        text = visible_text(index)
+        assert "What produced these results" in text
+        for value in ("smoke", "synthetic", meta["tf_version"], meta["keras_version"], meta["device"],
+                      meta["git_commit"], meta["gradbench_version"], meta["started_at"][:10]):
+            assert value in text, value
+        assert f"python -m bench sweep --profile smoke --scenarios {SMOKE_SCENARIOS} --seeds 0,1 --dataset synthetic " \
+               f"--results {sets_site.parent / 'sets-root' / path}" in text
+        archive = path.replace("/", "-") + ".tar.gz"
+        assert archive in parse(index).links
+        with tarfile.open(sets_site / path / archive) as tar:
+            packed = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+        files = [*results.glob("*.parquet"), *results.glob("scan/*.parquet")]
+        assert packed == {f"{path}/{f.relative_to(results).as_posix()}": f.read_bytes() for f in files}
+
+
+def test_a_set_too_large_to_carry_gets_the_command_that_trains_it_again(results, tmp_path, monkeypatch):
+    monkeypatch.setattr(sets, "ARCHIVE_LIMIT", 1000)
+    root = sets_root(results, tmp_path / "root")
+    recorded = pd.DataFrame([store.read_metadata(f) for f in sorted(results.glob("*.parquet"))])
+    entry = sets.describe(root, root / SETS[0], recorded, len(recorded), "results")
+    sets.add_raw_data(root, root / SETS[0], entry, tmp_path / "site")
+    assert entry.archive == "" and not (tmp_path / "site").exists()
+    assert entry.command == (f"python -m bench sweep --profile smoke --scenarios {SMOKE_SCENARIOS} --seeds 0,1 "
+                             f"--dataset synthetic --results results/{SETS[0]} && python -m bench scan --profile smoke "
+                             f"--dataset synthetic --results results/{SETS[0]}")
+
+
+def test_the_diff_is_linked_from_the_sets_it_compares_and_links_home(sets_site):
+    diffs = [p.relative_to(sets_site).as_posix() for p in (sets_site / "diff").glob("*.html")]
+    assert len(diffs) == 1
+    assert parse(sets_site / "index.html").links.count(diffs[0]) == len(SETS) + 1  # each set's row, the list
+    assert "../index.html" in parse(sets_site / diffs[0]).links
+
+
+def test_a_second_build_of_an_unchanged_root_renders_nothing_again(sets_site, tmp_path):
+    root, out = sets_site.parent / "sets-root", tmp_path / "site"
+    shutil.copytree(sets_site, out)
+    rebuilt = (out / "index.html", out / publish.MARKER)  # the landing page, the list of the files (now the diff's)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p not in rebuilt}
+    done = run_cli("build", "--results", str(root), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [f"{path}: unchanged, its pages reused" for path in SETS]
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p not in rebuilt}
+    assert after == before  # the sets' pages, figures and archives, the record, the diff: the same bytes
+    assert parse(out / "index.html").links == parse(sets_site / "index.html").links  # the diff still listed
+    moved = sorted((root / SETS[0]).glob("sigmoid-*.parquet"))[0]
+    shutil.move(moved, tmp_path)  # one set changes (put back after: other tests read the root)
+    try:
+        done = run_cli("build", "--results", str(root), "--out", str(out))
+    finally:
+        shutil.move(tmp_path / moved.name, moved)
+    assert done.stderr.splitlines() == [f"{SETS[0]}: rendered", f"{SETS[1]}: unchanged, its pages reused"]
+    assert (out / SETS[1] / "index.html").read_bytes() == (sets_site / SETS[1] / "index.html").read_bytes()
+    assert (out / SETS[0] / "index.html").read_bytes() != (sets_site / SETS[0] / "index.html").read_bytes()
+
+
+def test_a_single_folder_builds_its_report_as_before_and_as_a_set_does(built, sets_site):
+    """No landing page, no link home, no provenance section: the set's pages are the single folder's but for those."""
+    assert not (built / sets.SETS_FILE).exists()
+    assert "All result sets" not in "".join(p.read_text() for p in html_pages(built))
+    assert "What produced these results" not in (built / "index.html").read_text()
+    in_set = sets_site / SETS[1]
+    for page in html_pages(built):
+        mine = (in_set / page.relative_to(built)).read_text()
+        mine = re.sub(r'\n    <p class="note"><a href="[./]*index.html">← All result sets</a>[^\n]*', "", mine)
+        mine = re.sub(r'<section aria-labelledby="produced">.*?</section>\n\n', "", mine, flags=re.S)
+        assert without_build_time(mine)[0] == without_build_time(page.read_text())[0], page
+    figures = [p.relative_to(built) for p in built.rglob("*") if p.suffix in (".svg", ".csv")]
+    assert figures and all((in_set / f).read_bytes() == (built / f).read_bytes() for f in figures)
+
+
+def test_cli_a_root_without_runs_or_with_foreign_files_is_one_line(tmp_path):
+    (tmp_path / "results" / "quick" / "tf-2.21.0").mkdir(parents=True)
+    (tmp_path / "results" / "quick" / "tf-2.21.0" / "scan").mkdir()
+    build = ("build", "--results", str(tmp_path / "results"), "--out", str(tmp_path / "site"))
+    assert_user_error(run_cli(*build), "no result files")
+    pq.write_table(pa.table({"x": [1, 2]}), tmp_path / "results" / "quick" / "tf-2.21.0" / "run.parquet")
+    assert_user_error(run_cli(*build), "tf-2.21.0/run.parquet: a parquet file, but not a gradbench result")
+    (tmp_path / "results" / "quick" / "tf-2.21.0" / "run.parquet").unlink()
+    (tmp_path / "results" / "diff").mkdir()
+    (tmp_path / "results" / "diff" / "run.parquet").write_text("not parquet")
+    assert_user_error(run_cli(*build), "may not be named 'diff'")
+    assert not (tmp_path / "site").exists()
