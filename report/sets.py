@@ -108,13 +108,20 @@ def device(runs: pd.DataFrame) -> str:
     return f"{distinct(runs, 'device')} ({distinct(runs, 'device_kind')})"
 
 
+def commits(runs: pd.DataFrame) -> str:
+    """The git commits the runs were trained at, short as git prints them (+dirty: with uncommitted changes)."""
+    found = sorted({f"{c[:10]}{'+dirty' if c.endswith('+dirty') else ''}" for c in runs.get("git_commit", [])
+                    if isinstance(c, str) and c})
+    return ", ".join(found) or "not recorded"
+
+
 def facts(runs: pd.DataFrame) -> list[tuple[str, str]]:
     """What produced a set's runs, from their provenance metadata."""
     return [
         ("profile", distinct(runs, "profile")), ("dataset", distinct(images_dataset(runs), "dataset")),
         ("TensorFlow", distinct(runs, "tf_version")), ("Keras", distinct(runs, "keras_version")),
         ("Python", distinct(runs, "python_version")), ("device", device(runs)),
-        ("gradbench", distinct(runs, "gradbench_version")), ("git commit", distinct(runs, "git_commit")),
+        ("gradbench", distinct(runs, "gradbench_version")), ("git commit", commits(runs)),
         ("measurement code", distinct(runs, "measurement_code")),
         ("trained (UTC)", span(runs.get("started_at", pd.Series(dtype=str)))),
     ]  # fmt: skip
