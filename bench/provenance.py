@@ -1,6 +1,5 @@
 """What is needed to know why two results differ: versions, device, determinism, commit."""
 
-import ast
 import hashlib
 import platform
 import socket
@@ -14,6 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bench.closure import code_of
 from bench.errors import UserError
 
 GRADBENCH_VERSION = "0.1.0"
@@ -72,17 +72,6 @@ def versions() -> dict:
     """The versions that go into a run's identity (a new TF is a new run)."""
     return {"tf_version": tf.__version__, "keras_version": keras.__version__,
             "python_version": platform.python_version(), "numpy_version": np.__version__}
-
-
-def code_of(source: str) -> str:
-    """A module's code without its comments and docstrings: what a change of wording leaves alone."""
-    tree = ast.parse(source)
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree)
 
 
 @cache

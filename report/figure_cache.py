@@ -1,7 +1,9 @@
-"""Saving a page's figures: stamped by a hash of code and data, reused from the previous build, drawn in workers."""
+"""Saving a page's figures: stamped by a hash of the code that draws them and what they draw, reused from the previous
+build, drawn in workers."""
 
 import hashlib
 import os
+import pickle
 import shutil
 import signal
 import threading
@@ -12,21 +14,23 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import scenarios as scenarios_module
+from bench import closure
 from report import figures
 from report.figures import SavedChart
 
-REPORT = Path(__file__).resolve().parent
-DRAWING_CODE = ("recurrent", "depth_scan", "data", "views", "phenomena", "article", "scenario_pages", "overview")
-# report modules besides figures/ and grading/ whose code decides what a figure draws
+
+def code_version(chart: figures.Chart) -> str:
+    """The code that draws a chart: its drawing function's module and the figures package (where `write` is), with
+    the modules they import, and the drawing engine's version."""
+    return closure.code_hash(chart.draw.func.__module__, "report.figures") + figures.ENGINE
 
 
-def code_version() -> str:
-    """Hash of everything besides a figure's data that decides how it is drawn."""
-    paths = [*sorted((REPORT / "figures").glob("*.py")), *sorted((REPORT / "grading").glob("*.py")),
-             *(REPORT / f"{name}.py" for name in DRAWING_CODE),
-             Path(scenarios_module.__file__)]
-    return hashlib.sha256(b"".join(p.read_bytes() for p in paths) + figures.ENGINE.encode()).hexdigest()
+def fingerprint(value) -> bytes:
+    """An argument of a drawing function as bytes: a table by its content, anything else as pickled."""
+    if isinstance(value, pd.DataFrame):
+        columns = ",".join(map(str, value.columns)).encode()
+        return columns + pd.util.hash_pandas_object(value, index=False).to_numpy().tobytes()
+    return pickle.dumps(value, protocol=4)
 
 
 @dataclass
@@ -43,7 +47,6 @@ class Shelf:
     pool: Executor | None = None
     previous: Path | None = None  # the site this build replaces
     pending: list[Future] = field(default_factory=list)
-    code: str = field(default_factory=code_version)
 
     def put(self, chart: figures.Chart | None, page: str) -> SavedChart | None:
         if chart is None:
@@ -59,10 +62,13 @@ class Shelf:
             self.pending.append(self.pool.submit(figures.write, chart, folder, stamp))
         return saved
 
-    def stamp(self, chart: figures.Chart) -> str:
-        digest = hashlib.sha256("\0".join([self.code, chart.name, chart.caption, chart.alt]).encode())
-        digest.update(",".join(map(str, chart.data.columns)).encode())
-        digest.update(pd.util.hash_pandas_object(chart.data, index=False).to_numpy().tobytes())
+    @staticmethod
+    def stamp(chart: figures.Chart) -> str:
+        """A hash of everything that decides the figure: the code that draws it, what it draws (the drawing
+        function's arguments, its data among them), its name, caption and alt text."""
+        digest = hashlib.sha256("\0".join([code_version(chart), chart.name, chart.caption, chart.alt]).encode())
+        for value in (*chart.draw.args, *sorted(chart.draw.keywords.items())):
+            digest.update(fingerprint(value))
         return digest.hexdigest()[:32]
 
     def reuse(self, saved: SavedChart, stamp: str) -> bool:

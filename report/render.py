@@ -4,11 +4,15 @@ Rendering never touches a DataFrame: a page's data is computed before (coverage.
 works the same way). The output is deterministic but for the one "Built at" line of each page.
 """
 
+import hashlib
+import pickle
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, meta
 
+from bench import closure
 from report.data import none_if_na
 from report.grading.rules import THRESHOLDS
 from report.grading.text import fmt, percent
@@ -98,3 +102,30 @@ def render(env: Environment, page: Page, built_at: str, in_site: bool = True, ho
         nav=nav_links() if in_site else [],
         built_at=f"{BUILT_AT_PREFIX}{built_at}",
     )
+
+
+@cache
+def templates_of(name: str) -> tuple[str, ...]:
+    """A template and every template it extends, includes or imports, at any depth."""
+    env = environment()
+    found, todo = [], [name]
+    while todo:
+        current = todo.pop()
+        if current not in found:
+            found.append(current)
+            source = (TEMPLATES / current).read_text(encoding="utf-8")
+            todo.extend(t for t in meta.find_referenced_templates(env.parse(source)) if t)
+    return tuple(sorted(found))
+
+
+def page_stamp(page: Page, **context) -> str | None:
+    """A hash of what decides a page's HTML but its build time: the rendering code and what it imports, the
+    page's templates, its data and the rest of its context; None for data that cannot be pickled (always drawn)."""
+    digest = hashlib.sha256(closure.code_hash("report.render").encode())
+    for name in templates_of(page.template):
+        digest.update(name.encode() + b"\0" + (TEMPLATES / name).read_bytes())
+    try:
+        digest.update(pickle.dumps((page, sorted(context.items())), protocol=4))
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None
+    return digest.hexdigest()[:32]

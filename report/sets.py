@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import store
-from report import figure_cache, publish, recurrent, summaries
+from bench import closure, store
+from report import publish, recurrent, summaries
 from report.data import distinct
 from report.render import TEMPLATES
 from report.views import Link
@@ -90,7 +90,7 @@ def fingerprint(root: Path, folder: Path) -> str:
     files' content, the report's code and templates."""
     digest = hashlib.sha256()
     digest.update(f"{root}\0{folder.relative_to(root).as_posix()}\0".encode())
-    digest.update(summaries.code_version().encode() + figure_cache.code_version().encode())
+    digest.update(closure.code_hash("report.site").encode())  # the build's code: summaries, pages, figures
     for path in sorted(TEMPLATES.iterdir()):
         digest.update(path.name.encode() + path.read_bytes())
     for path in input_files(folder):

@@ -9,12 +9,14 @@ each page. A build first summarises the folder's run files in worker processes (
 content), then computes the pages from those summaries and the few files each figure draws.
 """
 
+import json
 import multiprocessing
 import os
 import shutil
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,12 +27,13 @@ from report.data import Data, load
 from report.figure_cache import Shelf, start_worker
 from report.overview import index_page, methods_page, refresh_index
 from report.phenomena import PHENOMENA, phenomenon_page
-from report.render import Page, environment, render
+from report.render import Page, environment, page_stamp, render
 from report.scenario_pages import scenario_names, scenario_page
 from report.views import cell_views, scenario_href
 
 MAX_WORKERS = 4  # processes drawing figures
 DIFF_FOLDER = "diff"  # <site>/diff/<A>__<B>.html
+PAGES_FILE = "pages.json"  # each page's stamp: a rebuild renders only the pages whose stamp changed
 
 __all__ = ["build", "load", "pages", "write_diff", "write_matrix"]
 
@@ -75,17 +78,35 @@ def worker_pool():
 
 def write_pages(data: Data, root: Path, built_at: str, previous: Path | None = None, home: str = "",
                 result_set: sets.SetEntry | None = None) -> None:
-    """Every page into root (home, result_set: of a set in a site of sets, see render.render)."""
+    """Every page into root (home, result_set: of a set in a site of sets, see render.render). A page whose stamp
+    (render.page_stamp) is the one the previous site recorded for it is copied from there, not rendered again."""
     env = environment()
+    before = read_stamps(previous)
+    stamps = {}
+    context = {"home": home, "result_set": result_set and replace(result_set, fingerprint="", built_at="")}
     with worker_pool() as pool:  # stopped before the caller removes `root` after an error
         shelf = Shelf(root, pool, previous)
         for page in pages(data, shelf):
             target = root / page.path
             target.parent.mkdir(parents=True, exist_ok=True)
-            html = render(env, page, built_at, home=home, result_set=result_set)
-            target.write_text(html, encoding="utf-8", newline="\n")
+            stamps[page.path] = stamp = page_stamp(page, **context)
+            if stamp and before.get(page.path) == stamp and (previous / page.path).is_file():
+                shutil.copyfile(previous / page.path, target)
+            else:
+                html = render(env, page, built_at, home=home, result_set=result_set)
+                target.write_text(html, encoding="utf-8", newline="\n")
         shelf.wait()
+    (root / PAGES_FILE).write_text(json.dumps(stamps, indent=0, sort_keys=True) + "\n", encoding="utf-8")
     publish.mark_site(root)
+
+
+def read_stamps(previous: Path | None) -> dict[str, str]:
+    """The pages' stamps the previous site recorded; none when it has no record, or one that does not read."""
+    try:
+        stamps = json.loads((previous / PAGES_FILE).read_text(encoding="utf-8")) if previous else {}
+    except (OSError, ValueError):
+        return {}
+    return stamps if isinstance(stamps, dict) else {}
 
 
 def build(results: Path, out: Path, built_at: str | None = None, say=print) -> Path:

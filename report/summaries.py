@@ -19,12 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import scenarios, store
+from bench import closure, store
 from report.grading.runs import RUN_COLUMNS, run_rows, tidy
 
 BATCH_BYTES = 4 * 2**20  # file bytes per batch: bounds a worker's memory (a quick run's file: 25 kB-3 MB)
 SUMMARY_KINDS = ("step", "layer", "time", "epoch")  # what a run's row is computed from
-REPORT = Path(__file__).resolve().parent
 Summary = tuple[dict, dict]  # (the run's metadata, its run_rows row)
 
 
@@ -35,11 +34,8 @@ def cache_root() -> Path:
 
 
 def code_version() -> str:
-    """Hash of the code a summary comes from: the report package (the grading layer and what it reads), the catalogue,
-    the store."""
-    paths = [*sorted(REPORT.glob("*.py")), *sorted((REPORT / "grading").glob("*.py")), Path(scenarios.__file__),
-             Path(store.__file__)]
-    return hashlib.sha256(b"".join(p.read_bytes() for p in paths)).hexdigest()[:16]
+    """The code a summary comes from: this module and what it imports (the grading layer, the store, the catalogue)."""
+    return closure.code_hash("report.summaries")
 
 
 CACHE_MARKER = ".gradbench-summaries"  # in each folder of summaries this code made: only those are cleaned up

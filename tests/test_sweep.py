@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bench import adam, claims, store, sweep, train
+from bench import adam, claims, closure, store, sweep, train
 from bench.scenarios import CATALOGUE, PROFILES, SCENARIOS
 
 SMOKE = PROFILES["smoke"]
@@ -119,8 +119,8 @@ def test_the_measurement_code_version_ignores_wording_and_follows_code():
 
     source = 'def f(x):\n    """Twice x."""\n    return 2 * x  # doubled\n'
     reworded = 'def f(x):\n    """Two times x, said otherwise."""\n    # a new comment\n    return 2 * x\n'
-    assert provenance.code_of(source) == provenance.code_of(reworded)
-    assert provenance.code_of(source) != provenance.code_of(source.replace("2 * x", "3 * x"))
+    assert closure.code_of(source) == closure.code_of(reworded)
+    assert closure.code_of(source) != closure.code_of(source.replace("2 * x", "3 * x"))
     assert len(provenance.measurement_code()) == 12
 
 
