@@ -16,8 +16,7 @@ from bench import closure
 from report.data import none_if_na
 from report.grading.rules import THRESHOLDS
 from report.grading.text import fmt, percent
-from report.phenomena import PHENOMENA
-from report.views import CellView, Link
+from report.views import CellView
 
 # the source tree's templates/, or the copy a wheel installs as report/templates (pyproject.toml maps it)
 SOURCE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -68,16 +67,6 @@ class Page:
     data: object
 
 
-def nav_links() -> list[Link]:
-    phenomena = [Link(f"{p.slug}.html", p.title) for p in PHENOMENA]
-    return [
-        Link("index.html", "Overview"),
-        *phenomena,
-        Link("article.html", "Article"),
-        Link("methods.html", "Methods"),
-    ]
-
-
 def description(data: object) -> str:
     """What a link preview says of a page: its data's summary where it has one, then what the site is."""
     summary = getattr(data, "summary", "")
@@ -90,6 +79,8 @@ def render(env: Environment, page: Page, built_at: str, in_site: bool = True, ho
 
     In a site of result sets (report/sets.py), `home` is the landing page relative to the page's site root and
     `result_set` the sets.SetEntry whose report the page belongs to."""
+    from report.pages import nav_links  # the registry builds pages, whose modules render: imported when rendering
+
     depth = page.path.count("/")
     return env.get_template(page.template).render(
         home=home,

@@ -13,7 +13,6 @@ import json
 import multiprocessing
 import os
 import shutil
-from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
@@ -22,38 +21,17 @@ from pathlib import Path
 
 from bench import store
 from report import diff, figures, matrix, publish, sets
-from report.article import article_page
 from report.data import Data, load
 from report.figure_cache import Shelf, start_worker
-from report.overview import index_page, methods_page, refresh_index
-from report.phenomena import PHENOMENA, phenomenon_page
+from report.overview import refresh_index
+from report.pages import pages
 from report.render import Page, environment, page_stamp, render
-from report.scenario_pages import scenario_names, scenario_page
-from report.views import cell_views, scenario_href
 
 MAX_WORKERS = 4  # processes drawing figures
 DIFF_FOLDER = "diff"  # <site>/diff/<A>__<B>.html
 PAGES_FILE = "pages.json"  # each page's stamp: a rebuild renders only the pages whose stamp changed
 
-__all__ = ["build", "load", "pages", "write_diff", "write_matrix"]
-
-
-def pages(data: Data, shelf: Shelf) -> Iterable[Page]:
-    """Every page of the site, computing (and saving the figures of) one at a time."""
-    views = cell_views(data)
-    article = article_page(data, shelf)
-    yield Page("index.html", "index.html.j2", "gradbench report", index_page(data, views, article, shelf))
-    for p in PHENOMENA:
-        yield Page(f"{p.slug}.html", f"{p.slug}.html.j2", p.title, phenomenon_page(p, data, views, shelf))
-    yield Page("article.html", "article.html.j2", "Reproducing the article", article)
-    yield Page("methods.html", "methods.html.j2", "Methods", methods_page(data))
-    for name in scenario_names(data):
-        yield Page(
-            scenario_href(name),
-            "scenario.html.j2",
-            f"Scenario {name}",
-            scenario_page(name, data, views, shelf),
-        )
+__all__ = ["build", "load", "write_diff", "write_matrix"]
 
 
 def workers() -> int:
