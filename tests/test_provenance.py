@@ -55,7 +55,8 @@ def test_a_change_of_measuring_code_changes_the_measurement_code(bench_copy, mod
 def test_comments_docstrings_and_other_modules_leave_the_measurement_code_alone(bench_copy):
     train = bench_copy / "train.py"
     edit(train, '"""', '"""Reworded. ')  # the module docstring
-    train.write_text(train.read_text().replace("\n    # ", "\n    # reworded: ", 3) + "\n# a closing comment\n")
+    train.write_text(train.read_text().replace("  # ", "  # reworded: ", 3) + "\n# a closing comment\n")
+    assert train.read_text().count("# reworded: ") == 3
     (bench_copy / "console.py").write_text((bench_copy / "console.py").read_text() + "\nCHANGED = 1\n")
     assert measurement_code_of(bench_copy) == provenance.measurement_code()
     adam = bench_copy / "adam.py"
