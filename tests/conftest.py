@@ -38,3 +38,16 @@ def smoke_results(tmp_path_factory):
                  "sigmoid,relu_he,linear,linear_clipnorm", "--depths", "4", "--seeds", "0,1"])
     assert code == 0
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_results(tmp_path_factory):
+    """The smallest real sweep with every kind of cell a page distinguishes: sigmoid, relu_he_bn (batch norm) and
+    linear at depth 2, seeds 0 and 1, with their control runs (seconds)."""
+    from bench.__main__ import main
+
+    folder = tmp_path_factory.mktemp("tiny") / "tf-a"
+    grid = ["--profile", "smoke", "--scenarios", "sigmoid,relu_he_bn,linear", "--depths", "2", "--seeds", "0,1"]
+    assert main(["sweep", *grid, "--results", str(folder)]) == 0
+    assert main(["sweep", *grid, "--results", str(folder), "--control", "init_ulp"]) == 0
+    return folder
