@@ -1,4 +1,6 @@
-"""Shared fixtures: the smoke profile, generated data, and one small real results folder."""
+"""Shared fixtures: the smoke profile, generated data, small real results folders and the site built from one.
+
+Plain helpers that several test modules share are in tests/helpers.py; no test module imports another."""
 
 import os
 from pathlib import Path
@@ -9,6 +11,7 @@ import pytest  # noqa: E402
 
 from bench import data, train  # noqa: E402
 from bench.scenarios import PROFILES  # noqa: E402
+from tests.helpers import SITE_FOLDER, run_cli, sweep_smoke  # noqa: E402
 
 train.configure_threads()  # as python -m bench does, before TensorFlow starts its thread pools
 
@@ -38,6 +41,22 @@ def smoke_results(tmp_path_factory):
                  "sigmoid,relu_he,linear,linear_clipnorm", "--depths", "4", "--seeds", "0,1"])
     assert code == 0
     return folder
+
+
+@pytest.fixture(scope="session")
+def results(tmp_path_factory) -> Path:
+    """The smoke sweep the site tests read (tests/helpers.py's sweep_smoke, with its depth scan)."""
+    return sweep_smoke(tmp_path_factory.getbasetemp() / "smoke-results")
+
+
+@pytest.fixture(scope="session")
+def built(results, tmp_path_factory) -> Path:
+    """The site, built by the CLI as a user would."""
+    out = tmp_path_factory.getbasetemp() / SITE_FOLDER
+    done = run_cli("build", "--results", str(results), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(out / "index.html")
+    return out
 
 
 @pytest.fixture(scope="session")

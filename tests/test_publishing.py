@@ -11,11 +11,8 @@ import socket
 import subprocess
 import sys
 import tarfile
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from html.parser import HTMLParser
 from io import BytesIO
 from pathlib import Path
@@ -23,8 +20,8 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import pytest
 
-from report import publish, serve
-from tests.test_site import PageParser, assert_user_error, built, html_pages, results  # noqa: F401 (fixtures)
+from report import publish
+from tests.helpers import PageParser, assert_user_error, html_pages, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 GIT_IDENTITY = ("GIT_AUTHOR_", "GIT_COMMITTER_", "EMAIL")
@@ -241,19 +238,6 @@ def test_publish_refuses_with_one_line(built, repo, tmp_path):  # noqa: F811
 
 
 # -- any base path ----------------------------------------------------------------------------------------
-
-
-@contextmanager
-def serving(site: Path, base: str) -> Iterator[str]:
-    """The site served in this process under base; yields its URL."""
-    server = serve.make_server(site, 0, base)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield serve.url(server, base)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def status(url: str) -> int:
