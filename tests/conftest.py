@@ -1,4 +1,6 @@
-"""Shared fixtures: the smoke profile, generated data, and one small real results folder."""
+"""Shared fixtures: the smoke profile, generated data, small real results folders and the site built from one.
+
+Plain helpers that several test modules share are in tests/helpers.py; no test module imports another."""
 
 import os
 from pathlib import Path
@@ -9,6 +11,7 @@ import pytest  # noqa: E402
 
 from bench import data, train  # noqa: E402
 from bench.scenarios import PROFILES  # noqa: E402
+from tests.helpers import SETS, SITE_FOLDER, run_cli, sets_root, sweep_smoke  # noqa: E402
 
 train.configure_threads()  # as python -m bench does, before TensorFlow starts its thread pools
 
@@ -38,3 +41,49 @@ def smoke_results(tmp_path_factory):
                  "sigmoid,relu_he,linear,linear_clipnorm", "--depths", "4", "--seeds", "0,1"])
     assert code == 0
     return folder
+
+
+@pytest.fixture(scope="session")
+def results(tmp_path_factory) -> Path:
+    """The smoke sweep the site tests read (tests/helpers.py's sweep_smoke, with its depth scan)."""
+    return sweep_smoke(tmp_path_factory.getbasetemp() / "smoke-results")
+
+
+@pytest.fixture(scope="session")
+def built(results, tmp_path_factory) -> Path:
+    """The site, built by the CLI as a user would."""
+    out = tmp_path_factory.getbasetemp() / SITE_FOLDER
+    done = run_cli("build", "--results", str(results), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(out / "index.html")
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_results(tmp_path_factory):
+    """The smallest real sweep with every kind of cell a page distinguishes: sigmoid, relu_he_bn (batch norm) and
+    linear at depth 2, seeds 0 and 1, with their control runs (seconds)."""
+    from bench.__main__ import main
+
+    folder = tmp_path_factory.mktemp("tiny") / "tf-a"
+    grid = ["--profile", "smoke", "--scenarios", "sigmoid,relu_he_bn,linear", "--depths", "2", "--seeds", "0,1"]
+    assert main(["sweep", *grid, "--results", str(folder)]) == 0
+    assert main(["sweep", *grid, "--results", str(folder), "--control", "init_ulp"]) == 0
+    return folder
+
+
+@pytest.fixture(scope="session")
+def sets_site(results, tmp_path_factory) -> Path:
+    """A site of two result sets and their diff, built and compared by the CLI as a user would."""
+    root, out = tmp_path_factory.getbasetemp() / "sets-root", tmp_path_factory.getbasetemp() / "sets-site"
+    first = not root.exists()
+    if first:
+        sets_root(results, root)
+    done = run_cli("build", "--results", str(root), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(out / "index.html")
+    said = "rendered" if first else "unchanged, its pages reused"
+    assert done.stderr.splitlines() == [f"{path}: {said}" for path in SETS]
+    done = run_cli("diff", str(root / SETS[0]), str(root / SETS[1]), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    return out

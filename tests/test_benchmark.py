@@ -9,7 +9,7 @@ import pytest
 
 from bench import benchmark, store
 from report import benchmark_page
-from tests.test_site import check_links
+from tests.helpers import check_links
 
 EXPECTED = {
     *(f"samples_per_s.{k}" for k in ("gradbench.side_by_side", "gradbench.instrumented", "default.fit", "gradbench.fit",

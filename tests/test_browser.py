@@ -15,8 +15,7 @@ import pytest
 from matplotlib import image as mpimg
 
 from report import site
-from tests.test_publishing import serving
-from tests.test_site import BUILT_AT, SITE_FOLDER, sweep_smoke
+from tests.helpers import BUILT_AT, SITE_FOLDER, serving, sweep_smoke
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 FLAGS = (

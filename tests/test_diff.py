@@ -1,10 +1,8 @@
 """report diff on a real smoke sweep and on copies of it with one planted change each."""
 
 import json
-import shutil
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -12,7 +10,7 @@ from bench import store
 from report import diff
 from report.__main__ import main as report_main
 from report.grading.runs import MATCH_KEYS, VERSION_KEYS
-from tests.test_site import check_links
+from tests.helpers import check_links, copy, rewrite, run_file
 
 CELLS = [("sigmoid", 2), ("linear", 2)]
 
@@ -27,32 +25,6 @@ def results(tmp_path_factory):
             "--depths", "2", "--seeds", "0,1"]
     assert main(argv) == 0
     return folder
-
-
-def rewrite(path, rows=None, run=None) -> None:
-    """Rewrite one run file in place: rows(frame) edits its rows, run(dict) its metadata."""
-    table = pq.read_table(path)
-    meta = json.loads(table.schema.metadata[store.METADATA_KEY])
-    frame = table.to_pandas()
-    if rows:
-        rows(frame)
-    if run:
-        run(meta["run"])
-    new = pa.Table.from_pandas(frame, schema=store.schema(), preserve_index=False)
-    store.write_atomically(new.replace_schema_metadata({store.METADATA_KEY: json.dumps(meta)}), path)
-
-
-def copy(results, tmp_path, name="tf-b"):
-    """A copy of the results whose runs claim another TensorFlow and Keras version."""
-    target = tmp_path / name
-    shutil.copytree(results, target)
-    for path in store.run_files(target):
-        rewrite(path, run=lambda r: r.update(tf_version="9.99.0", keras_version="9.0.0"))
-    return target
-
-
-def run_file(folder, scenario: str, seed: int):
-    return next(p for p in store.run_files(folder) if p.name.startswith(f"{scenario}-d2-s{seed}-"))
 
 
 def changed(result: diff.Diff) -> set[tuple]:

@@ -7,8 +7,7 @@ import pytest
 from bench import store
 from report import diff, floor, matrix
 from report.__main__ import main as report_main
-from tests.test_diff import copy, rewrite, run_file
-from tests.test_site import check_links
+from tests.helpers import check_links, copy, rewrite, run_file
 
 GRID = ["--profile", "smoke", "--scenarios", "sigmoid,linear", "--depths", "2", "--seeds", "0,1"]
 

@@ -11,11 +11,8 @@ import socket
 import subprocess
 import sys
 import tarfile
-import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from html.parser import HTMLParser
 from io import BytesIO
 from pathlib import Path
@@ -23,16 +20,8 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import pytest
 
-from report import publish, serve
-from tests.test_site import (  # noqa: F401 (fixtures)
-    SETS,
-    PageParser,
-    assert_user_error,
-    built,
-    html_pages,
-    results,
-    sets_site,
-)
+from report import publish
+from tests.helpers import SETS, PageParser, assert_user_error, html_pages, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 GIT_IDENTITY = ("GIT_AUTHOR_", "GIT_COMMITTER_", "EMAIL")
@@ -75,7 +64,7 @@ def first_image(page: Path) -> str:
 
 
 @pytest.mark.parametrize("port", ["chosen", "given"])
-def test_serve_shows_the_site_over_http_and_stops_cleanly_on_ctrl_c(built, port):  # noqa: F811
+def test_serve_shows_the_site_over_http_and_stops_cleanly_on_ctrl_c(built, port):
     args = ["--port", str(free_port())] if port == "given" else []
     server = subprocess.Popen(report_command("serve", str(built), *args), cwd=ROOT, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -96,7 +85,7 @@ def test_serve_shows_the_site_over_http_and_stops_cleanly_on_ctrl_c(built, port)
     assert "stopped" in out
 
 
-def test_serve_refuses_what_it_cannot_serve(built, tmp_path):  # noqa: F811
+def test_serve_refuses_what_it_cannot_serve(built, tmp_path):
     assert_user_error(run_report("serve", str(tmp_path / "nowhere")), "no such folder")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "index.html").write_text("<p>mine</p>")
@@ -163,7 +152,7 @@ def head_of(repo: Path, branch: str = "gh-pages") -> str:
     return git(repo, "rev-parse", f"refs/heads/{branch}").strip()
 
 
-def test_publish_commits_exactly_the_site_and_nojekyll_and_nothing_else(built, repo):  # noqa: F811
+def test_publish_commits_exactly_the_site_and_nojekyll_and_nothing_else(built, repo):
     before = repo_state(repo)
     done = run_report("publish", str(built), cwd=repo)
     assert done.returncode == 0, done.stderr
@@ -175,7 +164,7 @@ def test_publish_commits_exactly_the_site_and_nojekyll_and_nothing_else(built, r
     assert "gh-pages" not in git(repo / ".." / "origin.git", "branch")  # not pushed
 
 
-def test_publishing_an_unchanged_site_makes_no_commit_and_a_changed_one_replaces_it(built, repo, tmp_path):  # noqa: F811
+def test_publishing_an_unchanged_site_makes_no_commit_and_a_changed_one_replaces_it(built, repo, tmp_path):
     assert run_report("publish", str(built), cwd=repo).returncode == 0
     first = head_of(repo)
     again = run_report("publish", str(built), cwd=repo)
@@ -194,7 +183,7 @@ def test_publishing_an_unchanged_site_makes_no_commit_and_a_changed_one_replaces
     assert files == {**folder_files(site), ".nojekyll": b""}
 
 
-def test_publish_pushes_only_when_asked(built, repo):  # noqa: F811
+def test_publish_pushes_only_when_asked(built, repo):
     origin = repo / ".." / "origin.git"
     assert run_report("publish", str(built), "--branch", "pages", cwd=repo).returncode == 0
     assert "pages" not in git(origin, "branch")
@@ -204,7 +193,7 @@ def test_publish_pushes_only_when_asked(built, repo):  # noqa: F811
     assert head_of(origin, "pages") == head_of(repo, "pages")
 
 
-def test_publish_from_a_fresh_clone_builds_on_the_remotes_branch(built, repo, tmp_path):  # noqa: F811
+def test_publish_from_a_fresh_clone_builds_on_the_remotes_branch(built, repo, tmp_path):
     assert run_report("publish", str(built), "--push", cwd=repo).returncode == 0
     git(repo, "push", "--quiet", "origin", "main")
     origin = tmp_path / "origin.git"
@@ -224,7 +213,7 @@ def test_publish_from_a_fresh_clone_builds_on_the_remotes_branch(built, repo, tm
     assert git(clone, "log", "--format=%P", "-1", "gh-pages").split() == [pushed]  # a fast-forward
 
 
-def test_publish_commits_as_the_user_git_finds_without_config(built, repo):  # noqa: F811
+def test_publish_commits_as_the_user_git_finds_without_config(built, repo):
     git(repo, "config", "--unset", "user.name")
     git(repo, "config", "--unset", "user.email")
     done = run_report("publish", str(built), cwd=repo, EMAIL="someone@example.org")  # git's own fallback
@@ -232,7 +221,7 @@ def test_publish_commits_as_the_user_git_finds_without_config(built, repo):  # n
     assert git(repo, "log", "--format=%ce", "gh-pages").strip() == "someone@example.org"
 
 
-def test_publish_refuses_with_one_line(built, repo, tmp_path):  # noqa: F811
+def test_publish_refuses_with_one_line(built, repo, tmp_path):
     elsewhere = tmp_path / "not-a-repo"
     elsewhere.mkdir()
     assert_user_error(run_report("publish", str(built), cwd=elsewhere), "not in a git repository")
@@ -249,19 +238,6 @@ def test_publish_refuses_with_one_line(built, repo, tmp_path):  # noqa: F811
 
 
 # -- any base path ----------------------------------------------------------------------------------------
-
-
-@contextmanager
-def serving(site: Path, base: str) -> Iterator[str]:
-    """The site served in this process under base; yields its URL."""
-    server = serve.make_server(site, 0, base)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield serve.url(server, base)
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def status(url: str) -> int:
@@ -289,7 +265,7 @@ def broken_links(site: Path, url: str) -> tuple[list[tuple[str, str]], int]:
     return broken, len(targets)
 
 
-def test_every_link_of_every_page_resolves_under_a_base_path(built):  # noqa: F811
+def test_every_link_of_every_page_resolves_under_a_base_path(built):
     with serving(built, "/gradbench/") as url:
         assert url.endswith("/gradbench/")
         broken, fetched = broken_links(built, url)
@@ -339,7 +315,7 @@ def head(page: Path) -> HeadParser:
     return parser
 
 
-def test_every_page_has_a_title_and_description_for_link_previews(built):  # noqa: F811
+def test_every_page_has_a_title_and_description_for_link_previews(built):
     for page in html_pages(built):
         tags = head(page)
         assert tags.title.endswith(" · gradbench") and len(tags.title) > len(" · gradbench"), page
@@ -354,7 +330,7 @@ def test_every_page_has_a_title_and_description_for_link_previews(built):  # noq
 # -- a site of result sets, published and served --------------------------------------------------------------
 
 
-def test_a_site_of_sets_is_published_whole_and_served_with_every_link_resolving(sets_site, repo):  # noqa: F811
+def test_a_site_of_sets_is_published_whole_and_served_with_every_link_resolving(sets_site, repo):
     """What the README's steps end with: the gh-pages branch lists both sets and their diff, and serve shows it."""
     done = run_report("publish", str(sets_site), cwd=repo)
     assert done.returncode == 0, done.stderr

@@ -13,9 +13,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
-from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import pandas as pd
 import pyarrow as pa
@@ -31,51 +29,18 @@ from report.figure_cache import Shelf
 from report.overview import index_page
 from report.phenomena import PHENOMENA, phenomenon_page
 from report.views import cell_views
-
-ROOT = Path(__file__).resolve().parent.parent
-SMOKE_SCENARIOS = "sigmoid,relu_he,linear,linear_clipnorm"
-SMOKE_SEEDS = [0, 1]
-BUILT_AT = "2000-01-01 00:00:00 UTC"
-SITE_FOLDER = "site"  # under pytest's base temp folder, shared with test_browser.py
-
-
-def sweep_smoke(folder: Path) -> Path:
-    """Run (or resume: finished runs are skipped) the smoke sweep that the site tests read."""
-    command = [
-        sys.executable,
-        "-m",
-        "bench",
-        "sweep",
-        "--profile",
-        "smoke",
-        "--results",
-        str(folder),
-        "--scenarios",
-        SMOKE_SCENARIOS,
-        "--seeds",
-        ",".join(map(str, SMOKE_SEEDS)),
-    ]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
-    assert done.returncode == 0, f"bench sweep failed:\n{done.stderr[-3000:]}"
-    scan = [sys.executable, "-m", "bench", "scan", "--profile", "smoke", "--results", str(folder)]
-    done = subprocess.run(scan, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"bench scan failed:\n{done.stderr[-3000:]}"
-    return folder
-
-
-@pytest.fixture(scope="session")
-def results(tmp_path_factory) -> Path:
-    return sweep_smoke(tmp_path_factory.getbasetemp() / "smoke-results")
-
-
-@pytest.fixture(scope="session")
-def built(results, tmp_path_factory) -> Path:
-    """The site, built by the CLI as a user would."""
-    out = tmp_path_factory.getbasetemp() / SITE_FOLDER
-    done = run_cli("build", "--results", str(results), "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(out / "index.html")
-    return out
+from tests.helpers import (
+    BUILT_AT,
+    SETS,
+    SMOKE_SCENARIOS,
+    SMOKE_SEEDS,
+    assert_user_error,
+    check_links,
+    html_pages,
+    parse,
+    run_cli,
+    sets_root,
+)
 
 
 @pytest.fixture(scope="session")
@@ -86,12 +51,6 @@ def data(results) -> Data:
 def shelf(root: Path, built: Path) -> Shelf:
     """A shelf that copies the built site's figures (their stamps match) instead of drawing them again."""
     return Shelf(root, previous=built)
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "report", *args], cwd=ROOT, capture_output=True, text=True, timeout=900
-    )
 
 
 # -- expected values, computed here from the files ------------------------------------------------
@@ -198,66 +157,6 @@ def test_a_missing_scenario_gets_a_page_that_says_so(built):
 # -- the built site ------------------------------------------------------------------------------
 
 
-class PageParser(HTMLParser):
-    """Links, images, ids and tag balance of one HTML page."""
-
-    VOID = {
-        "area",
-        "base",
-        "br",
-        "col",
-        "embed",
-        "hr",
-        "img",
-        "input",
-        "link",
-        "meta",
-        "source",
-        "track",
-        "wbr",
-    }
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.links: list[str] = []
-        self.images: list[dict] = []
-        self.ids: list[str] = []
-        self.stack: list[str] = []
-        self.errors: list[str] = []
-        self.tags: list[str] = []
-        self.doctype = ""
-
-    def handle_decl(self, decl):
-        self.doctype = decl
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        self.tags.append(tag)
-        self.ids += [attrs["id"]] if "id" in attrs else []
-        self.links += [attrs[k] for k in ("href", "src") if k in attrs]
-        if tag == "img":
-            self.images.append(attrs)
-        if tag not in self.VOID:
-            self.stack.append(tag)
-
-    def handle_endtag(self, tag):
-        if not self.stack or self.stack[-1] != tag:
-            self.errors.append(f"</{tag}> closes <{self.stack[-1] if self.stack else 'nothing'}>")
-        else:
-            self.stack.pop()
-
-
-def parse(path: Path) -> PageParser:
-    parser = PageParser()
-    parser.feed(path.read_text(encoding="utf-8"))
-    parser.close()
-    return parser
-
-
-def html_pages(root: Path) -> list[Path]:
-    return sorted(root.rglob("*.html"))
-
-
 def test_the_site_has_every_page(built):
     names = {p.relative_to(built).as_posix() for p in html_pages(built)}
     expected = {
@@ -282,26 +181,6 @@ def test_pages_are_balanced_html5_with_one_h1_and_unique_ids(built):
             sorted(i for i in page.ids if page.ids.count(i) > 1),
         )
         assert "script" not in page.tags and "iframe" not in page.tags, path
-
-
-def check_links(root: Path) -> int:
-    """Every link of every page under root is local, resolves inside root (fragments too), every image has
-    alt text; returns how many links were checked."""
-    ids = {path.resolve(): set(parse(path).ids) for path in html_pages(root)}
-    checked = 0
-    for path in html_pages(root):
-        page = parse(path)
-        for link in page.links:
-            parts = urlsplit(link)
-            assert not parts.scheme and not parts.netloc and not link.startswith("/"), (path, link)
-            target = (path.parent / unquote(parts.path)).resolve() if parts.path else path.resolve()
-            assert target.is_relative_to(root.resolve()) and target.exists(), (path, link)
-            if parts.fragment and target.suffix == ".html":
-                assert parts.fragment in ids[target], (path, link)
-            checked += 1
-        for image in page.images:
-            assert image.get("alt", "").strip(), (path, image)
-    return checked
 
 
 def test_every_local_link_and_image_exists_and_none_is_remote(built):
@@ -376,12 +255,6 @@ def test_data_derived_strings_are_escaped(one_run, tmp_path):
 
 
 # -- the command line ----------------------------------------------------------------------------
-
-
-def assert_user_error(done: subprocess.CompletedProcess, words: str) -> None:
-    assert done.returncode == 2, (done.returncode, done.stderr)
-    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
-    assert words in done.stderr, done.stderr
 
 
 def test_cli_missing_results_folder(tmp_path):
@@ -559,34 +432,6 @@ def test_the_methods_page_prints_every_rule_and_the_measured_agreement(built, re
 
 
 # -- a site of result sets (python -m report build over a results root) ------------------------------------
-
-
-SETS = ("quick/tf-2.15.1", "quick/tf-2.21.0")  # under the root: a copy of the smoke results, and a link to them
-
-
-def sets_root(results: Path, root: Path) -> Path:
-    (root / "quick").mkdir(parents=True)
-    shutil.copytree(results, root / SETS[0])
-    (root / SETS[1]).symlink_to(results, target_is_directory=True)
-    return root
-
-
-@pytest.fixture(scope="session")
-def sets_site(results, tmp_path_factory) -> Path:
-    """A site of two result sets and their diff, built and compared by the CLI as a user would (once per session:
-    a module that imports the fixture gets its own, and finds the site built)."""
-    root, out = tmp_path_factory.getbasetemp() / "sets-root", tmp_path_factory.getbasetemp() / "sets-site"
-    first = not root.exists()
-    if first:
-        sets_root(results, root)
-    done = run_cli("build", "--results", str(root), "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(out / "index.html")
-    said = "rendered" if first else "unchanged, its pages reused"
-    assert done.stderr.splitlines() == [f"{path}: {said}" for path in SETS]
-    done = run_cli("diff", str(root / SETS[0]), str(root / SETS[1]), "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    return out
 
 
 def visible_text(page: Path) -> str:
