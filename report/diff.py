@@ -588,10 +588,22 @@ def summary(diff: Diff) -> str:
     return f"{len(diff.pairs)} matched runs in {len(diff.cells)} cells: {changes}; {verdicts}{beyond}"
 
 
+def names(*folders: Path) -> list[str]:
+    """The folders' names, with as many parent folders as it takes to tell them apart: tf-2.21.0 and tf-2.15.1,
+    but quick/tf-2.21.0 and gpu-box/tf-2.21.0."""
+    parts = [Path(folder).resolve().parts for folder in folders]
+    for n in range(1, max(map(len, parts)) + 1):
+        found = ["/".join(p[-n:]) for p in parts]
+        if len(set(found)) == len(found):
+            return found
+    return found
+
+
 def diff_page(diff: Diff) -> DiffPage:
     a, b = diff.a, diff.b
-    entry = DiffEntry(f"{slug(a.name)}__{slug(b.name)}", f"{a.name} ({a.versions()})",
-                      f"{b.name} ({b.versions()})", summary(diff))
+    name_a, name_b = names(a.folder, b.folder)
+    entry = DiffEntry(f"{slug(name_a)}__{slug(name_b)}", f"{name_a} ({a.versions()})",
+                      f"{name_b} ({b.versions()})", summary(diff))
     return DiffPage(
         entry, side_text(diff.a), side_text(diff.b), cell_lines(diff), metric_lines(diff, layers=False),
         metric_lines(diff, layers=True), unmatched_text(diff, "A"), unmatched_text(diff, "B"),

@@ -186,3 +186,9 @@ def test_sign_test_is_exact_and_says_when_seeds_are_too_few():
     six = pd.Series([1.0, 2, 3, 4, 5, 6])
     assert diff.significance(six, six + 1) == "sign test p=0.031, B higher on 6/6"
     assert diff.significance(a, a) == "—"
+
+
+def test_sets_of_one_folder_name_are_told_apart_by_their_parents(tmp_path):
+    assert diff.names(tmp_path / "tf-a", tmp_path / "tf-b") == ["tf-a", "tf-b"]
+    assert diff.names(tmp_path / "quick" / "tf-2.21.0", tmp_path / "gpu-box" / "tf-2.21.0") == [
+        "quick/tf-2.21.0", "gpu-box/tf-2.21.0"]
