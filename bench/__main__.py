@@ -125,8 +125,9 @@ def make_parser() -> Parser:
                        help="a Dask scheduler (tcp://HOST:8786): its workers train the runs (default: "
                             "$DASK_SCHEDULER_ADDRESS, else this machine)")
     where.add_argument("--workers", type=one_integer("--workers", 1, 256),
-                       help="train in N worker processes of a Dask cluster on this machine (2 on 2 cores: 1.3x the "
-                            "runs per minute of one process, the same numbers)")
+                       help="train in N worker processes of a Dask cluster on this machine, with the same numbers; "
+                            "for machines with more cores than one process keeps busy (on 2 cores the local sweep "
+                            "is faster)")
     scan = commands.add_parser("scan", help="step-0 statistics of every MLP scenario over depths 1-64 and 10 seeds")
     for sub in (run, sweep):
         add_common(sub)
