@@ -594,7 +594,7 @@ def names(*folders: Path) -> list[str]:
     parts = [Path(folder).resolve().parts for folder in folders]
     for n in range(1, max(map(len, parts)) + 1):
         found = ["/".join(p[-n:]) for p in parts]
-        if len(set(found)) == len(found):
+        if len(set(found)) == len(set(parts)):  # a folder given twice keeps its name
             return found
     return found
 

@@ -192,3 +192,4 @@ def test_sets_of_one_folder_name_are_told_apart_by_their_parents(tmp_path):
     assert diff.names(tmp_path / "tf-a", tmp_path / "tf-b") == ["tf-a", "tf-b"]
     assert diff.names(tmp_path / "quick" / "tf-2.21.0", tmp_path / "gpu-box" / "tf-2.21.0") == [
         "quick/tf-2.21.0", "gpu-box/tf-2.21.0"]
+    assert diff.names(tmp_path / "tf-a", tmp_path / "tf-a") == ["tf-a", "tf-a"]  # a set against itself
