@@ -119,7 +119,7 @@ def test_the_diff_page_has_its_three_figures_with_data_and_alt_text(results, tmp
     assert report_main(["diff", str(results), str(b), "--out", str(site)]) == 0
     page = (site / "diff" / "tf-a__tf-b.html").read_text()
     for name in ("paired", "step0-profiles", "loss-curves"):
-        for ext in ("svg", "csv"):
+        for ext in ("svg", "csv.gz"):
             assert (site / "diff" / "tf-a__tf-b" / f"{name}.{ext}").is_file()
         assert f'src="tf-a__tf-b/{name}.svg"' in page.replace("../diff/", "")
     assert "first log a different loss (seed 0: step" in page

@@ -312,7 +312,7 @@ def test_figures_are_svg_with_csv_beside_and_data_derived_alt_text(built):
     assert len(page.images) >= 3
     for image in page.images:
         svg = built / image["src"]
-        assert svg.suffix == ".svg" and svg.with_suffix(".csv").exists()
+        assert svg.suffix == ".svg" and (svg.parent / f"{svg.stem}.csv.gz").exists()
         assert re.search(r"\d", image["alt"]), image["alt"]  # written from the numbers, not a fixed label
     sizes = [p.stat().st_size for p in built.rglob("*.svg")]
     assert max(sizes) < 400_000, max(sizes)
