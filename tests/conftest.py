@@ -1,4 +1,5 @@
-"""Shared fixtures: the smoke profile, generated data, and one small real results folder."""
+"""Shared fixtures: the smoke profile, generated data, and small real results folders, each trained once a
+session."""
 
 import os
 from pathlib import Path
@@ -36,5 +37,18 @@ def smoke_results(tmp_path_factory):
     folder = tmp_path_factory.mktemp("results")
     code = main(["sweep", "--profile", "smoke", "--results", str(folder), "--scenarios",
                  "sigmoid,relu_he,linear,linear_clipnorm", "--depths", "4", "--seeds", "0,1"])
+    assert code == 0
+    return folder
+
+
+@pytest.fixture(scope="session")
+def recurrent_folder(tmp_path_factory):
+    """A real sweep of recurrent nets at two sequence lengths, beside an MLP: read by the recurrent grading tests
+    and by the figure tests, which draw every registered figure from it. Tests only read it."""
+    from bench.__main__ import main
+
+    folder = tmp_path_factory.mktemp("recurrent")
+    code = main(["sweep", "--profile", "smoke", "--results", str(folder), "--scenarios",
+                 "sigmoid,rnn_tanh,lstm,rnn_relu_large,rnn_relu_clipnorm", "--depths", "4,8", "--seeds", "0"])
     assert code == 0
     return folder
