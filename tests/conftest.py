@@ -41,6 +41,20 @@ def smoke_results(tmp_path_factory):
     return folder
 
 
+PAIR_GRID = ["--profile", "smoke", "--scenarios", "sigmoid,linear", "--depths", "2", "--seeds", "0,1"]
+
+
+@pytest.fixture(scope="session")
+def pair_sweep(tmp_path_factory):
+    """A real sweep: sigmoid and linear at depth 2, seeds 0 and 1. Read-only: the diff and floor tests copy it
+    into a folder of their own (named for the TensorFlow version it stands for) before they add to it."""
+    from bench.__main__ import main
+
+    folder = tmp_path_factory.mktemp("pair") / "results"
+    assert main(["sweep", *PAIR_GRID, "--results", str(folder)]) == 0
+    return folder
+
+
 @pytest.fixture(scope="session")
 def recurrent_folder(tmp_path_factory):
     """A real sweep of recurrent nets at two sequence lengths, beside an MLP: read by the recurrent grading tests

@@ -10,16 +10,14 @@ from report.__main__ import main as report_main
 from tests.test_diff import copy, rewrite, run_file
 from tests.test_site import check_links
 
-GRID = ["--profile", "smoke", "--scenarios", "sigmoid,linear", "--depths", "2", "--seeds", "0,1"]
-
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    """A real smoke sweep (two cells, two seeds) and its real control runs."""
+def results(pair_sweep, tmp_path_factory):
+    """A real smoke sweep (two cells, two seeds: conftest's, copied) and its real control runs."""
     from bench.__main__ import main
 
     folder = tmp_path_factory.mktemp("floor") / "tf-a"
-    assert main(["sweep", *GRID, "--results", str(folder)]) == 0
+    shutil.copytree(pair_sweep, folder)
     assert main(["sweep", "--results", str(folder), "--control", "init_ulp", "--scenarios", "sigmoid,linear",
                  "--depths", "2", "--seeds", "0,1"]) == 0
     return folder
