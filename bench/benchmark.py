@@ -6,7 +6,8 @@ one with gradbench's thread pools (as python -m bench trains), one with TensorFl
 2. the cost of the statistics: the same loop with statistics on and off;
 3. the step time against a floor: the step's FLOPs over a matmul rate measured at the step's shapes;
 4. the time and peak memory to build the site from 1x, 16x, 50x and 100x the quick profile's number of runs
-   (replicated files), with no run summarised yet and with every summary cached;
+   (replicated files), with no run summarised yet and with every summary cached, and the sites' size (MB: total,
+   html, svg, figure data);
 5. the peak resident memory of a quick sweep (a subprocess) and the parquet bytes per run;
 6. the depth scan's time and memory;
 7. the runs per minute of one sweep grid trained locally and through 1 and 2 Dask workers (`--workers`).
