@@ -6,7 +6,8 @@ one with gradbench's thread pools (as python -m bench trains), one with TensorFl
 2. the cost of the statistics: the same loop with statistics on and off;
 3. the step time against a floor: the step's FLOPs over a matmul rate measured at the step's shapes;
 4. the time and peak memory to build the site from 1x, 16x, 50x and 100x the quick profile's number of runs
-   (replicated files), with no run summarised yet and with every summary cached;
+   (replicated files), with no run summarised yet and with every summary cached, and the sites' size (MB: total,
+   html, svg, figure data);
 5. the peak resident memory of a quick sweep (a subprocess) and the parquet bytes per run;
 6. the depth scan's time and memory;
 7. the runs per minute of one sweep grid trained locally and through 1 and 2 Dask workers (`--workers`).
@@ -39,7 +40,7 @@ import pyarrow.parquet as pq  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from bench import data as datasets  # noqa: E402
-from bench import provenance, store, sweep, train  # noqa: E402
+from bench import provenance, sizes, store, sweep, train  # noqa: E402
 from bench.models import build_model  # noqa: E402
 from bench.scenarios import CATALOGUE, PROFILES, SCENARIOS  # noqa: E402
 from bench.text import fmt  # noqa: E402
@@ -518,9 +519,14 @@ def growth_exponent(runs: list[int], seconds: list[float]) -> float:
 TEN_THOUSAND = 10_000  # the run count the site build's targets are set at (issue 13)
 
 
-def rendering(settings: Settings, source: Path, work: Path) -> list[Figure]:
+SITE_MB = 15.0  # the quick profile's published site, figures and their data included (issue 24)
+
+
+def rendering(settings: Settings, source: Path, work: Path, real_source: bool = False) -> list[Figure]:
     """Section 4: site builds of multiples of the quick profile's run count (tiny: of the source's runs), each
-    first with no summary cached, then again with every run's summary cached; both draw every figure."""
+    first with no summary cached, then again with every run's summary cached; both draw every figure. Then the
+    sites' sizes; the size target holds for a real quick folder (`real_source`), not the footprint sweep's few
+    scenarios."""
     base = len(store.run_files(source)) if settings.tiny else quick_run_count()
     counts = [base * scale for scale in settings.render_scales]
     builds: dict[tuple[str, int], list[tuple[float, float]]] = {}
@@ -551,7 +557,21 @@ def rendering(settings: Settings, source: Path, work: Path) -> list[Figure]:
         rows.append(Figure(f"render_growth_exponent.{state}", section,
                            f"growth exponent, log time vs log runs, {what}", "", slopes, bound=1.1,
                            higher_is_better=False))
-    return rows
+    return rows + site_sizes(settings, counts, work, real_source)
+
+
+def site_sizes(settings: Settings, counts: list[int], work: Path, real_source: bool) -> list[Figure]:
+    """The 1× site's megabytes in total and by kind, and the largest build's total (figures draw at most 5
+    seeds a cell and long runs at the resolution they are drawn, so it barely grows)."""
+    section, first, last = "4 · rendering", sizes.site_bytes(work / f"site-{counts[0]}"), counts[-1]
+    bound = SITE_MB if real_source and not settings.tiny else None
+    rows = [Figure("site_mb.total", section, f"site size, {counts[0]} runs (1×)", "MB", [first["total"] / 1e6],
+                   bound=bound, higher_is_better=False)]
+    rows += [Figure(f"site_mb.{kind}", section, f"of which {kind} files", "MB", [first[kind] / 1e6])
+             for kind in ("html", "svg", "data")]
+    largest = sizes.site_bytes(work / f"site-{last}")["total"] / 1e6
+    return rows + [Figure(f"site_mb.total.x{settings.render_scales[-1]}", section, f"site size, {last} runs",
+                          "MB", [largest])]
 
 
 # -- provenance, table, JSON and page --------------------------------------------------------------
@@ -618,7 +638,8 @@ def measure_all(settings: Settings, render_from: Path | None, only: tuple[str, .
         if "footprint" in only or ("rendering" in only and render_from is None):
             footprint_rows, sweep_results, sweep_run = section("footprint", durations, footprint, settings, work)
         if "rendering" in only:
-            figures += section("rendering", durations, rendering, settings, render_from or sweep_results, work)
+            figures += section("rendering", durations, rendering, settings, render_from or sweep_results, work,
+                               render_from is not None)
         if "scan" in only:
             figures += section("depth scan", durations, depth_scan, settings, work)
         if "throughput" in only:

@@ -1,4 +1,5 @@
-"""Shared fixtures: the smoke profile, generated data, small real results folders and the site built from one.
+"""Shared fixtures: the smoke profile, generated data, small real results folders (each trained once a session)
+and the site built from one.
 
 Plain helpers that several test modules share are in tests/helpers.py; no test module imports another."""
 
@@ -72,6 +73,20 @@ def tiny_results(tmp_path_factory):
     return folder
 
 
+PAIR_GRID = ["--profile", "smoke", "--scenarios", "sigmoid,linear", "--depths", "2", "--seeds", "0,1"]
+
+
+@pytest.fixture(scope="session")
+def pair_sweep(tmp_path_factory):
+    """A real sweep: sigmoid and linear at depth 2, seeds 0 and 1. Read-only: the diff and floor tests copy it
+    into a folder of their own (named for the TensorFlow version it stands for) before they add to it."""
+    from bench.__main__ import main
+
+    folder = tmp_path_factory.mktemp("pair") / "results"
+    assert main(["sweep", *PAIR_GRID, "--results", str(folder)]) == 0
+    return folder
+
+
 @pytest.fixture(scope="session")
 def sets_site(results, tmp_path_factory) -> Path:
     """A site of two result sets and their diff, built and compared by the CLI as a user would."""
@@ -87,3 +102,16 @@ def sets_site(results, tmp_path_factory) -> Path:
     done = run_cli("diff", str(root / SETS[0]), str(root / SETS[1]), "--out", str(out))
     assert done.returncode == 0, done.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def recurrent_folder(tmp_path_factory):
+    """A real sweep of recurrent nets at two sequence lengths, beside an MLP: read by the recurrent grading tests
+    and by the figure tests, which draw every registered figure from it. Tests only read it."""
+    from bench.__main__ import main
+
+    folder = tmp_path_factory.mktemp("recurrent")
+    code = main(["sweep", "--profile", "smoke", "--results", str(folder), "--scenarios",
+                 "sigmoid,rnn_tanh,lstm,rnn_relu_large,rnn_relu_clipnorm", "--depths", "4,8", "--seeds", "0"])
+    assert code == 0
+    return folder

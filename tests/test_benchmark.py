@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from bench import benchmark, store
+from bench import benchmark, sizes, store
 from report import benchmark_page
 from tests.helpers import check_links
 
@@ -22,6 +22,8 @@ EXPECTED = {
     *(f"{figure}.{state}.x{scale}" for figure in ("render_s", "render_peak_rss_mib") for state in ("cold", "cached")
       for scale in benchmark.TINY.render_scales),
     "render_growth_exponent.cold", "render_growth_exponent.cached",
+    *(f"site_mb.{kind}" for kind in ("total", "html", "svg", "data")),
+    f"site_mb.total.x{benchmark.TINY.render_scales[-1]}",
     "sweep_peak_rss_mib", "sweep_wall_s", "parquet_kib_per_run", "scan_s", "scan_wall_s", "scan_peak_rss_mib",
     *(f"sweep_runs_per_min_{mode}" for mode in benchmark.SWEEP_MODES),
 }
@@ -46,6 +48,20 @@ def test_every_figure_is_a_finite_positive_range(tiny):
         assert key in SIGNED or f["min"] > 0, key
     assert len(figures["samples_per_s.default.fit"]["values"]) == benchmark.TINY.repeats
     assert figures["step_mflop"]["median"] == pytest.approx(6 * 32 * (784 * 32 + 32 * 32 + 32 * 10) / 1e6)
+
+
+def test_the_site_size_is_measured_in_total_and_by_kind(tiny):
+    figures = {f["key"]: f for f in json.loads((tiny / "benchmark.json").read_text())["figures"]}
+    total = figures["site_mb.total"]["median"]
+    parts = sum(figures[f"site_mb.{kind}"]["median"] for kind in ("html", "svg", "data"))
+    assert 0 < parts <= total and figures["site_mb.data"]["median"] > 0
+
+
+def test_site_bytes_sorts_files_by_kind(tmp_path):
+    for name, size in (("a.html", 3), ("f/x.svg", 5), ("f/x.csv.gz", 7), ("benchmark.json", 11), ("style.css", 13)):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x" * size)
+    assert sizes.site_bytes(tmp_path) == {"html": 3, "svg": 5, "data": 18, "other": 13, "total": 39}
 
 
 def test_targets_and_provenance_are_recorded(tiny):
@@ -87,9 +103,13 @@ def test_growth_exponent_and_targets():
     assert benchmark.Figure("k", "s", "name", "%", [12.0], bound=10.0, higher_is_better=False).met is False
 
 
-def test_the_page_formats_numbers_as_the_table_does():
-    for value in (0.0, 1.5e-5, 0.0123, 2.5, 99.94, 123456.7, -3.2, math.inf, math.nan):
-        assert benchmark_page.fmt(value) == benchmark.fmt(value)
+def test_the_page_prints_three_significant_digits_without_everyday_exponents():
+    expected = {1.5e-5: "1.50e-05", 0.0123: "0.0123", 2.5: "2.5", 99.94: "99.9", 123456.7: "123,457", -3.2: "-3.2",
+                math.inf: "inf"}
+    for value, text in expected.items():
+        shown = benchmark_page.row({"name": "n", "unit": "s", "min": value, "median": value, "max": value,
+                                    "target": "", "met": None, "values": [value]})
+        assert shown.min == shown.median == shown.max == text, value
 
 
 def test_only_the_sections_asked_for_are_measured(tmp_path, capsys):

@@ -1,6 +1,7 @@
 """report diff on a real smoke sweep and on copies of it with one planted change each."""
 
 import json
+import shutil
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -16,14 +17,10 @@ CELLS = [("sigmoid", 2), ("linear", 2)]
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    """A real sweep: two scenarios at depth 2, seeds 0 and 1."""
-    from bench.__main__ import main
-
+def results(pair_sweep, tmp_path_factory):
+    """A real sweep: two scenarios at depth 2, seeds 0 and 1 (conftest's, copied)."""
     folder = tmp_path_factory.mktemp("diff") / "tf-a"
-    argv = ["sweep", "--profile", "smoke", "--results", str(folder), "--scenarios", "sigmoid,linear",
-            "--depths", "2", "--seeds", "0,1"]
-    assert main(argv) == 0
+    shutil.copytree(pair_sweep, folder)
     return folder
 
 

@@ -1,6 +1,7 @@
 """report/figure_cache.py: a figure is copied from the previous build when its data, words and drawing code are
 unchanged, and drawn again when any of them changed."""
 
+import gzip
 import shutil
 from functools import partial
 from pathlib import Path
@@ -31,7 +32,7 @@ def build(root: Path, the_chart: figures.Chart, previous: Path | None = None, **
     """Save one figure into a new build; returns (its SVG, its CSV)."""
     saved = Shelf(root, previous=previous, **shelf).put(the_chart, "page")
     assert saved.svg == "figures/page/curves.svg" and saved.caption == the_chart.caption
-    return (root / saved.svg).read_text(), (root / saved.csv).read_text()
+    return (root / saved.svg).read_text(), gzip.decompress((root / saved.csv).read_bytes()).decode()
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def first(tmp_path_factory) -> Path:
 def test_an_unchanged_figure_is_copied_from_the_previous_build(first, tmp_path):
     svg, csv = build(tmp_path, chart(), previous=first)
     assert svg.endswith(MARK)
-    assert csv == (first / "figures/page/curves.csv").read_text()
+    assert csv == gzip.decompress((first / "figures/page/curves.csv.gz").read_bytes()).decode()
 
 
 @pytest.mark.parametrize("changed", [
@@ -71,7 +72,7 @@ def test_without_a_previous_build_or_its_files_every_figure_is_drawn(first, tmp_
     assert MARK not in build(tmp_path / "new", chart())[0]
     partial_copy = tmp_path / "old"
     shutil.copytree(first, partial_copy)
-    (partial_copy / "figures/page/curves.csv").unlink()
+    (partial_copy / "figures/page/curves.csv.gz").unlink()
     assert MARK not in build(tmp_path / "again", chart(), previous=partial_copy)[0]
 
 

@@ -9,16 +9,14 @@ from report import diff, floor, matrix
 from report.__main__ import main as report_main
 from tests.helpers import check_links, copy, rewrite, run_file
 
-GRID = ["--profile", "smoke", "--scenarios", "sigmoid,linear", "--depths", "2", "--seeds", "0,1"]
-
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    """A real smoke sweep (two cells, two seeds) and its real control runs."""
+def results(pair_sweep, tmp_path_factory):
+    """A real smoke sweep (two cells, two seeds: conftest's, copied) and its real control runs."""
     from bench.__main__ import main
 
     folder = tmp_path_factory.mktemp("floor") / "tf-a"
-    assert main(["sweep", *GRID, "--results", str(folder)]) == 0
+    shutil.copytree(pair_sweep, folder)
     assert main(["sweep", "--results", str(folder), "--control", "init_ulp", "--scenarios", "sigmoid,linear",
                  "--depths", "2", "--seeds", "0,1"]) == 0
     return folder
@@ -118,7 +116,7 @@ def test_the_diff_page_has_its_three_figures_with_data_and_alt_text(results, tmp
     assert report_main(["diff", str(results), str(b), "--out", str(site)]) == 0
     page = (site / "diff" / "tf-a__tf-b.html").read_text()
     for name in ("paired", "step0-profiles", "loss-curves"):
-        for ext in ("svg", "csv"):
+        for ext in ("svg", "csv.gz"):
             assert (site / "diff" / "tf-a__tf-b" / f"{name}.{ext}").is_file()
         assert f'src="tf-a__tf-b/{name}.svg"' in page.replace("../diff/", "")
     assert "first log a different loss (seed 0: step" in page

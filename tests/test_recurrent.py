@@ -87,17 +87,6 @@ def test_the_lstm_records_its_forget_gate_and_a_larger_bias_opens_it(task):
 
 
 @pytest.fixture(scope="module")
-def recurrent_folder(tmp_path_factory):
-    from bench.__main__ import main
-
-    folder = tmp_path_factory.mktemp("recurrent")
-    code = main(["sweep", "--profile", "smoke", "--results", str(folder), "--scenarios",
-                 "sigmoid,rnn_tanh,lstm,rnn_relu_large,rnn_relu_clipnorm", "--depths", "4,8", "--seeds", "0"])
-    assert code == 0
-    return folder
-
-
-@pytest.fixture(scope="module")
 def recurrent_results(recurrent_folder):
     return store.load(recurrent_folder)
 

@@ -193,7 +193,7 @@ def test_figures_are_svg_with_csv_beside_and_data_derived_alt_text(built):
     assert len(page.images) >= 3
     for image in page.images:
         svg = built / image["src"]
-        assert svg.suffix == ".svg" and svg.with_suffix(".csv").exists()
+        assert svg.suffix == ".svg" and (svg.parent / f"{svg.stem}.csv.gz").exists()
         assert re.search(r"\d", image["alt"]), image["alt"]  # written from the numbers, not a fixed label
     sizes = [p.stat().st_size for p in built.rglob("*.svg")]
     assert max(sizes) < 400_000, max(sizes)
@@ -532,7 +532,7 @@ def test_a_single_folder_builds_its_report_as_before_and_as_a_set_does(built, se
         mine = re.sub(r'\n    <p class="note"><a href="[./]*index.html">← All result sets</a>[^\n]*', "", mine)
         mine = re.sub(r'<section aria-labelledby="produced">.*?</section>\n\n', "", mine, flags=re.S)
         assert without_build_time(mine)[0] == without_build_time(page.read_text())[0], page
-    figures = [p.relative_to(built) for p in built.rglob("*") if p.suffix in (".svg", ".csv")]
+    figures = [p.relative_to(built) for p in built.rglob("*") if p.name.endswith((".svg", ".csv.gz"))]
     assert figures and all((in_set / f).read_bytes() == (built / f).read_bytes() for f in figures)
 
 

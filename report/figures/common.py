@@ -4,11 +4,15 @@ A figure module (one per figure, named in report/figures/__init__.py's FIGURES) 
 tables in, a `Chart` out: the data it draws as a DataFrame, a caption and an alt text both written
 from that data, and `draw`, a pure function of that data that makes the matplotlib Figure. Drawing is
 the slow part, so it happens only when the figure is written (possibly in a worker process: `draw`
-is a picklable partial of a module-level function). `write` saves the SVG and the CSV side by side,
-byte-deterministic (fixed svg.hashsalt, no date, text as text). Non-finite values (a diverged run's
-last step) are never drawn as numbers: they are left out of lines and marked with a red 'x' and a note.
+is a picklable partial of a module-level function). `write` saves the SVG and the data as gzip CSV side by
+side, byte-deterministic (fixed svg.hashsalt, no date, text as text, no gzip time stamp). The data is what the
+figure draws, at the resolution it draws it (resolution.py); the run files hold every step. Non-finite values
+(a diverged run's last step) are never drawn as numbers: they are left out of lines and marked with a red 'x'
+and a note.
 """
 
+import gzip
+import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -26,6 +30,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from bench.scenarios import SCENARIOS  # noqa: E402
 from report import recurrent  # noqa: E402
+from report.figures.resolution import compact_svg, heat_columns, line_rows  # noqa: E402
 from report.grading.stats import seed_band  # noqa: E402
 from report.grading.text import fmt  # noqa: E402 - one number format for figures and pages
 
@@ -54,6 +59,7 @@ PALETTE = (
 CATALOGUE_ORDER = list(SCENARIOS)
 NONFINITE = "#d62728"
 WIDTH = 7.2  # inches
+DATA_EXTENSION = "csv.gz"  # a figure's data: pandas.read_csv reads it as it is, a static host serves it small
 RASTER_DPI = 144  # for the parts drawn as images inside an SVG (heatmaps, histogram ridges)
 LEGEND_CHARACTERS = 120  # about what fits in one legend row at WIDTH and legend.fontsize
 matplotlib.rcParams.update(STYLE)  # this package is the only user of matplotlib in gradbench
@@ -83,7 +89,7 @@ class Chart:
 @dataclass(frozen=True)
 class SavedChart:
     svg: str  # path relative to the site root
-    csv: str
+    csv: str  # the data, gzip CSV
     caption: str
     alt: str
 
@@ -107,7 +113,7 @@ def new_figure(rows: int = 1, cols: int = 1, height: float = 2.8, **kw) -> tuple
 
 def describe(chart: Chart, folder: Path, root: Path) -> SavedChart:
     """Where save() puts a chart, relative to root, with its caption and alt text."""
-    svg, csv = (folder / f"{chart.name}.{ext}" for ext in ("svg", "csv"))
+    svg, csv = (folder / f"{chart.name}.{ext}" for ext in ("svg", DATA_EXTENSION))
     return SavedChart(
         svg.relative_to(root).as_posix(), csv.relative_to(root).as_posix(), chart.caption, chart.alt
     )
@@ -117,16 +123,23 @@ def csv_text(chart: Chart) -> str:
     return chart.data.to_csv(index=False, float_format="%.6g", lineterminator="\n")
 
 
+def csv_gzip(chart: Chart) -> bytes:
+    """The chart's data as gzip CSV, the same bytes for the same data (no time stamp, no file name)."""
+    return gzip.compress(csv_text(chart).encode(), compresslevel=9, mtime=0)
+
+
 def write(chart: Chart, folder: Path, stamp: str | None = None) -> None:
-    """<name>.svg and <name>.csv in folder, byte-deterministic; `stamp` goes into the SVG's metadata."""
+    """<name>.svg and <name>.csv.gz in folder, byte-deterministic; `stamp` goes into the SVG's metadata."""
     folder.mkdir(parents=True, exist_ok=True)
     for ax in chart.figure.axes:
         if ax.get_yscale() == "log":
             tidy_log_ticks(ax)
     metadata = {"Date": None, "Identifier": stamp}
+    svg = io.StringIO()
     with rc_context(STYLE):
-        chart.figure.savefig(folder / f"{chart.name}.svg", format="svg", metadata=metadata, dpi=RASTER_DPI)
-    (folder / f"{chart.name}.csv").write_text(csv_text(chart), encoding="utf-8")
+        chart.figure.savefig(svg, format="svg", metadata=metadata, dpi=RASTER_DPI)
+    (folder / f"{chart.name}.svg").write_text(compact_svg(svg.getvalue()), encoding="utf-8")
+    (folder / f"{chart.name}.{DATA_EXTENSION}").write_bytes(csv_gzip(chart))
 
 
 def stamped(svg: Path, stamp: str) -> bool:
@@ -321,8 +334,9 @@ def select(frame: pd.DataFrame, keys: list[Key]) -> pd.DataFrame:
 
 
 def keyed_bands(frame: pd.DataFrame, keys: list[Key], x: str, y: str) -> pd.DataFrame:
+    """The seed band of y against x per key, at the resolution it is drawn (resolution.line_rows)."""
     rows = select(frame, keys)
-    return seed_band(rows.astype({x: int}), x, y, ["series"]).assign(quantity=y)
+    return line_rows(seed_band(rows.astype({x: int}), x, y, ["series"]), x, ["series"]).assign(quantity=y)
 
 
 def diverged(runs: pd.DataFrame, keys: list[Key]) -> pd.DataFrame:
@@ -354,24 +368,29 @@ def divergence_text(stops: pd.DataFrame) -> str:
     return f" Diverged (red dotted line and x): {'; '.join(items)}; later steps do not exist."
 
 
-def heatmap_data(layer: pd.DataFrame, quantities: tuple[str, ...] = tuple(FLOW_QUANTITIES)) -> pd.DataFrame:
-    """log10 of the seed-median norm per layer × step; NaN where a seed was non-finite."""
+def heatmap_data(
+    layer: pd.DataFrame, quantities: tuple[str, ...] = tuple(FLOW_QUANTITIES), panels: int = 1
+) -> pd.DataFrame:
+    """log10 of the seed-median norm per layer × step; NaN where a seed was non-finite; a long run's steps in
+    columns (resolution.heat_columns: `step` to `step_last`; `panels` heatmaps side by side share the width)."""
     layer = layer[layer["layer_role"] != "shortcut"].astype({"step": int, "layer": int})
     parts = []
     for quantity in quantities:
         band = seed_band(layer, "step", quantity, ["layer"])
         value = np.log10(band["median"].where((band["n_nonfinite"] == 0) & (band["median"] > 0)))
         parts.append(band[["layer", "step", "n_nonfinite"]].assign(quantity=quantity, log10_median=value))
-    return pd.concat(parts, ignore_index=True).sort_values(["quantity", "layer", "step"], ignore_index=True)
+    grid = heat_columns(pd.concat(parts, ignore_index=True), ["quantity", "layer"], panels)
+    return grid.sort_values(["quantity", "layer", "step"], ignore_index=True)
 
 
 def heat_image(ax: Axes, rows: pd.DataFrame, **scale):
-    """imshow of log10_median, layer × step; non-finite cells neon green, never a colour of the scale."""
+    """imshow of log10_median, layer × step column; non-finite cells neon green, never a colour of the scale."""
     grid = rows.pivot(index="layer", columns="step", values="log10_median")
     steps, layers = grid.columns.to_numpy(), grid.index.to_numpy()
-    extent = (steps.min() - 0.5, steps.max() + 0.5, layers.min() - 0.5, layers.max() + 0.5)
+    extent = (steps.min() - 0.5, rows["step_last"].max() + 0.5, layers.min() - 0.5, layers.max() + 0.5)
     ax.grid(False)
     ax.set_xlabel("training step")
+    ax.xaxis.set_major_locator(ticker.MaxNLocator(nbins=5, integer=True))  # 4-digit steps do not overlap
     return ax.imshow(
         np.ma.masked_invalid(grid.to_numpy(float)),
         aspect="auto",

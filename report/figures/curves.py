@@ -24,6 +24,8 @@ from report.figures.common import (
     select,
 )
 
+MAX_EPOCH_TICKS = 12
+
 
 def chart(
     step: pd.DataFrame, epoch: pd.DataFrame, runs: pd.DataFrame, keys: list[Key], name: str
@@ -46,7 +48,9 @@ def draw_curves(data: pd.DataFrame, stops: pd.DataFrame, keys: list[Key]) -> Fig
     loss_axis(axes[0, 0], loss)
     draw_series(axes[0, 1], accuracy, keys, "epoch")
     epochs = sorted(accuracy["epoch"].astype(int).unique())
-    axes[0, 1].set(xlabel="epoch", ylabel="held-out accuracy", ylim=(0, 1), xticks=epochs)
+    axes[0, 1].set(xlabel="epoch", ylabel="held-out accuracy", ylim=(0, 1))
+    if len(epochs) <= MAX_EPOCH_TICKS:  # every epoch named; more would overlap (new_figure's locator picks)
+        axes[0, 1].set_xticks(epochs)
     axes[0, 1].set_xlim(min(epochs, default=1) - 0.5, max(epochs, default=1) + 0.5)
     legend_below(figure)
     return figure

@@ -8,6 +8,7 @@ from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from report.figures.common import Chart, Key, Tables, fmt, heat_image, heatmap_data, label, new_figure, select
+from report.figures.resolution import columns_note
 
 
 def chart(layer: pd.DataFrame, keys: list[Key], name: str) -> Chart:
@@ -15,7 +16,7 @@ def chart(layer: pd.DataFrame, keys: list[Key], name: str) -> Chart:
     parts = dict(list(select(layer, keys).groupby("series")))
     present = [k for k in keys if label(k) in parts]
     data = pd.concat(
-        [heatmap_data(parts[label(k)], ("delta_norm",)).assign(series=label(k)) for k in present],
+        [heatmap_data(parts[label(k)], ("delta_norm",), len(present)).assign(series=label(k)) for k in present],
         ignore_index=True,
     )
     return Chart(name, data, grid_caption(data), grid_alt(data), partial(draw_heatmap_grid, data, present))
@@ -42,7 +43,7 @@ def grid_caption(data: pd.DataFrame) -> str:
     note = f" Green cells ({bad}): a seed was non-finite, not drawn." if bad else ""
     return (
         "log10 ‖δ‖ for every layer (input side at the bottom) and step, median over seeds, on one colour "
-        f"scale. Range of log10 ‖δ‖: {spans}." + note
+        f"scale. Range of log10 ‖δ‖: {spans}." + columns_note(data) + note
     )
 
 

@@ -17,11 +17,12 @@ from report.figures.common import (
     new_figure,
     seeds_text,
 )
+from report.figures.resolution import columns_note
 
 
 def chart(layer: pd.DataFrame, scenario: str, depth: int, name: str) -> Chart:
     """Figure 2: the signature picture of vanishing (dark lower rows) and exploding (bright right edge)."""
-    data = heatmap_data(layer)
+    data = heatmap_data(layer, panels=2)  # ‖δ‖ and ‖∂L/∂W‖ side by side
     caption, alt = heatmap_caption(data, layer, scenario, depth), heatmap_alt(data, scenario, depth)
     return Chart(name, data, caption, alt, partial(draw_heatmaps, data))
 
@@ -52,7 +53,7 @@ def heatmap_caption(data: pd.DataFrame, layer: pd.DataFrame, scenario: str, dept
     return (
         f"log10 of ‖δ‖ (left) and ‖∂L/∂W‖ (right) for every layer and step of {scenario} at depth {depth}, "
         f"median over {seeds_text(layer)}; layer 0 (input side) at the bottom. log10 ‖δ‖ spans "
-        f"{fmt(low)} to {fmt(high)}." + note
+        f"{fmt(low)} to {fmt(high)}." + columns_note(data) + note
     )
 
 

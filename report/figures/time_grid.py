@@ -8,6 +8,7 @@ from matplotlib import ticker
 from matplotlib.figure import Figure
 
 from report.figures.common import Chart, Key, Tables, fmt, heat_image, heatmap_data, label, new_figure, select
+from report.figures.resolution import columns_note
 
 
 def chart(time: pd.DataFrame, keys: list[Key], name: str) -> Chart | None:
@@ -19,8 +20,8 @@ def chart(time: pd.DataFrame, keys: list[Key], name: str) -> Chart | None:
     present = [k for k in keys if label(k) in parts]
     if not present:
         return None
-    data = pd.concat([heatmap_data(parts[label(k)], ("delta_norm",)).assign(series=label(k)) for k in present],
-                     ignore_index=True).rename(columns={"layer": "time_step"})
+    data = pd.concat([heatmap_data(parts[label(k)], ("delta_norm",), len(present)).assign(series=label(k))
+                      for k in present], ignore_index=True).rename(columns={"layer": "time_step"})
     return Chart(name, data, caption(data), alt(data), partial(draw, data, present))
 
 
@@ -47,7 +48,7 @@ def caption(data: pd.DataFrame) -> str:
     note = f" Green cells ({bad}): a seed was non-finite, not drawn." if bad else ""
     return ("log10 ‖∂L/∂h_t‖, the gradient reaching the hidden state of time step t through every later step "
             "(h_1 at the bottom, h_T, next to the loss, at the top), per training step, median over seeds, on "
-            f"one colour scale. log10 ‖∂L/∂h_t‖: {'; '.join(parts)}." + note)
+            f"one colour scale. log10 ‖∂L/∂h_t‖: {'; '.join(parts)}." + columns_note(data) + note)
 
 
 def alt(data: pd.DataFrame) -> str:
