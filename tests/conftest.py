@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 
 from bench import data, train  # noqa: E402
 from bench.scenarios import PROFILES  # noqa: E402
-from tests.helpers import SETS, SITE_FOLDER, run_cli, sets_root, sweep_smoke  # noqa: E402
+from tests.helpers import SETS, SITE_FOLDER, closure_changed, run_cli, sets_root, sweep_smoke  # noqa: E402
 
 train.configure_threads()  # as python -m bench does, before TensorFlow starts its thread pools
 
@@ -115,3 +115,18 @@ def recurrent_folder(tmp_path_factory):
                  "sigmoid,rnn_tanh,lstm,rnn_relu_large,rnn_relu_clipnorm", "--depths", "4,8", "--seeds", "0"])
     assert code == 0
     return folder
+
+
+@pytest.fixture
+def tree(tmp_path, monkeypatch) -> Path:
+    """A copy of the project's packages that a test may edit, read by bench.closure in place of the real ones."""
+    import shutil
+
+    from bench import closure
+
+    for package in closure.PACKAGES:
+        shutil.copytree(closure.ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(closure, "ROOT", tmp_path)
+    closure_changed()
+    yield tmp_path
+    closure_changed()

@@ -195,3 +195,11 @@ def sets_root(results: Path, root: Path) -> Path:
     shutil.copytree(results, root / SETS[0])
     (root / SETS[1]).symlink_to(results, target_is_directory=True)
     return root
+
+
+def closure_changed() -> None:
+    """Forget bench.closure's cached imports and hashes: a test edited the code they were computed from."""
+    from bench import closure
+
+    closure.imports.cache_clear()
+    closure.code_hash.cache_clear()

@@ -13,6 +13,7 @@ from bench import closure
 from report import figure_cache, figures
 from report.figure_cache import Shelf
 from report.figures.common import new_figure
+from tests.helpers import closure_changed
 
 MARK = "<!-- kept from the previous build -->"
 
@@ -76,22 +77,6 @@ def test_without_a_previous_build_or_its_files_every_figure_is_drawn(first, tmp_
     assert MARK not in build(tmp_path / "again", chart(), previous=partial_copy)[0]
 
 
-@pytest.fixture
-def tree(tmp_path, monkeypatch) -> Path:
-    """A copy of the project's packages that a test may edit, read by bench.closure in place of the real ones."""
-    for package in closure.PACKAGES:
-        shutil.copytree(closure.ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(closure, "ROOT", tmp_path)
-    forget()
-    yield tmp_path
-    forget()
-
-
-def forget() -> None:
-    closure.imports.cache_clear()
-    closure.code_hash.cache_clear()
-
-
 def flow_chart() -> figures.Chart:
     """A chart of the catalogue's: drawn by report.figures.layer_flow."""
     from report.figures.layer_flow import draw_flow
@@ -105,10 +90,10 @@ def edited(tree: Path, module: str) -> str:
     path = closure.source_file(module)
     before = path.read_text()
     path.write_text(before + "\nCHANGED = 1\n")
-    forget()
+    closure_changed()
     version = figure_cache.code_version(flow_chart())
     path.write_text(before)
-    forget()
+    closure_changed()
     return version
 
 

@@ -5,24 +5,11 @@ import shutil
 from functools import partial
 
 import pandas as pd
-import pytest
 
 from bench import closure
 from report import figure_cache, render, site
 from report.figures.common import Chart
-
-
-@pytest.fixture
-def tree(tmp_path, monkeypatch):
-    """A copy of the project's packages that a test may edit, read by closure in place of the real ones."""
-    for package in closure.PACKAGES:
-        shutil.copytree(closure.ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    monkeypatch.setattr(closure, "ROOT", tmp_path)
-    closure.imports.cache_clear()
-    closure.code_hash.cache_clear()
-    yield tmp_path
-    closure.imports.cache_clear()
-    closure.code_hash.cache_clear()
+from tests.helpers import closure_changed
 
 
 def edit(tree, module: str, old: str, new: str) -> None:
@@ -30,8 +17,7 @@ def edit(tree, module: str, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"{module} no longer holds {old!r}"
     path.write_text(text.replace(old, new, 1))
-    closure.imports.cache_clear()
-    closure.code_hash.cache_clear()
+    closure_changed()
 
 
 def test_the_closure_follows_imports_at_any_level_and_stops_at_other_libraries():
