@@ -55,8 +55,10 @@ def imports(module: str) -> frozenset[str]:
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
-            base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1], node.module or ""]
-                            ).strip(".") if node.level else node.module
+            base = node.module or ""
+            if node.level:  # from .x import y: relative to this module's package, one level up per extra dot
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base]).strip(".")
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)  # `from report import figures`
     return frozenset(name for name in found if source_file(name) and name != module)

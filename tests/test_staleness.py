@@ -75,3 +75,9 @@ def test_a_rebuild_renders_only_the_pages_whose_template_changed(smoke_results, 
     assert rendered and set(rendered) == {p for p in every if p.startswith("scenarios/")}
     assert all("<!-- edited -->" in (out / p).read_text() for p in rendered)
     render.templates_of.cache_clear()
+
+
+def test_relative_imports_are_followed_like_absolute_ones(tree):
+    (tree / "report" / "grading" / "probe.py").write_text("from . import rules\nfrom ..theory import predicted\n")
+    assert {"report.grading.rules", "report.theory", "report.grading", "report"} <= closure.imports(
+        "report.grading.probe")
