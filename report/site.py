@@ -9,6 +9,7 @@ each page. A build first summarises the folder's run files in worker processes (
 content), then computes the pages from those summaries and the few files each figure draws.
 """
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -57,7 +58,8 @@ def worker_pool():
 def write_pages(data: Data, root: Path, built_at: str, previous: Path | None = None, home: str = "",
                 result_set: sets.SetEntry | None = None) -> None:
     """Every page into root (home, result_set: of a set in a site of sets, see render.render). A page whose stamp
-    (render.page_stamp) is the one the previous site recorded for it is copied from there, not rendered again."""
+    (render.page_stamp) is the one the previous site recorded for it, and whose file there is still the one it
+    wrote (not edited since), is copied from there, not rendered again."""
     env = environment()
     before = read_stamps(previous)
     stamps = {}
@@ -67,15 +69,22 @@ def write_pages(data: Data, root: Path, built_at: str, previous: Path | None = N
         for page in pages(data, shelf):
             target = root / page.path
             target.parent.mkdir(parents=True, exist_ok=True)
-            stamps[page.path] = stamp = page_stamp(page, **context)
-            if stamp and before.get(page.path) == stamp and (previous / page.path).is_file():
-                shutil.copyfile(previous / page.path, target)
+            stamp = page_stamp(page, **context)
+            old = previous / page.path if previous else None
+            if stamp and old and old.is_file() and before.get(page.path) == written(stamp, old.read_bytes()):
+                shutil.copyfile(old, target)
             else:
                 html = render(env, page, built_at, home=home, result_set=result_set)
                 target.write_text(html, encoding="utf-8", newline="\n")
+            stamps[page.path] = written(stamp, target.read_bytes()) if stamp else None
         shelf.wait()
     (root / PAGES_FILE).write_text(json.dumps(stamps, indent=0, sort_keys=True) + "\n", encoding="utf-8")
     publish.mark_site(root)
+
+
+def written(stamp: str, html: bytes) -> str:
+    """A page's record in PAGES_FILE: its stamp and a hash of the file written for it."""
+    return f"{stamp} {hashlib.sha256(html).hexdigest()[:16]}"
 
 
 def read_stamps(previous: Path | None) -> dict[str, str]:

@@ -74,6 +74,10 @@ def test_a_rebuild_renders_only_the_pages_whose_template_changed(smoke_results, 
     site.build(smoke_results, out)
     assert rendered and set(rendered) == {p for p in every if p.startswith("scenarios/")}
     assert all("<!-- edited -->" in (out / p).read_text() for p in rendered)
+    rendered.clear()
+    (out / "methods.html").write_text("edited by hand")  # a page's file no longer the one the build wrote
+    site.build(smoke_results, out)
+    assert rendered == ["methods.html"] and "edited by hand" not in (out / "methods.html").read_text()
     render.templates_of.cache_clear()
 
 
