@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import closure, store
-from report import publish, recurrent, summaries
+from report import overview, publish, recurrent, summaries
 from report.data import distinct
 from report.render import TEMPLATES
 from report.views import Link
@@ -239,10 +239,8 @@ def landing_page(site: Path) -> LandingPage:
     """The landing page of a site of sets, from its record and the pages other commands added to it."""
     saved = json.loads((Path(site) / SETS_FILE).read_text(encoding="utf-8"))
     entries = list(read_entries(site).values())
-    added = publish.added_pages(site)
+    diffs = [p for p in publish.added_pages(site) if p.kind == "diff"]
     for entry in entries:
-        entry.diffs = [Link(p.path, p.title, p.summary) for p in added
-                       if p.kind == "diff" and compares(p, saved["results"], entry.path)]
-    links = [Link(p.path, p.title, p.summary) for p in added if p.kind == "diff"]
-    benchmark = next((Link(p.path, p.title, p.summary) for p in added if p.kind == "benchmark"), None)
-    return LandingPage(entries, links, benchmark, saved["results"])
+        entry.diffs = [Link(p.path, p.title, p.summary) for p in diffs if compares(p, saved["results"], entry.path)]
+    added = overview.added_pages(site)  # as a single report's index lists them
+    return LandingPage(entries, added.diffs, added.benchmark, saved["results"])
