@@ -166,7 +166,7 @@ def prepare(args, profile, train_samples: int | None):
     device = provenance.resolve_device(args.device)
     dataset = data.load(args.dataset or profile.dataset, args.data_dir, train_samples, profile.test_samples)
     results = args.results or default_results(profile.name)
-    store.check_folder(results, provenance.measurement_code(), (dataset.name, data.RECALL), profile.name)
+    store.check_folder(results, provenance.code(), (dataset.name, data.RECALL), profile.name)
     claims.remove_stale(results)
     print(f"dataset {dataset.name}: {dataset.source} ({len(dataset.y_train)} train / {len(dataset.y_test)} test)"
           + (f" [{dataset.note}]" if dataset.note else ""), file=sys.stderr)
@@ -231,7 +231,7 @@ def control_runs(runs: list, dataset, results: Path, device: str, control: str) 
         print(f"--control: {len(runs) - len(controlled)} stored runs were trained with other options "
               "(--epochs, --dataset) and are left out", file=sys.stderr)
     folder = results / store.CONTROLS_FOLDER
-    store.check_folder(folder, provenance.measurement_code(), (dataset.name, datasets.RECALL))
+    store.check_folder(folder, provenance.code(), (dataset.name, datasets.RECALL))
     claims.remove_stale(folder)
     return controlled, folder
 

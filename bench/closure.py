@@ -17,15 +17,36 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("bench", "report")
 
 
-def code_of(source: str) -> str:
-    """A module's code without its comments and docstrings: what a change of wording leaves alone."""
-    tree = ast.parse(source)
+def without_docstrings(tree: ast.AST) -> ast.AST:
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
                 and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
             node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree)
+    return tree
+
+
+def code_of(source: str) -> str:
+    """A module's code without its comments and docstrings: what a change of wording leaves alone."""
+    return ast.dump(without_docstrings(ast.parse(source)))
+
+
+def definitions_code(path: Path, names: Iterable[str]) -> str:
+    """The code (as code_of) of some top-level definitions of a module and of every top-level name they use,
+    directly or not: what those functions compute, whatever else the module holds."""
+    defined = {}
+    for node in without_docstrings(ast.parse(path.read_text(encoding="utf-8"))).body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node]
+        for target in targets:
+            if isinstance(target, ast.Name | ast.FunctionDef | ast.ClassDef):
+                defined[getattr(target, "id", None) or target.name] = node
+    seen, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name in defined and name not in seen:
+            seen.add(name)
+            todo.extend(n.id for n in ast.walk(defined[name]) if isinstance(n, ast.Name))
+    return "".join(ast.dump(defined[name]) for name in sorted(seen))
 
 
 def source_file(module: str) -> Path | None:

@@ -129,7 +129,7 @@ def sweep_on_cluster(address: str, runs: list[RunSpec], data: datasets.Dataset, 
     from distributed import as_completed
 
     device_kind = provenance.device_kind(device)
-    code = provenance.measurement_code()
+    code = provenance.code()
     plan = sweep.plan(runs, data, results, device_kind)
     client = connect(address)
     held: list[Path] = []

@@ -1,31 +1,31 @@
 """Per-layer statistics computed inside the compiled train step.
 
-`make_train_chunk` returns a tf.function that runs K optimizer steps in one call (a
-graph while-loop) and returns every step's statistics stacked, so the host sees the
-device once per K steps. δ is taken with the same tape as the weight gradients: the
-probe model exposes each weight layer's output z, and tape.gradient(loss, z) is ∂loss/∂z.
-A recurrent network's temporal δ, ∂loss/∂h_t, is the gradient with respect to its time probe
-(bench/models.py), a zero input added to h_t inside the recurrence.
+`make_train_chunk` returns a tf.function that runs K optimizer steps in one call (a graph while-loop) and
+returns every step's statistics stacked, so the host sees the device once per K steps. Each statistic
+declared in bench/statistics.py is computed by its function in bench/measures.py from what the step has
+seen (a measures.Seen). δ is taken with the same tape as the weight gradients: the probe model exposes
+each weight layer's output z, and tape.gradient(loss, z) is ∂loss/∂z. A recurrent network's temporal δ,
+∂loss/∂h_t, is the gradient with respect to its time probe (bench/models.py), a zero input added to h_t
+inside the recurrence.
 """
 
-import math
 from dataclasses import dataclass
 
 import keras
-import numpy as np
 import tensorflow as tf
 
+from bench import measures
+from bench.measures import Seen, norms
 from bench.models import ROLE_SEPARATOR
+from bench.statistics import of_kind
 
-LAYER_STATS = ("kernel_grad_norm", "bias_grad_norm", "kernel_norm", "update_ratio", "delta_norm",
-               "inactive_fraction", "recurrent_grad_norm")
-TIME_STATS = ("delta_norm", "forget_gate")  # recurrent networks, per time step: ‖∂loss/∂h_t‖, mean f_t
-STEP_STATS = ("loss", "batch_accuracy", "grad_norm", "grad_norm_clipped", "clipped")
-SATURATION = 0.01  # a sigmoid/tanh unit is saturated where its derivative is below 1 % of the maximum
-# ... read on its output y, as |y - centre| > bound: tanh' = 1 - y^2 < c  <=>  |y| > sqrt(1 - c);
-# sigmoid' = y(1 - y) < c/4  <=>  |y - 1/2| > sqrt(1 - c)/2
-SATURATED_OUTPUT = {"tanh": (0.0, math.sqrt(1 - SATURATION)), "sigmoid": (0.5, math.sqrt(1 - SATURATION) / 2)}
-RELU_FAMILY = ("relu", "leaky_relu", "elu")  # their output is positive exactly where their input is
+
+def names_of(kind: str) -> tuple[str, ...]:
+    return tuple(s.name for s in of_kind(kind) if s.in_step)
+
+
+STEP_STATS, LAYER_STATS, TIME_STATS = names_of("step"), names_of("layer"), names_of("time")
+AFTER_THE_STEP = ("update_ratio",)  # measured at the next step, from the update's norm (make_train_chunk)
 
 
 @dataclass(frozen=True)
@@ -79,49 +79,9 @@ def weights_of(layer) -> tuple:
     return owner.kernel, owner.bias, getattr(owner, "recurrent_kernel", None)
 
 
-def inactive_fraction(activation: str | None, y: tf.Tensor) -> tf.Tensor:
-    """Per layer of y [layers, batch, ..., units], the layers' outputs of one activation stacked: the fraction of
-    saturated entries (sigmoid, tanh), or of dead units, inactive on the whole batch (ReLU family)."""
-    if activation in SATURATED_OUTPUT:
-        centre, bound = SATURATED_OUTPUT[activation]
-        return tf.reduce_mean(tf.cast(tf.abs(y - centre) > bound, tf.float32), axis=range(1, y.shape.rank))
-    if activation in RELU_FAMILY:
-        alive = tf.reduce_any(tf.reshape(y, [tf.shape(y)[0], -1, y.shape[-1]]) > 0, axis=1)
-        return 1 - tf.reduce_mean(tf.cast(alive, tf.float32), axis=1)
-    return tf.fill([y.shape[0]], float("nan"))
-
-
-def inactive_fractions(activations, outputs) -> tf.Tensor:
-    """inactive_fraction of each layer, as one vector: layers of one activation and shape are measured together."""
-    groups = {}
-    for i, (activation, y) in enumerate(zip(activations, outputs)):
-        groups.setdefault((activation, tuple(y.shape)), []).append(i)
-    fractions = [inactive_fraction(activation, tf.stack([outputs[i] for i in layers]))
-                 for (activation, _), layers in groups.items()]
-    order = [i for layers in groups.values() for i in layers]
-    return tf.gather(tf.concat(fractions, 0), np.argsort(order))
-
-
-def norms(tensors) -> tf.Tensor:
-    """Euclidean norm of each tensor, as one vector: one op a tensor, L2Loss (Σ t²/2, one pass, no temporary)."""
-    return tf.sqrt(2 * tf.stack([tf.raw_ops.L2Loss(t=t) for t in tensors]))
-
-
 def distances(after, before) -> tf.Tensor:
     """‖a - b‖ for each pair, as one vector."""
     return norms([a - b for a, b in zip(after, before)])
-
-
-def clipping(norms: tf.Tensor, clipnorm, global_clipnorm) -> tuple[tf.Tensor, tf.Tensor]:
-    """Global norm after the optimizer's clipping, and whether clipping changed anything.
-
-    Keras clips each tensor to `clipnorm` on its own, or all together to `global_clipnorm`."""
-    total = tf.norm(norms)
-    if clipnorm is not None:
-        return tf.norm(tf.minimum(norms, clipnorm)), tf.reduce_any(norms > clipnorm)
-    if global_clipnorm is not None:
-        return tf.minimum(total, global_clipnorm), total > global_clipnorm
-    return total, tf.constant(False)
 
 
 def time_probe(probe: Probe, x) -> tf.Tensor | None:
@@ -155,37 +115,20 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
     grad_at = [[position[id(t)] if t is not None else len(variables) for t in tensors]
                for tensors in (kernels, biases, recurrents)]
     nan = tf.constant(float("nan"))
-    in_step = [name for name in LAYER_STATS if name != "update_ratio"]  # the update is measured a step later
+    in_step = [name for name in LAYER_STATS if name not in AFTER_THE_STEP]
 
     def read_kernels():
         return [tf.convert_to_tensor(k) for k in kernels]
 
-    def layer_rows(grad_norms, deltas, act_outputs, before) -> tf.Tensor:
-        """[L, len(in_step)]: the layer statistics but the update ratio, built by name, stacked in that order."""
-        kernel_grad, bias_grad, recurrent_grad = tf.unstack(tf.gather(tf.concat([grad_norms, [nan]], 0), grad_at))
-        columns = {
-            "kernel_grad_norm": kernel_grad,
-            "bias_grad_norm": bias_grad,
-            "kernel_norm": norms(before),
-            "delta_norm": norms(deltas),
-            "inactive_fraction": inactive_fractions(probe.activations, act_outputs),
-            "recurrent_grad_norm": recurrent_grad,
-        }
-        return tf.stack([columns[name] for name in in_step], axis=1)
+    def measured(kind: str, names, seen: Seen, axis: int = 0) -> tf.Tensor:
+        """The statistics of one kind, each computed by its function in bench/measures.py, stacked by name."""
+        return tf.stack([getattr(measures, f"{kind}_{name}")(seen) for name in names], axis=axis)
 
     def with_update_ratio(rows, update_norms) -> tf.Tensor:
         """[K, L, len(LAYER_STATS)]: the rows with ‖W_after - W_before‖ / ‖W_before‖ in its place."""
-        ratio = update_norms / rows[:, :, in_step.index("kernel_norm")]
+        ratio = measures.layer_update_ratio(update_norms, rows[:, :, in_step.index("kernel_norm")])
         at = LAYER_STATS.index("update_ratio")
         return tf.concat([rows[:, :, :at], ratio[:, :, None], rows[:, :, at:]], axis=2)
-
-    def time_rows(zeros_grad, zs) -> tf.Tensor:
-        """[T, len(TIME_STATS)]: ‖∂loss/∂h_t‖ over the batch, and the LSTM's mean forget gate (else NaN)."""
-        if not probe.time_width:
-            return tf.zeros([0, len(TIME_STATS)])
-        delta = tf.sqrt(tf.reduce_sum(tf.square(zeros_grad), axis=[0, 2]))
-        gate = tf.reduce_mean(zs[0][:, :, probe.time_width :], axis=[0, 2]) if probe.gated else delta * nan
-        return tf.stack([delta, gate], axis=1)
 
     def instrumented_step(x, y):
         before = read_kernels()  # read first, so what depends on it runs alongside the forward pass
@@ -197,17 +140,21 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
         grads = tape.gradient(loss, [*variables, *zs, *([zeros] if zeros is not None else [])])
         var_grads, deltas = grads[: len(variables)], grads[len(variables) : len(variables) + len(zs)]
         grad_norms = norms(var_grads)
-        clipped_norm, clipped = clipping(grad_norms, clipnorm, global_clipnorm)
         optimizer.apply_gradients(zip(var_grads, variables))
-        step_row = tf.stack([loss, accuracy, tf.norm(grad_norms), clipped_norm, tf.cast(clipped, tf.float32)])
-        times = time_rows(grads[-1] if zeros is not None else None, zs)
-        return step_row, layer_rows(grad_norms, deltas, act_outputs, before), times, before
+        # per layer, its kernel's, bias's and recurrent kernel's gradient norm (NaN where it has none)
+        kernel_grad, bias_grad, recurrent_grad = tf.unstack(tf.gather(tf.concat([grad_norms, [nan]], 0), grad_at))
+        seen = Seen(loss, accuracy, grad_norms, kernel_grad, bias_grad, recurrent_grad, before, zs, deltas,
+                    probe.activations, act_outputs, grads[-1] if zeros is not None else None, probe.time_width,
+                    probe.gated, clipnorm, global_clipnorm)
+        times = measured("time", TIME_STATS, seen, axis=1) if zeros is not None else tf.zeros([0, len(TIME_STATS)])
+        return measured("step", STEP_STATS, seen), measured("layer", in_step, seen, axis=1), times, before
 
     def plain_step(x, y):
         with tf.GradientTape() as tape:
             loss, accuracy, _, _ = forward(probe, x, y, training=True)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return tf.stack([loss, accuracy, nan, nan, 0.0]), None, None, []
+        recorded = {"loss": loss, "batch_accuracy": accuracy, "clipped": tf.constant(0.0)}
+        return tf.stack([recorded.get(name, nan) for name in STEP_STATS]), None, None, []
 
     step = instrumented_step if statistics else plain_step
 

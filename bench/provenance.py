@@ -1,5 +1,6 @@
 """What is needed to know why two results differ: versions, device, determinism, commit."""
 
+import ast
 import hashlib
 import platform
 import socket
@@ -13,12 +14,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bench.closure import code_of
+from bench import statistics
+from bench.closure import code_of, definitions_code
 from bench.errors import UserError
 
 GRADBENCH_VERSION = "0.1.0"
 # the modules whose code decides a run's numbers: a run measured by other code is another run
 MEASURING = ("adam", "data", "instrument", "models", "train")
+BENCH = Path(__file__).resolve().parent
 
 
 class DeviceError(UserError):
@@ -76,10 +79,34 @@ def versions() -> dict:
 
 @cache
 def measurement_code() -> str:
-    """The version of gradbench's training and measuring code: a hash of MEASURING's code (not its comments)."""
-    folder = Path(__file__).resolve().parent
-    code = "".join(code_of((folder / f"{name}.py").read_text(encoding="utf-8")) for name in MEASURING)
-    return hashlib.sha256(code.encode()).hexdigest()[:12]
+    """The version of the code every statistic shares — training and the train step: a hash of MEASURING's code
+    (not its comments) and of the helpers of bench/measures.py that bench/instrument.py imports."""
+    code = "".join(code_of((BENCH / f"{name}.py").read_text(encoding="utf-8")) for name in MEASURING)
+    return short_hash(code + definitions_code(BENCH / "measures.py", shared_measures()))
+
+
+def shared_measures() -> list[str]:
+    """The names bench/instrument.py imports from bench/measures.py (the rest is called by statistic)."""
+    tree = ast.parse((BENCH / "instrument.py").read_text(encoding="utf-8"))
+    return [alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+            and node.module == "bench.measures" for alias in node.names]
+
+
+@cache
+def statistic_code() -> dict[str, str]:
+    """Each train-step statistic's own version, "kind.name": hash: its function in bench/measures.py with the
+    helpers it uses, and its dtype. A new statistic leaves the others' versions, and measurement_code, alone."""
+    return {f"{s.kind}.{s.name}": short_hash(definitions_code(BENCH / "measures.py", [s.measure]) + str(s.dtype))
+            for s in statistics.measured()}
+
+
+def code() -> dict:
+    """What a run records of the code that measured it; bench/store.py compares it before resuming the run."""
+    return {"measurement_code": measurement_code(), "statistic_code": statistic_code()}
+
+
+def short_hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def threads() -> dict:

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from bench import statistics
 from bench.errors import UserError, one_line
 
 SCHEMA_VERSION = 2  # 2: recurrent networks (the time kind, recurrent_grad_norm)
@@ -32,15 +33,11 @@ METADATA_KEY = b"gradbench"
 CHECKSUM = "sha256"  # of the data pages and the metadata record; files written before it have none (unverified)
 
 RUN_KEYS = {"run_id": pa.string(), "scenario": pa.string(), "depth": pa.int32(), "seed": pa.int32()}
-COLUMNS: dict[str, dict[str, pa.DataType]] = {
+# the columns that say where a row belongs; the statistics' columns follow from bench/statistics.py
+KEY_COLUMNS: dict[str, dict[str, pa.DataType]] = {
     "step": {
         "step": pa.int32(),  # 0 = the first update, taken on the initial weights
         "epoch": pa.int32(),  # 1-based epoch the step belongs to
-        "loss": pa.float32(),  # batch cross-entropy before the update
-        "batch_accuracy": pa.float32(),
-        "grad_norm": pa.float32(),  # global L2 norm over all trainable variables, before clipping
-        "grad_norm_clipped": pa.float32(),  # the same after the optimizer's clipping
-        "clipped": pa.bool_(),  # clipping changed the gradient
     },
     "layer": {
         "step": pa.int32(),
@@ -48,27 +45,14 @@ COLUMNS: dict[str, dict[str, pa.DataType]] = {
         "layer": pa.int32(),  # index among the weight layers, forward order
         "layer_name": pa.string(),
         "layer_role": pa.string(),  # hidden | output | shortcut (a residual projection)
-        "kernel_grad_norm": pa.float32(),  # ||dL/dW||
-        "bias_grad_norm": pa.float32(),  # ||dL/db|| (null when the layer has no bias)
-        "kernel_norm": pa.float32(),  # ||W|| before the update
-        "update_ratio": pa.float32(),  # ||W_after - W_before|| / ||W_before||
-        "delta_norm": pa.float32(),  # ||dL/dz||, z the layer's pre-activation output, over the batch
-        "inactive_fraction": pa.float32(),  # saturated (sigmoid/tanh) or dead (ReLU family) units; null if linear
-        "recurrent_grad_norm": pa.float32(),  # ||dL/dW_hh|| of a recurrent layer (null for the others)
     },
     "time": {
         "step": pa.int32(),
         "epoch": pa.int32(),
         "time_step": pa.int32(),  # t = 1..T of the sequence
-        "delta_norm": pa.float32(),  # ||dL/dh_t|| over the batch: through every later step (the temporal δ)
-        "forget_gate": pa.float32(),  # LSTM: mean forget gate f_t over batch and units (null for other cells)
     },
     "epoch": {
         "epoch": pa.int32(),
-        "train_loss": pa.float32(),  # mean of the epoch's batch losses
-        "train_accuracy": pa.float32(),
-        "test_loss": pa.float32(),  # on the held-out set after the epoch
-        "test_accuracy": pa.float32(),
     },
     "histogram": {
         "epoch": pa.int32(),  # 0 = at initialisation
@@ -79,7 +63,11 @@ COLUMNS: dict[str, dict[str, pa.DataType]] = {
         "count": pa.int64(),
     },
 }
+COLUMNS: dict[str, dict[str, pa.DataType]] = {
+    kind: {**keys, **{s.name: s.dtype for s in statistics.of_kind(kind)}} for kind, keys in KEY_COLUMNS.items()
+}
 KINDS = tuple(COLUMNS)
+STATISTIC_COLUMNS = {s.name for s in statistics.STATISTICS}
 
 
 class StoreError(UserError):
@@ -222,21 +210,31 @@ def run_bytes(run: dict, tables: dict[str, pd.DataFrame]) -> bytes:
     return written[-1]
 
 
-def store_run_bytes(raw: bytes, path: Path, measurement_code: str) -> tuple[dict, dict[str, pd.DataFrame]]:
+def store_run_bytes(raw: bytes, path: Path, code: dict) -> tuple[dict, dict[str, pd.DataFrame]]:
     """Store a result file received as bytes, checked like a file of the folder before it is renamed into it
-    (its name must be its run's id, its measurement code this gradbench's); returns (run, tables)."""
+    (its name must be its run's id, its code this gradbench's: bench/provenance.code()); returns (run, tables)."""
     received = {}
 
     def check(tmp: Path) -> None:
         run = read_metadata(tmp)
-        if run.get("run_id") != path.stem or run.get("measurement_code") != measurement_code:
+        if run.get("run_id") != path.stem or any(run.get(key) != value for key, value in code.items()):
             raise StoreError(f"{path.name}: the worker on {run.get('host')} sent run {run.get('run_id')} measured by "
-                             f"gradbench code {run.get('measurement_code')} (this one is {measurement_code}); "
-                             "install the same gradbench on every worker")
+                             f"gradbench code {run.get('measurement_code')} (this one is {code['measurement_code']})"
+                             "; install the same gradbench on every worker")
         received.update(run=run, tables=kind_tables([tmp]))
 
     replace_atomically(path, lambda tmp: tmp.write_bytes(raw), check)
     return received["run"], received["tables"]
+
+
+def measured_otherwise(run: dict, code: dict) -> list[str]:
+    """What of a stored run this gradbench would measure differently (bench/provenance.code()): its shared
+    measurement code, or statistics whose own code changed. A statistic the run lacks (declared since) is missing
+    for it, not measured otherwise."""
+    if run.get("measurement_code") != code["measurement_code"]:
+        return ["measurement code"]
+    own = run.get("statistic_code") or {}
+    return sorted(name for name, version in own.items() if code["statistic_code"].get(name, version) != version)
 
 
 def read_info(path: Path, kind: str = "run", what: str = "result") -> dict:
@@ -337,12 +335,12 @@ def run_files(folder: Path) -> list[Path]:
     return files
 
 
-def check_folder(folder: Path, measurement_code: str | None = None, datasets: tuple[str, ...] = (),
+def check_folder(folder: Path, code: dict | None = None, datasets: tuple[str, ...] = (),
                  profile: str | None = None) -> None:
-    """Refuse a folder holding foreign files, files of another schema version, runs measured by other code
-    than `measurement_code` or on other datasets than `datasets` (the first is the images'; a folder holds one
-    experiment), before adding to it (and before any training: a folder that cannot be written is
-    refused now, not after the first run); remove what writers that died left behind."""
+    """Refuse a folder holding foreign files, files of another schema version, runs this gradbench would measure
+    differently (`code`: bench/provenance.code()) or on other datasets than `datasets` (the first is the images';
+    a folder holds one experiment), before adding to it (and before any training: a folder that cannot be written
+    is refused now, not after the first run); remove what writers that died left behind."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise StoreError(f"{folder}: a file, not a folder; --results takes a folder (new or holding results)")
@@ -357,20 +355,32 @@ def check_folder(folder: Path, measurement_code: str | None = None, datasets: tu
     files = run_files(folder)
     runs = {path.name: read_metadata(path) for path in files}
     refuse_copies(files, pd.DataFrame(list(runs.values())))
-    other = sorted(name for name, run in runs.items()
-                   if measurement_code and run.get("measurement_code") != measurement_code)
-    if other:
-        codes = ", ".join(sorted({str(runs[name].get("measurement_code")) for name in other}))
-        raise StoreError(
-            f"{folder}: {len(other)} runs ({', '.join(other[:3])}{', …' if len(other) > 3 else ''}) were measured by "
-            f"other gradbench code ({codes}; this one is {measurement_code}), so their numbers may differ from new "
-            "runs'; they are not resumed: move them away, or sweep into another --results folder")
+    if code:
+        refuse_other_code(folder, runs, code)
     refuse_other_dataset(folder, list(runs.values()), datasets, profile)
     renamed = [(name, run["run_id"]) for name, run in runs.items() if Path(name).stem != run["run_id"]]
     if renamed:
         name, run = renamed[0]
         raise StoreError(f"{folder / name}: holds run {run} under another name, so a sweep would train it again; "
                          f"rename it {run}.parquet or move it away")
+
+
+def refuse_other_code(folder: Path, runs: dict[str, dict], code: dict) -> None:
+    """Runs this gradbench would measure differently are not resumed: their numbers may differ from new runs'."""
+    other = {name: measured_otherwise(run, code) for name, run in runs.items()}
+    other = {name: what for name, what in other.items() if what}
+    if not other:
+        return
+    names = sorted(other)
+    if any(what == ["measurement code"] for what in other.values()):
+        codes = ", ".join(sorted({str(runs[name].get("measurement_code")) for name in names}))
+        what = f"other gradbench code ({codes}; this one is {code['measurement_code']})"
+    else:
+        what = f"other code of {', '.join(sorted({s for found in other.values() for s in found}))}"
+    raise StoreError(
+        f"{folder}: {len(names)} runs ({', '.join(names[:3])}{', …' if len(names) > 3 else ''}) were measured by "
+        f"{what}, so their numbers may differ from new runs'; they are not resumed: move them away, or sweep into "
+        "another --results folder")
 
 
 def refuse_other_dataset(folder: Path, runs: list[dict], datasets: tuple[str, ...], profile: str | None) -> None:
@@ -405,12 +415,15 @@ def refuse_copies(files: list[Path], runs: pd.DataFrame) -> None:
 
 def read_arrow(path: Path, expected: list[str], columns: list[str] | None = None, kind: str = "run") -> pa.Table:
     """A file's rows (of these columns, else all); a file whose metadata reads but whose data does not, or lacks
-    expected columns, is a StoreError naming it."""
+    expected columns, is a StoreError naming it. A run file written before a statistic was declared reads it as
+    missing (null): a new statistic is an additive change of the schema."""
     try:
         with pq.ParquetFile(path) as file:  # lighter than read_table for one file
             names = set(file.schema_arrow.names)
-            missing = [c for c in expected if c not in names]
-            table = None if missing else file.read(columns=columns)
+            optional = STATISTIC_COLUMNS if kind == "run" else set()
+            missing = [c for c in expected if c not in names and c not in optional]
+            wanted = [c for c in columns or expected if c in names]
+            table = None if missing else with_missing(file.read(columns=wanted), columns or expected)
     except (pa.ArrowException, OSError) as err:
         table, problem = None, one_line(err)
     else:
@@ -418,6 +431,15 @@ def read_arrow(path: Path, expected: list[str], columns: list[str] | None = None
     if problem:
         raise StoreError(f"{path}: its data cannot be read ({problem}); delete it and {measure_again(kind)}")
     return table
+
+
+def with_missing(table: pa.Table, columns: list[str]) -> pa.Table:
+    """The table with the statistics it lacks as null columns, in the order of `columns`."""
+    types = schema()
+    for name in columns:
+        if name not in table.column_names:
+            table = table.append_column(types.field(name), pa.nulls(len(table), types.field(name).type))
+    return table.select(columns)
 
 
 def read_body(path: Path, expected: list[str], kind: str = "run") -> pd.DataFrame:

@@ -137,7 +137,8 @@ def trained_runs(specs: list[RunSpec], data: Dataset, device: str, xla: bool) ->
     described = []
     for spec, (outcome, tables) in zip(specs, trained):
         cfg = config(spec, data, meta["device_kind"])
-        run = {"run_id": run_id(cfg), **cfg, **meta, **outcome, "dataset_source": data.source,
+        run = {"run_id": run_id(cfg), **cfg, **meta, **outcome, "statistic_code": provenance.statistic_code(),
+               "dataset_source": data.source,
                "dataset_note": data.note, "input_features": data.features,
                "input_mean_square": float(np.mean(np.square(data.x_train)))}
         described.append((run, tables))

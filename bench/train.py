@@ -106,7 +106,8 @@ def first_nonfinite(step_stats: np.ndarray, layer_stats: np.ndarray) -> tuple[in
     """(step, layer) of the first non-finite value in a chunk; layer None if only the loss broke."""
     checked = [instrument.LAYER_STATS.index(c) for c in ("kernel_grad_norm", "kernel_norm", "delta_norm")]
     bad_layers = ~np.isfinite(layer_stats[:, :, checked]).all(axis=2)
-    bad_steps = ~np.isfinite(step_stats[:, :3]).all(axis=1) | bad_layers.any(axis=1)
+    watched = [instrument.STEP_STATS.index(c) for c in ("loss", "batch_accuracy", "grad_norm")]
+    bad_steps = ~np.isfinite(step_stats[:, watched]).all(axis=1) | bad_layers.any(axis=1)
     if not bad_steps.any():
         return None, None
     step = int(np.argmax(bad_steps))

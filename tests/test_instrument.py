@@ -112,27 +112,6 @@ def test_clipping_statistics_match_keras_clipping(synthetic):
     assert bool(step["clipped"]) == bool((norms > scenario.clipnorm).any())
 
 
-def test_dead_and_saturated_units_are_counted(synthetic):
-    """ReLU units negative on the whole batch are dead; sigmoid entries with |z| > 5.99 are saturated. Each is
-    measured on the activation's output, per layer of a stack of layers."""
-    a = tf.constant([[-1.0, 2.0, -3.0, -0.5], [-2.0, 1.0, -1.0, -0.1]])
-    assert instrument.inactive_fraction("relu", tf.nn.relu(a)[None]).numpy() == pytest.approx([0.75])
-    assert instrument.inactive_fraction("elu", tf.nn.elu(a)[None]).numpy() == pytest.approx([0.75])
-    two_layers = tf.sigmoid(tf.stack([a * 10, a]))
-    assert instrument.inactive_fraction("sigmoid", two_layers).numpy() == pytest.approx([6 / 8, 0])
-    edge = tf.constant([5.98, 5.99, -5.99, 2.99, 3.0])  # derivative just above / below 1 % of its maximum
-    assert instrument.inactive_fraction("sigmoid", tf.sigmoid(edge[None, :3])).numpy() == pytest.approx([2 / 3])
-    assert instrument.inactive_fraction("tanh", tf.tanh(edge[None, 3:])).numpy() == pytest.approx([1 / 2])
-    assert np.isnan(instrument.inactive_fraction(None, a[None]).numpy()).all()
-
-
-def test_layers_of_one_activation_are_measured_together_and_kept_in_order():
-    a = tf.constant([[-1.0, 2.0, -3.0, -0.5], [-2.0, 1.0, -1.0, -0.1]])
-    outputs = [tf.sigmoid(a * 10), tf.nn.relu(a), tf.sigmoid(a), a, tf.nn.relu(-a[:, :2])]
-    fractions = instrument.inactive_fractions(["sigmoid", "relu", "sigmoid", None, "relu"], outputs).numpy()
-    np.testing.assert_allclose(fractions, [6 / 8, 0.75, 0, np.nan, 0.5])
-
-
 def test_probe_finds_every_weight_layer_and_its_nonlinearity():
     model = build_model(replace(SCENARIOS["resnet"]), 3, (8, 8, 1), 10)
     probe = instrument.make_probe(model)

@@ -18,12 +18,16 @@ from bench import closure, provenance
 BENCH = Path(provenance.__file__).resolve().parent
 
 
-def measurement_code_of(bench: Path) -> str:
-    """measurement_code() of a copy of bench/ (provenance hashes the modules beside it)."""
+def code_of_copy(bench: Path) -> dict:
+    """code() of a copy of bench/ (provenance hashes the modules beside it)."""
     spec = importlib.util.spec_from_file_location(f"provenance_copy_{abs(hash(bench))}", bench / "provenance.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.measurement_code()
+    return module.code()
+
+
+def measurement_code_of(bench: Path) -> str:
+    return code_of_copy(bench)["measurement_code"]
 
 
 @pytest.fixture
@@ -61,6 +65,36 @@ def test_comments_docstrings_and_other_modules_leave_the_measurement_code_alone(
     assert measurement_code_of(bench_copy) == provenance.measurement_code()
     adam = bench_copy / "adam.py"
     adam.write_text(adam.read_text() + "\n\ndef unused():\n    pass\n")  # code, not words
+    assert measurement_code_of(bench_copy) != provenance.measurement_code()
+
+
+def changed_statistics(bench: Path) -> list[str]:
+    theirs, ours = code_of_copy(bench)["statistic_code"], provenance.statistic_code()
+    return sorted(name for name in theirs.keys() | ours.keys() if theirs.get(name) != ours.get(name))
+
+
+def test_each_statistic_of_the_train_step_has_its_own_code_version():
+    declared = {f"{s.kind}.{s.name}" for s in provenance.statistics.measured()}
+    assert provenance.statistic_code().keys() == declared
+    assert len(set(provenance.statistic_code().values())) == len(declared)
+
+
+def test_a_new_statistic_leaves_the_shared_code_and_the_other_statistics_versions_alone(bench_copy):
+    measures = bench_copy / "measures.py"
+    measures.write_text(measures.read_text() + "\n\ndef rms(z):\n    return tf.sqrt(tf.reduce_mean(z * z))\n\n\n"
+                        "def layer_preactivation_rms(seen):\n    return tf.stack([rms(z) for z in seen.zs])\n")
+    assert measurement_code_of(bench_copy) == provenance.measurement_code()
+    assert changed_statistics(bench_copy) == []  # it is not declared in this test: nothing measures it
+
+
+def test_a_statistics_own_code_changes_its_version_alone_and_a_shared_helper_changes_the_measurement_code(bench_copy):
+    measures = bench_copy / "measures.py"
+    edit(measures, "return tf.norm(seen.grad_norms)", "return tf.norm(seen.grad_norms) * 1")
+    assert changed_statistics(bench_copy) == ["step.grad_norm"]
+    assert measurement_code_of(bench_copy) == provenance.measurement_code()
+    edit(measures, "SATURATION = 0.01", "SATURATION = 0.02")  # a constant one statistic's helper reads
+    assert changed_statistics(bench_copy) == ["layer.inactive_fraction", "step.grad_norm"]
+    edit(measures, "return tf.sqrt(2 * tf.stack(", "return tf.sqrt(2.0 * tf.stack(")  # norms: instrument's too
     assert measurement_code_of(bench_copy) != provenance.measurement_code()
 
 

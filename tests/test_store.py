@@ -13,7 +13,8 @@ import pytest
 
 from bench import store
 
-RUN = {"run_id": "sigmoid-d2-s0-abc", "scenario": "sigmoid", "depth": 2, "seed": 0, "measurement_code": "m1",
+CODE = {"measurement_code": "m1", "statistic_code": {"layer.delta_norm": "d1", "layer.kernel_norm": "k1"}}
+RUN = {"run_id": "sigmoid-d2-s0-abc", "scenario": "sigmoid", "depth": 2, "seed": 0, **CODE,
        "dataset": "synthetic", "tf_version": "2.99.0", "status": "completed"}
 
 
@@ -86,11 +87,11 @@ def test_a_run_file_is_the_same_as_the_bytes_a_worker_sends(folder, tmp_path):
     raw = store.run_bytes(RUN, run_tables())
     assert raw == store.run_files(folder)[0].read_bytes()
     target = tmp_path / "received" / f"{RUN['run_id']}.parquet"
-    run, tables = store.store_run_bytes(raw, target, "m1")
+    run, tables = store.store_run_bytes(raw, target, CODE)
     assert run == RUN and target.read_bytes() == raw
     assert tables["layer"]["layer_name"].tolist() == ["layer_name-0", "layer_name-1", "layer_name-2"]
     with pytest.raises(store.StoreError, match="measured by gradbench code m1"):
-        store.store_run_bytes(raw, tmp_path / "other" / f"{RUN['run_id']}.parquet", "m2")
+        store.store_run_bytes(raw, tmp_path / "other" / f"{RUN['run_id']}.parquet", {**CODE, "measurement_code": "m2"})
     assert not (tmp_path / "other" / f"{RUN['run_id']}.parquet").exists()
 
 
@@ -172,14 +173,40 @@ def test_run_files_are_sorted_and_a_folder_of_that_name_is_refused(folder):
 
 
 def test_a_folder_of_other_measurement_code_or_dataset_is_refused_before_training(folder):
-    store.check_folder(folder, "m1", ("synthetic",))  # its own: accepted
+    store.check_folder(folder, CODE, ("synthetic",))  # its own: accepted
     with pytest.raises(store.StoreError, match=r"1 runs .* were measured by other gradbench code \(m1; this one is m2"):
-        store.check_folder(folder, "m2", ("synthetic",))
+        store.check_folder(folder, {**CODE, "measurement_code": "m2"}, ("synthetic",))
     with pytest.raises(store.StoreError, match="holds runs on synthetic, and these would train on digits"):
-        store.check_folder(folder, "m1", ("digits",))
+        store.check_folder(folder, CODE, ("digits",))
     os.rename(folder / f"{RUN['run_id']}.parquet", folder / "renamed.parquet")
     with pytest.raises(store.StoreError, match="holds run sigmoid-d2-s0-abc under another name"):
-        store.check_folder(folder, "m1", ("synthetic",))
+        store.check_folder(folder, CODE, ("synthetic",))
+
+
+def test_a_run_is_resumed_unless_a_statistic_it_holds_would_be_measured_differently(folder):
+    declared_since = {**CODE, "statistic_code": {**CODE["statistic_code"], "layer.new_statistic": "n1"}}
+    store.check_folder(folder, declared_since, ("synthetic",))  # missing for the stored run, not different
+    dropped = {**CODE, "statistic_code": {"layer.delta_norm": "d1"}}
+    store.check_folder(folder, dropped, ("synthetic",))  # no longer measured: the stored values stay
+    changed = {**CODE, "statistic_code": {**CODE["statistic_code"], "layer.delta_norm": "d2"}}
+    with pytest.raises(store.StoreError, match=r"1 runs \(sigmoid-d2-s0-abc.parquet\) were measured by other code "
+                                               r"of layer.delta_norm, so their numbers may differ"):
+        store.check_folder(folder, changed, ("synthetic",))
+    with pytest.raises(store.StoreError, match="install the same gradbench on every worker"):  # a worker: exactly
+        store.store_run_bytes(store.run_bytes(RUN, run_tables()), folder / "w" / f"{RUN['run_id']}.parquet",
+                              declared_since)
+
+
+def test_a_file_written_before_a_statistic_was_declared_reads_it_as_missing(folder, tmp_path):
+    path = store.run_files(folder)[0]
+    older = pq.read_table(path).drop_columns(["inactive_fraction", "forget_gate"])
+    store.write_atomically(older, tmp_path / "older.parquet")  # sealed with its own checksum
+    results = store.load(tmp_path)
+    assert results.layer["inactive_fraction"].isna().all() and results.time["forget_gate"].isna().all()
+    assert results.layer["delta_norm"].equals(store.load(folder).layer["delta_norm"])
+    store.write_atomically(older.drop_columns(["layer_role"]), tmp_path / "older.parquet")  # a key column is not optional
+    with pytest.raises(store.StoreError, match="older.parquet: its data cannot be read \\(no column layer_role\\)"):
+        store.load(tmp_path)
 
 
 def test_an_empty_folder_loads_as_empty_tables_with_every_column(tmp_path):
