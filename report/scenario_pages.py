@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench.scenarios import SCENARIOS, Scenario
+from bench.statistics import summarised
 from report import figures, recurrent
 from report.data import Data, distinct, none_if_na
 from report.figure_cache import Shelf
@@ -103,8 +104,10 @@ def main_depth(name: str, depths: list[int]) -> int:
     default = SCENARIOS[name].default_depth if name in SCENARIOS else None
     return default if default in depths else max(depths)
 
-LAYER_FIGURES = {"layer-flow": "flow", "heatmap": "heatmap", "histograms": "histograms", "inactive": "inactive"}
+LAYER_FIGURES = {"layer-flow": "flow", "heatmap": "heatmap", "histograms": "histograms",
+                 **{f"layer-{s.name}": s.name.replace("_", "-") for s in summarised()}, "inactive": "inactive"}
 # the per-layer figures of a scenario's main depth (FIGURES name: file stem), the inactive-unit one last
+NOT_RECORDED = "No {} figure: the runs of this depth were stored before gradbench recorded it."
 
 
 def layer_charts(name: str, depth: int, data: Data, seeds: list[int]) -> list[figures.Chart | None]:
@@ -120,7 +123,8 @@ def depth_section(name: str, view: CellView, data: Data, shelf: Shelf, drawn: bo
     inactive_missing = drawn and charts[-1] is None  # layer_charts puts the inactive-unit figure last
     recorded = data.recorded[data.recorded["scenario"] == name]
     note = NO_INACTIVE_RECURRENT if name in recurrent.NAMES else NO_INACTIVE.format(distinct(recorded, "activation"))
-    notes = [note] if inactive_missing else []
+    missing = [s.label for s in view.statistics if drawn and not s.seeds]
+    notes = [NOT_RECORDED.format(label) for label in missing] + ([note] if inactive_missing else [])
     return DepthSection(
         view.depth, view, [run_view(r) for r in rows.to_dict("records")], [s for s in saved if s], notes
     )

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench.scenarios import SCENARIOS
+from bench.statistics import SUMMARIES, summarised
 from report.data import Data, distinct, none_if_na
 from report.figures import Key
 from report.figures.common import select
@@ -55,6 +56,28 @@ class CellView:
     loss_fall: float  # fraction by which the batch loss fell from the early to the late window
     early_update_path: float  # the effect's number: hidden layer 2's update path over the last hidden layer's
     href: str
+    statistics: tuple["StatisticValue", ...] = ()  # the declared statistics with a summary, in declaration order
+
+
+@dataclass(frozen=True)
+class StatisticValue:
+    """A declared statistic (bench/statistics.py) of one cell: its summary at step 0 and at the end of training."""
+
+    name: str
+    label: str
+    unit: str
+    meaning: str  # what it is and how a run summarises it
+    init: float  # the summary at step 0, aggregated over the seeds that recorded it
+    final: float  # the same at the last logged step
+    seeds: int  # the cell's seeds that recorded it (runs stored before it was declared did not)
+
+
+def statistic_values(cell: pd.Series) -> tuple[StatisticValue, ...]:
+    return tuple(
+        StatisticValue(s.name, s.label, s.unit, f"{s.meaning}: {SUMMARIES[s.summary]}, {s.aggregate} over seeds",
+                       float(cell[f"{s.name}_init"]), float(cell[f"{s.name}_final"]), int(cell[f"{s.name}_seeds"]))
+        for s in summarised()
+    )
 
 
 def per_layer_gain(ratio: float, depth: int) -> float:
@@ -88,6 +111,7 @@ def cell_view(cell: pd.Series, recorded: pd.DataFrame) -> CellView:
         gain_predicted=per_layer_gain(number("predicted_delta_ratio"), depth),
         steps=number("steps_trained"), growth_epoch=number("growth_epoch"), loss_fall=number("loss_fall"),
         early_update_path=number("early_update_path"), href=scenario_href(cell["scenario"]),
+        statistics=statistic_values(cell),
     )  # fmt: skip
 
 

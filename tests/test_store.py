@@ -204,7 +204,8 @@ def test_a_file_written_before_a_statistic_was_declared_reads_it_as_missing(fold
     results = store.load(tmp_path)
     assert results.layer["inactive_fraction"].isna().all() and results.time["forget_gate"].isna().all()
     assert results.layer["delta_norm"].equals(store.load(folder).layer["delta_norm"])
-    store.write_atomically(older.drop_columns(["layer_role"]), tmp_path / "older.parquet")  # a key column is not optional
+    # a key column is not optional
+    store.write_atomically(older.drop_columns(["layer_role"]), tmp_path / "older.parquet")
     with pytest.raises(store.StoreError, match="older.parquet: its data cannot be read \\(no column layer_role\\)"):
         store.load(tmp_path)
 

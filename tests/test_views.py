@@ -11,7 +11,7 @@ from report.data import load
 from report.views import CellView, cell_view, cell_views, common_seeds, result_sets, seed_list
 
 RENAMED = {"steps": "steps_trained"}  # a view's field: the cell table's column, where the names differ
-DERIVED = {"per", "scale_free", "gain_measured", "gain_predicted", "href"}
+DERIVED = {"per", "scale_free", "gain_measured", "gain_predicted", "href", "statistics"}  # statistics: below
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,9 @@ figure is one module and one entry below.
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
+from bench.statistics import summarised
 from report.figures import (
     curves,
     flow,
@@ -18,6 +20,7 @@ from report.figures import (
     histograms,
     inactive,
     layer_flow,
+    layer_statistic,
     length_accuracy,
     length_ratio,
     sweep,
@@ -50,6 +53,9 @@ FIGURES: dict[str, Entry] = {
     "time-grid": Entry(time_grid.from_data, "log10 ‖∂L/∂h_t‖ heatmaps, time step by training step"),
     "length-ratio": Entry(length_ratio.from_data, "step-0 ‖∂L/∂h_1‖/‖∂L/∂h_T‖ against T, with the Pascanu bound"),
     "length-accuracy": Entry(length_accuracy.from_data, "held-out recall accuracy against T, beside chance"),
+    # one scenario × depth, per hidden layer: each statistic declared with a summary (bench/statistics.py)
+    **{f"layer-{s.name}": Entry(partial(layer_statistic.from_data, s), f"{s.label} per hidden layer")
+       for s in summarised()},
 }
 
 __all__ = ["ENGINE", "FIGURES", "Chart", "Entry", "Key", "SavedChart", "Tables", "describe", "stamped", "write"]

@@ -4,6 +4,7 @@ cell is computed here, once: majorities of the runs' words, medians over seeds o
 import numpy as np
 import pandas as pd
 
+from report.grading import declared
 from report.grading.rules import EFFECTS, SEVERITY, threshold
 from report.grading.runs import catalogue_order
 from report.grading.values import finite, with_none
@@ -20,7 +21,7 @@ CELL_COLUMNS = [
     "verdict_init_label", "effect", "effect_label", "agrees", "law", "factor_init_min", "factor_init_max", "diverged",
     "growth_exploding",
     "accuracy_median", "accuracy_min", "accuracy_max", *MEDIANS, "theory_note", "expected_init", "as_expected_init",
-    "expected", "as_expected",
+    "expected", "as_expected", *declared.cell_columns(),
 ]  # fmt: skip
 EFFECT_ORDER = tuple(name for name, _ in EFFECTS)  # most severe first
 
@@ -61,6 +62,7 @@ def cell_row(rows: pd.DataFrame) -> dict:
         # each expectation is held against the verdict of its own moment: the theory's against step 0
         "expected_init": expected_init, "as_expected_init": as_expected(at_init, expected_init),
         "expected": expected, "as_expected": as_expected(found, expected),
+        **declared.cell_summaries(rows),
     }  # fmt: skip
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from bench.scenarios import NOT_CONFIG, SCENARIOS, Scenario
+from report.grading import declared
 from report.grading.stats import (
     delta_ratios,
     early_update_path,
@@ -33,6 +34,7 @@ RUN_COLUMNS = [
     "final_test_accuracy", "final_test_loss", "first_test_accuracy", "final_train_accuracy", "forget_init",
     "forget_final", "diverged_step", "diverged_layer",
     "predicted_delta_ratio", "predicted_factor", "theory_note", "expected_init", "expected", "wall_time_s",
+    *declared.run_columns(),
 ]  # fmt: skip
 
 
@@ -123,6 +125,7 @@ def run_rows(results) -> pd.DataFrame:
         .join(final_epoch(results.epoch))
         .join(forget_gates(results.time))
         .join(hidden_layers(back_propagated))
+        .join(declared.run_summaries(results.layer, runs))
     )
     for column in RUN_COLUMNS:  # runs without a step/layer/epoch row still get every column
         if column not in table and column != "run_id":
