@@ -134,6 +134,13 @@ def layer_recurrent_grad_norm(seen: Seen) -> tf.Tensor:
     return seen.recurrent_grad
 
 
+def layer_activation_rms(seen: Seen) -> tf.Tensor:
+    """sqrt(mean y²) per layer, y = φ(z): read after the nonlinearity, as inactive_fraction is, so that TensorFlow
+    still fuses φ into the matmul. An LSTM's output carries its forget gate after h_t, which is left out."""
+    outputs = [y[..., : seen.time_width] if seen.gated and i == 0 else y for i, y in enumerate(seen.act_outputs)]
+    return tf.stack([tf.sqrt(tf.reduce_mean(tf.square(y))) for y in outputs])
+
+
 # -- time: one value per time step of a recurrent network's sequence ------------------------------------------
 
 def time_delta_norm(seen: Seen) -> tf.Tensor:

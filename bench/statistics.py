@@ -62,6 +62,8 @@ STATISTICS = (
     Statistic("inactive_fraction", "layer", F32,
               "saturated (sigmoid/tanh) or dead (ReLU family) units; null if linear"),
     Statistic("recurrent_grad_norm", "layer", F32, "||dL/dW_hh|| of a recurrent layer (null for the others)"),
+    Statistic("activation_rms", "layer", F32, "rms over batch and units of the layer's output after its "
+              "nonlinearity (z where none follows): the forward signal", label="forward rms", summary="last/first"),
     Statistic("delta_norm", "time", F32,
               "||dL/dh_t|| over the batch: through every later step (the temporal δ)"),
     Statistic("forget_gate", "time", F32, "LSTM: mean forget gate f_t over batch and units (null for other cells)"),

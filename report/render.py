@@ -13,7 +13,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, meta
 
 from bench import closure
-from bench.statistics import SUMMARIES, summarised
+from bench.statistics import STATISTICS, SUMMARIES, summarised
 from report.data import none_if_na
 from report.grading.rules import THRESHOLDS
 from report.grading.text import fmt, percent
@@ -40,7 +40,8 @@ def environment() -> Environment:
     env.filters.update(num=num, pct=pct, stat=stat)
     env.tests["known"] = known  # {% if x is known %}: a number that was measured, not NaN or None
     env.globals["thresholds"] = {name: t.value for name, t in THRESHOLDS.items()}
-    env.globals.update(summarised_statistics=summarised(), summaries=SUMMARIES)  # the tables' generic columns
+    # the declared statistics: the tables' generic columns, the Methods page's list of what a run records
+    env.globals.update(summarised_statistics=summarised(), summaries=SUMMARIES, recorded_statistics=STATISTICS)
     return env
 
 

@@ -14,7 +14,7 @@ SMOKE = PROFILES["smoke"]
 
 
 def numpy_backprop(weights, x, y, activation):
-    """Loss, per-layer δ = dL/dz, kernel and bias gradients of a Dense MLP, by hand."""
+    """Loss, per-layer δ = dL/dz, kernel and bias gradients and outputs φ(z) (the last: z) of a Dense MLP, by hand."""
     phi, dphi = {
         "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2),
         "linear": (lambda z: z, lambda z: np.ones_like(z)),
@@ -36,7 +36,7 @@ def numpy_backprop(weights, x, y, activation):
         bias_grads.insert(0, delta.sum(0))
         if i:
             delta = (delta @ pairs[i][0].T) * dphi(zs[i - 1])
-    return loss, deltas, kernel_grads, bias_grads
+    return loss, deltas, kernel_grads, bias_grads, [*inputs[1:], a]
 
 
 def one_step(scenario, synthetic, depth=4):
@@ -56,7 +56,7 @@ def test_layer_statistics_match_numpy_backprop(name, synthetic):
     scenario = SCENARIOS[name]
     before, after, steps, layers, batch = one_step(scenario, synthetic)
     x, y = synthetic.x_train[batch], synthetic.y_train[batch]
-    loss, deltas, kernel_grads, bias_grads = numpy_backprop(before, x, y, scenario.activation)
+    loss, deltas, kernel_grads, bias_grads, outputs = numpy_backprop(before, x, y, scenario.activation)
     stat = {s: layers[:, i] for i, s in enumerate(instrument.LAYER_STATS)}
     np.testing.assert_allclose(steps[0], loss, rtol=1e-5)
     np.testing.assert_allclose(stat["delta_norm"], [np.linalg.norm(d) for d in deltas], rtol=1e-4)
@@ -65,6 +65,7 @@ def test_layer_statistics_match_numpy_backprop(name, synthetic):
     np.testing.assert_allclose(stat["kernel_norm"], [np.linalg.norm(w) for w in before[::2]], rtol=1e-5)
     updates = [np.linalg.norm(a - b) / np.linalg.norm(b) for a, b in zip(after[::2], before[::2])]
     np.testing.assert_allclose(stat["update_ratio"], updates, rtol=1e-3)
+    np.testing.assert_allclose(stat["activation_rms"], [np.sqrt(np.mean(o**2)) for o in outputs], rtol=1e-4)
 
 
 def test_a_chunk_of_steps_records_what_one_call_per_step_records(synthetic):
@@ -102,8 +103,8 @@ def test_clipping_statistics_match_keras_clipping(synthetic):
     """grad_norm_clipped is the global norm of what Adam(clipnorm=1) really applies."""
     scenario = SCENARIOS["linear_clipnorm"]
     before, _, steps, _, batch = one_step(scenario, synthetic)
-    _, _, kernel_grads, bias_grads = numpy_backprop(before, synthetic.x_train[batch], synthetic.y_train[batch],
-                                                    "linear")
+    _, _, kernel_grads, bias_grads, _ = numpy_backprop(before, synthetic.x_train[batch], synthetic.y_train[batch],
+                                                       "linear")
     norms = np.array([np.linalg.norm(g) for pair in zip(kernel_grads, bias_grads) for g in pair])
     clipped = [tf.clip_by_norm(tf.constant(n, tf.float64)[None], scenario.clipnorm).numpy()[0] for n in norms]
     step = dict(zip(instrument.STEP_STATS, steps))

@@ -82,7 +82,7 @@ def test_each_statistic_of_the_train_step_has_its_own_code_version():
 def test_a_new_statistic_leaves_the_shared_code_and_the_other_statistics_versions_alone(bench_copy):
     measures = bench_copy / "measures.py"
     measures.write_text(measures.read_text() + "\n\ndef rms(z):\n    return tf.sqrt(tf.reduce_mean(z * z))\n\n\n"
-                        "def layer_preactivation_rms(seen):\n    return tf.stack([rms(z) for z in seen.zs])\n")
+                        "def layer_new_statistic(seen):\n    return tf.stack([rms(z) for z in seen.zs])\n")
     assert measurement_code_of(bench_copy) == provenance.measurement_code()
     assert changed_statistics(bench_copy) == []  # it is not declared in this test: nothing measures it
 

@@ -40,7 +40,7 @@ def one_step(name: str, task):
 
 
 def numpy_temporal_deltas(weights, x, y):
-    """‖∂L/∂h_t‖ for t = 1..T, ‖∂L/∂W_hh‖ and the loss of a tanh SimpleRNN + Dense, by hand."""
+    """‖∂L/∂h_t‖ for t = 1..T, ‖∂L/∂W_hh‖, the loss and the hidden states of a tanh SimpleRNN + Dense, by hand."""
     wx, wh, b, wo, bo = weights
     h, hs = np.zeros((len(x), wh.shape[0])), []
     for t in range(x.shape[1]):
@@ -57,13 +57,13 @@ def numpy_temporal_deltas(weights, x, y):
         da = g * (1 - hs[t] ** 2)
         grad_wh += (hs[t - 1] if t else np.zeros_like(hs[0])).T @ da
         g = da @ wh.T
-    return np.array(norms), np.linalg.norm(grad_wh), loss
+    return np.array(norms), np.linalg.norm(grad_wh), loss, np.stack(hs, axis=1)
 
 
 def test_temporal_delta_matches_numpy_backprop_through_time(task):
     weights, (steps, layers, times), batch, run = one_step("rnn_tanh", task)
     x, y = task.x_train[batch].astype(np.float64), task.y_train[batch]
-    norms, grad_wh, loss = numpy_temporal_deltas(weights, x, y)
+    norms, grad_wh, loss, hs = numpy_temporal_deltas(weights, x, y)
     column = dict(zip(instrument.TIME_STATS, times.T))
     np.testing.assert_allclose(column["delta_norm"], norms, rtol=2e-4)
     assert np.isnan(column["forget_gate"]).all()  # a SimpleRNN has no gate
@@ -71,6 +71,7 @@ def test_temporal_delta_matches_numpy_backprop_through_time(task):
     assert layer["recurrent_grad_norm"][0] == pytest.approx(grad_wh, rel=2e-4)
     assert np.isnan(layer["recurrent_grad_norm"][1])  # the output Dense has no recurrent kernel
     assert layer["delta_norm"][0] == pytest.approx(norms[-1], rel=2e-4)  # the recurrent layer's output: h_T
+    assert layer["activation_rms"][0] == pytest.approx(np.sqrt(np.mean(hs**2)), rel=1e-4)  # over every h_t
     assert steps[0] == pytest.approx(loss, rel=1e-5)
     assert run.probe.roles == ["recurrent", "output"]
 

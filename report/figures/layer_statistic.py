@@ -30,7 +30,8 @@ def chart(layer: pd.DataFrame, scenario: str, depth: int, name: str, statistic: 
     if rows.empty:
         return None
     data = seed_band(with_snapshots(rows), "layer", statistic.name, ["order", "snapshot"])
-    caption = (f"{statistic.label} per hidden layer of {scenario} at depth {depth} ({seeds_text(rows)}): "
+    label = statistic.label[0].upper() + statistic.label[1:]
+    caption = (f"{label} per hidden layer of {scenario} at depth {depth} ({seeds_text(rows)}): "
                f"{statistic.meaning}, at step 0 and at the end of each epoch (of at most six, evenly spaced); "
                f"line = median over seeds, band = min–max. {ends_text(data)}")
     alt = f"Line chart of {statistic.label} per hidden layer for {scenario} depth {depth}. {ends_text(data)}"
