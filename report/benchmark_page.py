@@ -11,8 +11,9 @@ from pathlib import Path
 from bench.text import fmt
 from report import publish
 from report.overview import refresh_index
+from report.pages import ADDED, added_page
 from report.publish import SiteError
-from report.render import Page, environment, render
+from report.render import environment, render
 
 PAGE = "benchmark.html"
 DATA = "benchmark.json"  # beside the page, kept with it
@@ -81,10 +82,9 @@ def write_page(source: Path, out: Path) -> Path:
     """<out>/benchmark.html, and <out>/benchmark.json, from a benchmark.json; a new folder becomes a site."""
     source, out = Path(source), Path(out)
     report, view, measured = read_report(source)
-    page = Page(PAGE, "benchmark.html.j2", "Benchmark", view)
-    html = render(environment(), page, measured, publish.is_built_site(out))
-    written = publish.add_page(out, publish.AddedPage(PAGE, "Benchmark", summary(report), "benchmark", (DATA,)),
-                               html)
+    html = render(environment(), added_page("benchmark", PAGE, view), measured, publish.is_built_site(out))
+    written = publish.add_page(out, publish.AddedPage(PAGE, "Benchmark", summary(report), ADDED["benchmark"].section,
+                                                      (DATA,)), html)
     if not (out / DATA).exists() or not (out / DATA).samefile(source):
         shutil.copyfile(source, out / DATA)
     refresh_index(out)

@@ -2,9 +2,12 @@
 builder of its data. Adding a page is one registration here and a template in templates/.
 
 A builder reads Inputs, whose shared parts (the cells' views, the article page, which the overview quotes) are
-computed once per build, when a builder first asks for them. Pages that other commands add to a built site (a
-diff, the version matrix, the benchmark) are written by those commands (site.write_diff, site.write_matrix,
-benchmark_page) and listed on the overview by their kind (publish.AddedPage).
+computed once per build, when a builder first asks for them. A page's stamp — what decides whether a rebuild
+renders it again — is its data, its templates and the rendering code's import closure (render.page_stamp).
+
+Pages that other commands add to a built site (a diff, the version matrix, the benchmark) are registered in ADDED:
+those commands (site.write_diff, site.write_matrix, benchmark_page.write_page) render them, a build keeps them, and
+the overview lists them in their section (publish.AddedPage).
 """
 
 from collections.abc import Callable, Iterable
@@ -69,6 +72,25 @@ PAGES: tuple[PageKind, ...] = (
     single("methods.html", "methods.html.j2", "Methods", lambda i: methods_page(i.data), "Methods"),
     PageKind("scenario.html.j2", scenarios),
 )
+
+
+@dataclass(frozen=True)
+class AddedKind:
+    template: str
+    title: Callable[[object], str]  # the page's title, from its data
+    section: str  # where the overview lists it: "diff" or "benchmark"
+
+
+ADDED: dict[str, AddedKind] = {
+    "diff": AddedKind("diff.html.j2", lambda page: f"Diff {page.entry.a} → {page.entry.b}", "diff"),  # report diff
+    "matrix": AddedKind("matrix.html.j2", lambda page: f"Matrix {page.entry.a}", "diff"),  # report matrix
+    "benchmark": AddedKind("benchmark.html.j2", lambda page: "Benchmark", "benchmark"),  # report benchmark-page
+}
+
+
+def added_page(kind: str, path: str, data: object) -> Page:
+    """A page of an ADDED kind, as its command renders it."""
+    return Page(path, ADDED[kind].template, ADDED[kind].title(data), data)
 
 
 def pages(data: Data, shelf: Shelf) -> Iterable[Page]:

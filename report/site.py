@@ -25,7 +25,7 @@ from report import diff, figures, matrix, publish, sets
 from report.data import Data, load
 from report.figure_cache import Shelf, start_worker
 from report.overview import refresh_index
-from report.pages import pages
+from report.pages import ADDED, added_page, pages
 from report.render import Page, environment, page_stamp, render
 
 MAX_WORKERS = 4  # processes drawing figures
@@ -173,9 +173,9 @@ def write_diff(page: diff.DiffPage, out: Path, charts: list[figures.Chart] = (),
     folder = out / DIFF_FOLDER / entry.name
     page.figures = [figures.describe(chart, folder, out) for chart in charts]
     files = tuple(path for saved in page.figures for path in (saved.svg, saved.csv))
-    added = publish.AddedPage(f"{DIFF_FOLDER}/{entry.name}.html", f"{entry.a} → {entry.b}", entry.summary, "diff",
-                              files, tuple(sources))
-    html = render_added(Page(added.path, "diff.html.j2", f"Diff {entry.a} → {entry.b}", page), out, built_at)
+    added = publish.AddedPage(f"{DIFF_FOLDER}/{entry.name}.html", f"{entry.a} → {entry.b}", entry.summary,
+                              ADDED["diff"].section, files, tuple(sources))
+    html = render_added(added_page("diff", added.path, page), out, built_at)
     written = publish.add_page(out, added, html)
     for chart in charts:
         figures.write(chart, folder)
@@ -188,10 +188,9 @@ def write_matrix(page: matrix.MatrixPage, out: Path, built_at: str | None = None
     """Render a report.matrix.MatrixPage into out/diff/; returns the page's path."""
     out = Path(out)
     publish.check_target(out)
-    added = publish.AddedPage(f"{DIFF_FOLDER}/{page.entry.name}.html", page.entry.a, page.entry.summary, "diff",
-                              (), tuple(sources))
-    written = publish.add_page(out, added, render_added(
-        Page(added.path, "matrix.html.j2", f"Matrix {page.entry.a}", page), out, built_at))
+    added = publish.AddedPage(f"{DIFF_FOLDER}/{page.entry.name}.html", page.entry.a, page.entry.summary,
+                              ADDED["matrix"].section, (), tuple(sources))
+    written = publish.add_page(out, added, render_added(added_page("matrix", added.path, page), out, built_at))
     refresh(out)
     return written
 

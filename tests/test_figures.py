@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bench.statistics import summarised
 from report.figures import FIGURES, common, curves, flow, gradnorm, heatmap, histograms, inactive, layer_flow, sweep
 from report.figures.common import Chart, fmt
 from report.grading import text
@@ -38,7 +39,7 @@ def layer_rows(scenario: str, seed: int, gain: float, inactive: float | None) ->
          "layer_role": "output" if layer == LAYERS - 1 else "hidden",
          "kernel_grad_norm": 2 * gain ** (LAYERS - 1 - layer) * (1 + seed), "bias_grad_norm": 0.1,
          "kernel_norm": 1.0, "update_ratio": 1e-3, "delta_norm": gain ** (LAYERS - 1 - layer) * (1 + seed),
-         "inactive_fraction": inactive}
+         "inactive_fraction": inactive, **{s.name: 0.5 + 0.1 * layer for s in summarised()}}
         for step in range(STEPS) for layer in range(LAYERS)
     ]  # fmt: skip
 
@@ -266,7 +267,7 @@ NOT_FROM_PLANTED = {
     "length-ratio": "a recurrent figure: 'fade' is an MLP",
     "length-accuracy": "a recurrent figure: 'fade' is an MLP",
 }
-ONE_CELL = {"layer-flow", "heatmap", "histograms", "inactive"}  # one (scenario, depth) each
+ONE_CELL = {"layer-flow", "heatmap", "histograms", "inactive", *(f"layer-{s.name}" for s in summarised())}  # one cell
 RECURRENT = {"time-grid", "length-ratio", "length-accuracy"}
 
 
