@@ -28,6 +28,7 @@ training goes on. If the instrumented step cannot be built at all, the rest of f
 run file holds the steps recorded so far.
 """
 
+import contextlib
 import json
 import time
 import warnings
@@ -151,6 +152,11 @@ def float_norms(tensors) -> tf.Tensor:
     return norms([tf.cast(t, tf.float32) for t in tensors])
 
 
+def distances(after, before) -> tf.Tensor:
+    """‖a - b‖ for each pair, as one vector."""
+    return float_norms([a - b for a, b in zip(after, before)])
+
+
 def dense(gradient):
     """A gradient as a dense tensor (an embedding's comes as IndexedSlices)."""
     return tf.convert_to_tensor(gradient) if isinstance(gradient, tf.IndexedSlices) else gradient
@@ -188,6 +194,7 @@ class Recorder(keras.callbacks.Callback):
         self.plain = model.train_function
         if model.built and not model.optimizer.built:  # as Keras's step would, but outside a trace that may fail
             model.optimizer.build(model.trainable_variables)
+        self.increments = Increments.apply_to(model.optimizer, model)
         self.instrumented = self.make_instrumented()
         self.broken = self.instrumented is None
 
@@ -271,15 +278,25 @@ class Recorder(keras.callbacks.Callback):
         zs = [[z for z, _ in taps.get(id(w.layer), [])] for w in self.layers]
         grads = tape.gradient(scaled, [*variables, *(z for calls in zs for z in calls)])
         var_grads, z_grads = grads[: len(variables)], grads[len(variables) :]
-        before = [tf.identity(w.kernel.value) for w in self.layers]
-        optimizer.apply_gradients(zip(var_grads, variables))
-        with tf.control_dependencies([tf.group(*(v.value for v in variables))]):
-            after = [tf.identity(w.kernel.value) for w in self.layers]
-        logs = model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         unscale = None if scaled is loss else tf.cast(loss / scaled, tf.float32)
+        kernels = [w.kernel for w in self.layers]
+        increments = Increments(optimizer, kernels) if self.increments else None
+        before = [tf.cast(tf.convert_to_tensor(k.value), tf.float32) for k in kernels]  # read now, not a variable
         seen = self.seen(loss, self.batch_accuracy(y, y_pred, sample_weight), variables, var_grads, zs, z_grads,
                          taps, before, unscale)
-        return {**logs, KEY: (*self.measured(seen, before, after, var_grads, unscale), tf.shape(first)[0])}
+        step_stats, layer_stats = self.measured(seen, var_grads, unscale)
+        # the kernels are read before the update: it then updates them in place, no copy (but for a snapshot)
+        with tf.control_dependencies([] if increments is None else [layer_stats]):
+            with increments or contextlib.nullcontext():
+                optimizer.apply_gradients(zip(var_grads, variables))
+        if increments is None:  # a snapshot: W_before, copied when the update writes W
+            with tf.control_dependencies([tf.group(*(v.value for v in variables))]):
+                update_norms = distances([tf.cast(tf.convert_to_tensor(k.value), tf.float32) for k in kernels], before)
+        else:
+            update_norms = increments.norms()
+        layer_stats = self.with_update_ratio(layer_stats, update_norms, seen)
+        logs = model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        return {**logs, KEY: (step_stats, layer_stats, tf.shape(first)[0])}
 
     def put_in_forward_order(self, taps: dict) -> None:
         """At the first trace: the weight layers in the order the forward pass called them (those it did not call
@@ -340,9 +357,10 @@ class Recorder(keras.callbacks.Callback):
                     [z for z, _ in (taps.get(id(w.layer), [(None, None)])[0] for w in self.layers)], deltas,
                     activations, outputs, None, 0, False, clipnorm, global_clipnorm)
 
-    def measured(self, seen: Seen, before, after, var_grads, unscale) -> tuple[tf.Tensor, tf.Tensor]:
-        """(step statistics [len(STEP_STATS)], layer statistics [layers, len(LAYER_STATS)]), each statistic by its
-        function in bench/measures.py; one that fails is NaN (null in the file) and named in recorder_errors."""
+    def measured(self, seen: Seen, var_grads, unscale) -> tuple[tf.Tensor, tf.Tensor]:
+        """(step statistics [len(STEP_STATS)], layer statistics [layers, len(LAYER_STATS) - 1] but the update ratio),
+        each statistic by its function in bench/measures.py; one that fails is NaN (null in the file) and named in
+        recorder_errors."""
         n = len(self.layers)
         step = [self.compute(s, lambda s=s: getattr(measures, s.measure)(seen), []) for s in STEP_STATS]
         clipvalue = getattr(self.model.optimizer, "clipvalue", None)
@@ -354,15 +372,21 @@ class Recorder(keras.callbacks.Callback):
                 clipped = clipped * unscale
             names = [s.name for s in STEP_STATS]
             step[names.index("grad_norm_clipped")], step[names.index("clipped")] = clipped, changed
-        layer = []
-        for s in LAYER_STATS:
-            if s.name == AFTER_THE_UPDATE:
-                update = lambda: measures.layer_update_ratio(  # noqa: E731
-                    float_norms([a - b for a, b in zip(after, before)]), measures.layer_kernel_norm(seen))
-                layer.append(self.compute(s, update, [n]))
-            else:
-                layer.append(self.compute(s, lambda s=s: getattr(measures, s.measure)(seen), [n]))
+        layer = [self.compute(s, lambda s=s: getattr(measures, s.measure)(seen), [n]) for s in LAYER_STATS
+                 if s.name != AFTER_THE_UPDATE]
         return tf.stack(step), tf.stack(layer, axis=1)
+
+    def with_update_ratio(self, layer_stats, update_norms, seen) -> tf.Tensor:
+        """[layers, len(LAYER_STATS)]: the layer statistics with ‖W_after - W_before‖ / ‖W_before‖ in its place."""
+        names = [s.name for s in LAYER_STATS]
+        if AFTER_THE_UPDATE not in names:
+            return layer_stats
+        at = names.index(AFTER_THE_UPDATE)
+        kernel_norms = layer_stats[:, [n for n in names if n != AFTER_THE_UPDATE].index("kernel_norm")]
+        statistic = LAYER_STATS[at]
+        ratio = self.compute(statistic, lambda: measures.layer_update_ratio(update_norms, kernel_norms),
+                             [len(self.layers)])
+        return tf.concat([layer_stats[:, :at], ratio[:, None], layer_stats[:, at:]], axis=1)
 
     def compute(self, statistic, function, shape) -> tf.Tensor:
         try:
@@ -449,6 +473,61 @@ class Recorder(keras.callbacks.Callback):
         store.write_run(self.path, run, tables)
         self.tables = tables
         return self.path
+
+
+class Increments:
+    """Inside it, what the optimizer adds to each kernel, taken from its own assign/assign_add/assign_sub (through
+    which Keras's optimizers update every variable): ‖W_after - W_before‖ without a copy of W_before."""
+
+    def __init__(self, optimizer, kernels):
+        self.optimizer, self.kernels = optimizer, kernels
+        self.added: dict[int, list] = {}
+        self.slot = {}
+        for i, kernel in enumerate(kernels):
+            self.slot[id(kernel)] = self.slot[id(kernel.value)] = i
+
+    @staticmethod
+    def apply_to(optimizer, model) -> bool:
+        """Whether every change to a kernel goes through the optimizer's assign methods in the traced step: Keras's
+        own optimizers, without weight decay, EMA, gradient accumulation, loss scaling or kernel constraints
+        (those write the variables directly, or inside a cond); otherwise the recorder takes a snapshot."""
+        own = type(optimizer).__module__.startswith("keras.src.optimizers.") and not isinstance(
+            optimizer, keras.optimizers.LossScaleOptimizer)
+        plain = not (getattr(optimizer, "weight_decay", None) or getattr(optimizer, "use_ema", False)
+                     or getattr(optimizer, "gradient_accumulation_steps", None))
+        constrained = any(getattr(v, "constraint", None) is not None for v in model.trainable_weights)
+        return own and plain and not constrained
+
+    def __enter__(self):
+        def assign(variable, value, original=self.optimizer.assign):
+            if id(variable) in self.slot:
+                self.added.setdefault(self.slot[id(variable)], []).append(value - tf.convert_to_tensor(variable))
+            return original(variable, value)
+
+        def assign_add(variable, value, original=self.optimizer.assign_add):
+            if id(variable) in self.slot:
+                self.added.setdefault(self.slot[id(variable)], []).append(value)
+            return original(variable, value)
+
+        def assign_sub(variable, value, original=self.optimizer.assign_sub):
+            if id(variable) in self.slot:
+                self.added.setdefault(self.slot[id(variable)], []).append(-value)
+            return original(variable, value)
+
+        for name, method in (("assign", assign), ("assign_add", assign_add), ("assign_sub", assign_sub)):
+            object.__setattr__(self.optimizer, name, method)
+        return self
+
+    def __exit__(self, *exc):
+        for name in ("assign", "assign_add", "assign_sub"):
+            self.optimizer.__dict__.pop(name, None)
+        return False
+
+    def norms(self) -> tf.Tensor:
+        """‖ΔW‖ per kernel; 0 for a kernel the optimizer left alone (frozen, or no gradient)."""
+        changes = [tf.cast(tf.add_n(self.added[i]), tf.float32) if i in self.added else tf.zeros([0])
+                   for i in range(len(self.kernels))]
+        return norms(changes)
 
 
 def recording(model: keras.Model, folder, every: int = 1, **options) -> Recorder:

@@ -24,8 +24,8 @@ def logits_loss():
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
-def compiled(model, **optimizer):
-    model.compile(keras.optimizers.Adam(1e-2, **optimizer), logits_loss(), metrics=["accuracy"])
+def compiled(model, optimizer=keras.optimizers.Adam, **options):
+    model.compile(optimizer(1e-2, **options), logits_loss(), metrics=["accuracy"])
     return model
 
 
@@ -33,6 +33,13 @@ def mlp(name="mlp", **optimizer):
     return compiled(keras.Sequential([
         keras.Input((6,)), keras.layers.Dense(16, activation="sigmoid"), keras.layers.Dense(16, activation="tanh"),
         keras.layers.Dense(16, activation="relu"), keras.layers.Dense(CLASSES)], name=name), **optimizer)
+
+
+def weight_decay():
+    """AdamW writes its decay to the weights itself: the recorder measures the update from a copy of W."""
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(CLASSES)], name="weight_decay")
+    return compiled(model, keras.optimizers.AdamW, weight_decay=0.5)
 
 
 def two_inputs():
@@ -72,6 +79,7 @@ MODELS = {
     "subclassed": lambda: compiled(Residual()),
     "frozen": frozen,
     "global_clipnorm": lambda: mlp("clipped", global_clipnorm=0.05),
+    "weight_decay": weight_decay,
 }
 
 
@@ -184,6 +192,7 @@ def test_every_recorded_number_is_the_tapes(runs, name):
     _, trained = runs
     model, x, y, weights, recorder = trained[name]
     assert recorder.errors == []
+    assert recorder.increments == (name != "weight_decay")  # the update from the optimizer's own, or a copy of W
     steps, layers = recorder.tables["step"], recorder.tables["layer"]
     assert list(steps["step"]) == list(range(STEPS))
     names = list(layers[layers["step"] == 0]["layer_name"])
