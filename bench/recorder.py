@@ -274,6 +274,8 @@ class Recorder(keras.callbacks.Callback):
             model._loss_tracker.update_state(unscale_loss_for_distribution(loss), sample_weight=tf.shape(first)[0])
             scaled = optimizer.scale_loss(loss)
         self.put_in_forward_order(taps)
+        outputs = tf.nest.flatten(y_pred)
+        self.classes = int(outputs[0].shape[-1]) if len(outputs) == 1 and outputs[0].shape[-1] is not None else None
         variables = model.trainable_weights
         zs = [[z for z, _ in taps.get(id(w.layer), [])] for w in self.layers]
         grads = tape.gradient(scaled, [*variables, *(z for calls in zs for z in calls)])
@@ -442,7 +444,7 @@ class Recorder(keras.callbacks.Callback):
             "weight_layers": [w.name for w in self.layers],
             "epochs": int((self.params or {}).get("epochs") or len(self.epochs)), "steps": self.step,
             "log_every": self.every, "batch_size": self.batch_size, "train_samples": self.train_samples(),
-            "test_samples": None, "optimizer": type(optimizer).__name__,
+            "test_samples": None, "classes": getattr(self, "classes", None), "optimizer": type(optimizer).__name__,
             "learning_rate": float(f"{float(keras.ops.convert_to_numpy(optimizer.learning_rate)):.7g}"),
             "clipnorm": getattr(optimizer, "clipnorm", None),
             "global_clipnorm": getattr(optimizer, "global_clipnorm", None),
