@@ -213,7 +213,7 @@ def section(runs: pd.DataFrame, cells: pd.DataFrame, recorded: pd.DataFrame, hre
     """runs, cells: run_table and cell_table; recorded: the runs' metadata (store's runs table)."""
     rows = [replace(r, href=href(r.scenario)) for r in length_rows(runs, cells)]
     steps = finite_median(recurrent_runs(runs)["steps_trained"]) if len(runs) else np.nan
-    samples = finite_median(recurrent_runs(recorded)["train_samples"]) if len(recorded) else np.nan
+    samples = finite_median(recurrent_runs(recorded)["train_samples"]) if "train_samples" in recorded else np.nan
     reach = [(name, stops_at(rows, name)) for name in NAMES if any(r.scenario == name for r in rows)]
     return Section(rows, reach, claims(runs, cells), CHANCE, None if np.isnan(steps) else int(steps),
                    None if np.isnan(samples) else int(samples))

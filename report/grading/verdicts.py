@@ -85,7 +85,11 @@ def verdict(row: Mapping) -> tuple[str, str]:
 
 
 def chance(run: Mapping) -> float:
-    """Accuracy by guessing: the recall task's symbols for a recurrent net, else the datasets' 10 classes."""
+    """Accuracy by guessing: the classes a run records (a user's model, bench/recorder.py), else the recall task's
+    symbols for a recurrent net, else the datasets' 10 classes."""
+    classes = pd.to_numeric(run.get("classes"), errors="coerce")
+    if classes is not None and np.isfinite(classes) and classes >= 2:
+        return 1 / float(classes)
     return 1 / (RECALL_SYMBOLS if run.get("architecture") == "rnn" else CLASSES)
 
 
