@@ -421,13 +421,16 @@ def read_arrow(path: Path, expected: list[str], columns: list[str] | None = None
         with pq.ParquetFile(path) as file:  # lighter than read_table for one file
             names = set(file.schema_arrow.names)
             optional = STATISTIC_COLUMNS if kind == "run" else set()
-            missing = [c for c in expected if c not in names and c not in optional]
+            # a statistic declared since reads as missing; a column no gradbench wrote is a damaged name
+            unknown = sorted(names - set(schema().names)) if kind == "run" else []
+            missing = [f"no column {c}" for c in expected if c not in names and c not in optional]
+            missing += [f"a column no gradbench writes, {c}" for c in unknown]
             wanted = [c for c in columns or expected if c in names]
             table = None if missing else with_missing(file.read(columns=wanted), columns or expected)
     except (pa.ArrowException, OSError) as err:
         table, problem = None, one_line(err)
     else:
-        problem = f"no column {', '.join(missing[:3])}" if missing else None
+        problem = ", ".join(missing[:3]) if missing else None
     if problem:
         raise StoreError(f"{path}: its data cannot be read ({problem}); delete it and {measure_again(kind)}")
     return table

@@ -208,6 +208,12 @@ def test_a_file_written_before_a_statistic_was_declared_reads_it_as_missing(fold
     store.write_atomically(older.drop_columns(["layer_role"]), tmp_path / "older.parquet")
     with pytest.raises(store.StoreError, match="older.parquet: its data cannot be read \\(no column layer_role\\)"):
         store.load(tmp_path)
+    renamed = older.rename_columns([("delta_nors" if c == "delta_norm" else c) for c in older.column_names])
+    renamed = renamed.replace_schema_metadata(older.schema.metadata)
+    store.write_atomically(renamed, tmp_path / "older.parquet")  # a damaged name is not a statistic declared since
+    with pytest.raises(store.StoreError, match="older.parquet: its data cannot be read \\(a column no gradbench "
+                                               "writes, delta_nors\\)"):
+        store.load(tmp_path)
 
 
 def test_an_empty_folder_loads_as_empty_tables_with_every_column(tmp_path):

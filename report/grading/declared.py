@@ -48,13 +48,15 @@ def run_summaries(layer: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def cell_summaries(rows: pd.DataFrame) -> dict:
-    """A cell's aggregate over seeds of each summarised statistic, of the runs that recorded it."""
+    """A cell's aggregate over seeds of each summarised statistic, of the runs that recorded it (a run table without
+    its columns has none)."""
     found = {}
     for statistic in SUMMARISED:
-        recorded = rows[rows[recorded_column(statistic)].astype(bool)]
+        column = recorded_column(statistic)
+        recorded = rows[rows[column].fillna(False).astype(bool)] if column in rows else rows.iloc[:0]
         found[f"{statistic.name}_seeds"] = len(recorded)
-        for column in statistic.summaries:
-            values = pd.to_numeric(recorded[column], errors="coerce").astype(float)
+        for summary in statistic.summaries:
+            values = pd.to_numeric(recorded.get(summary, pd.Series(dtype=float)), errors="coerce").astype(float)
             finite = values[np.isfinite(values)]
-            found[column] = float(finite.agg(statistic.aggregate)) if len(finite) else np.nan
+            found[summary] = float(finite.agg(statistic.aggregate)) if len(finite) else np.nan
     return found
