@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -74,6 +75,7 @@ class StoreError(UserError):
     """A results file or folder that cannot be read; the message says what to do."""
 
 
+@cache  # read per file by read_arrow: built once
 def schema() -> pa.Schema:
     fields = {"kind": pa.string(), **RUN_KEYS}
     for columns in COLUMNS.values():
