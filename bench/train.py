@@ -6,7 +6,7 @@ import random
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import keras
 import numpy as np
@@ -17,7 +17,7 @@ from bench import instrument, provenance
 from bench.adam import FusedAdam
 from bench.data import Dataset
 from bench.models import build_model
-from bench.scenarios import Profile, Scenario
+from bench.scenarios import NOT_CONFIG, Profile, Scenario
 
 STEPS_PER_CALL = 64  # optimizer steps per compiled call: statistics reach the host once per call
 EVAL_BATCH = 512
@@ -237,11 +237,21 @@ class Cell:
 
 _cell: list[Cell] = []  # one slot: the last cell's graphs
 
+# Scenario fields read only when the initial weights are drawn (initial_weights): every run's model has its
+# weights set from those (Compiled.reset), so scenarios that differ only in these train with the same graphs
+INIT_ONLY = ("initializer", "init_std", "recurrent_gain", "forget_bias")
+
+
+def graph_key(spec: RunSpec) -> tuple:
+    """What decides a run's compiled graphs besides its data: its scenario's other fields, depth and width."""
+    fields = tuple((k, v) for k, v in asdict(spec.scenario).items() if k not in (*NOT_CONFIG, *INIT_ONLY))
+    return fields, spec.depth, spec.width, spec.profile.batch_size
+
 
 def compile_runs(spec: RunSpec, data: Dataset, jit_compile: bool, count: int = 1) -> list[Compiled]:
     """`count` models of the spec's cell, each with its own optimizer and compiled functions."""
     jit_compile = jit_compile and spec.scenario.architecture != "resnet"  # no deterministic XLA MaxPool grad
-    key = (spec.scenario, spec.depth, spec.width, spec.profile.batch_size, id(data), jit_compile)
+    key = (graph_key(spec), id(data), jit_compile)  # sigmoid_large_init reuses sigmoid's graphs at a depth
     if not _cell or _cell[0].key != key:
         _cell[:] = [Cell(key)]
     cell = _cell[0]
