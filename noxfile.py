@@ -97,6 +97,10 @@ def report(session: nox.Session) -> None:
     in results/: a landing page and each set's report (unchanged sets reused)."""
     install(session)
     results = f"{RESULTS}/quick/tf-{DEFAULT_TF}"
+    site = next((a.split("=", 1)[1] for a in session.posargs if a.startswith("--out=")), None) or next(
+        (b for a, b in zip(session.posargs, session.posargs[1:]) if a == "--out"), "site")
+    session.log(f"the report will be written to {Path(site).resolve() / 'index.html'} once the quick sweep "
+                f"({results}/, resumable) and its depth scan are done")
     session.run("python", "-m", "bench", "sweep", "--profile", "quick", "--results", results)
     session.run("python", "-m", "bench", "scan", "--profile", "quick", "--results", results)
     session.run("python", "-m", "report", "build", "--results", RESULTS, "--out", "site", *session.posargs)

@@ -1,11 +1,12 @@
 """One run: (scenario, depth, seed, profile, dataset) -> run metadata and tables."""
 
+import inspect
 import os
 import random
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import keras
 import numpy as np
@@ -16,7 +17,7 @@ from bench import instrument, provenance
 from bench.adam import FusedAdam
 from bench.data import Dataset
 from bench.models import build_model
-from bench.scenarios import Profile, Scenario
+from bench.scenarios import NOT_CONFIG, Profile, Scenario
 
 STEPS_PER_CALL = 64  # optimizer steps per compiled call: statistics reach the host once per call
 EVAL_BATCH = 512
@@ -71,8 +72,19 @@ def configure_threads(xla: bool = False) -> dict:
     return provenance.threads()
 
 
+def clear_session() -> None:
+    """Keras's clear_session without the full garbage collection Keras 3 runs in it: that collection walks every
+    live object, and a sweep's objects grow cell by cell (TensorFlow keeps each traced while-loop's graphs), so it
+    took 0.3 s a run at the start of a quick sweep and 1.4 s at its end, a fifth of the sweep. Python's own
+    collections still run; no number depends on when."""
+    if "free_memory" in inspect.signature(keras.backend.clear_session).parameters:
+        keras.backend.clear_session(free_memory=False)
+    else:  # Keras 2 collects nothing there
+        keras.backend.clear_session()
+
+
 def seed_everything(seed: int) -> None:
-    keras.backend.clear_session()
+    clear_session()
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
@@ -130,6 +142,18 @@ def make_evaluate(probe: instrument.Probe):
     return evaluate
 
 
+def uniform_histogram(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """np.histogram(values, bins=edges) for evenly spaced edges (np.linspace's), in linear time: numpy's
+    equal-width path, which places each value by arithmetic and then checks it against these very edges, so
+    the counts are the same; bins=edges sorts the values first (a run's histograms were 0.1 s an epoch). Edges
+    that path would not make (a kernel of zeros: all edges 0) are counted as given."""
+    if np.isfinite(edges).all() and edges[0] < edges[-1]:
+        counts, found = np.histogram(values, bins=len(edges) - 1, range=(edges[0], edges[-1]))
+        if np.array_equal(found, edges):
+            return counts
+    return np.histogram(values, bins=edges)[0]
+
+
 def make_histograms(probe: instrument.Probe, x: np.ndarray, y: np.ndarray):
     """Weight and log10 |kernel gradient| histograms per layer, gradients on one fixed probe batch."""
     kernels = [instrument.weights_of(layer)[0] for layer in probe.layers]
@@ -148,7 +172,7 @@ def make_histograms(probe: instrument.Probe, x: np.ndarray, y: np.ndarray):
             weight_edges = np.linspace(-limit, limit, WEIGHT_BINS + 1)
             logs = np.log10(np.abs(grad.numpy().ravel()) + 1e-30).clip(GRAD_BINS[0], GRAD_BINS[-1])
             for quantity, values, edges in (("weight", w, weight_edges), ("log10_abs_grad", logs, GRAD_BINS)):
-                counts, _ = np.histogram(values[np.isfinite(values)], bins=edges)
+                counts = uniform_histogram(values[np.isfinite(values)], edges)
                 rows += [
                     dict(epoch=epoch, layer=i, quantity=quantity, bin_left=lo, bin_right=hi, count=c)
                     for lo, hi, c in zip(edges[:-1], edges[1:], counts)
@@ -213,11 +237,21 @@ class Cell:
 
 _cell: list[Cell] = []  # one slot: the last cell's graphs
 
+# Scenario fields read only when the initial weights are drawn (initial_weights): every run's model has its
+# weights set from those (Compiled.reset), so scenarios that differ only in these train with the same graphs
+INIT_ONLY = ("initializer", "init_std", "recurrent_gain", "forget_bias")
+
+
+def graph_key(spec: RunSpec) -> tuple:
+    """What decides a run's compiled graphs besides its data: its scenario's other fields, depth and width."""
+    fields = tuple((k, v) for k, v in asdict(spec.scenario).items() if k not in (*NOT_CONFIG, *INIT_ONLY))
+    return fields, spec.depth, spec.width, spec.profile.batch_size
+
 
 def compile_runs(spec: RunSpec, data: Dataset, jit_compile: bool, count: int = 1) -> list[Compiled]:
     """`count` models of the spec's cell, each with its own optimizer and compiled functions."""
     jit_compile = jit_compile and spec.scenario.architecture != "resnet"  # no deterministic XLA MaxPool grad
-    key = (spec.scenario, spec.depth, spec.width, spec.profile.batch_size, id(data), jit_compile)
+    key = (graph_key(spec), id(data), jit_compile)  # sigmoid_large_init reuses sigmoid's graphs at a depth
     if not _cell or _cell[0].key != key:
         _cell[:] = [Cell(key)]
     cell = _cell[0]

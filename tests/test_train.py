@@ -129,3 +129,32 @@ def test_initial_weights_ignore_other_threads_drawing_from_pythons_random(synthe
         stop.set()
         thread.join()
     assert all(np.array_equal(a, b) for weights in busy for a, b in zip(alone, weights, strict=True))
+
+
+def test_scenarios_that_differ_only_in_their_initialisation_share_graphs_and_get_their_own_numbers(synthetic):
+    """sigmoid_large_init trains with the graphs sigmoid traced (its weights are set from its own draw), and
+    gets the numbers it gets with graphs of its own."""
+    large = train.RunSpec(SCENARIOS["sigmoid_large_init"], 3, 0, SMOKE)
+    train._cell.clear()
+    _, alone = train.train(large, synthetic)
+    train._cell.clear()
+    train.train(train.RunSpec(SCENARIOS["sigmoid"], 3, 0, SMOKE), synthetic)
+    traced = train._cell[0].runs[0].train_chunk
+    _, shared = train.train(large, synthetic)
+    assert train._cell[0].runs[0].train_chunk is traced and traced.experimental_get_tracing_count() == 1
+    for kind in alone:
+        pd.testing.assert_frame_equal(shared[kind], alone[kind], check_exact=True)
+
+
+def test_a_sweep_trains_the_cells_that_share_graphs_one_after_the_other():
+    from bench import sweep
+
+    quick = PROFILES["quick"]
+    names = ["sigmoid", "linear", "relu_glorot", "relu_he", "sigmoid_large_init", "lstm", "lstm_forget_bias"]
+    groups = sweep.side_by_side(sweep.grid(quick, [SCENARIOS[n] for n in names], [2, 50], [0, 1, 2]))
+    order = [(g[0].scenario.name, g[0].depth, len(g)) for g in groups]
+    assert order[:4] == [("sigmoid", 2, 2), ("sigmoid", 2, 1), ("sigmoid_large_init", 2, 2),
+                         ("sigmoid_large_init", 2, 1)]
+    assert order.index(("relu_he", 2, 2)) == order.index(("relu_glorot", 2, 1)) + 1
+    assert order.index(("lstm_forget_bias", 50, 2)) == order.index(("lstm", 50, 1)) + 1
+    assert sum(map(len, groups)) == 3 * 2 * len(names)
