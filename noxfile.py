@@ -23,6 +23,16 @@ def install(session: nox.Session, tf_version: str = DEFAULT_TF) -> None:
     # TF < 2.16 needs numpy < 2, which pyarrow >= 21 no longer supports
     old = ["pyarrow<21"] if tuple(map(int, tf_version.split(".")[:2])) < (2, 16) else []
     session.install(tensorflow(tf_version), *old, "-e", ".[test]")
+    compile_bytecode(session)
+
+
+def compile_bytecode(session: nox.Session) -> None:
+    """Compile the venv's packages to bytecode where it is missing or stale (the first time ~30 s of CPU, then ~4 s
+    to check). uv installs no .pyc files, and where PYTHONDONTWRITEBYTECODE is set (as in many containers) Python
+    never writes them: then every process compiles TensorFlow's, pandas' and matplotlib's sources again, 6 s of
+    CPU per `python -m bench`, twice the import's cost, in every command and in the tests' many subprocesses."""
+    session.run("python", "-c", "import compileall, sysconfig; "
+                "compileall.compile_dir(sysconfig.get_path('purelib'), quiet=2, workers=0)", silent=True)
 
 
 @nox.session(python="3.11")

@@ -4,6 +4,7 @@ and the site built from one.
 Plain helpers that several test modules share are in tests/helpers.py; no test module imports another."""
 
 import os
+import shutil
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -77,13 +78,19 @@ PAIR_GRID = ["--profile", "smoke", "--scenarios", "sigmoid,linear", "--depths", 
 
 
 @pytest.fixture(scope="session")
-def pair_sweep(tmp_path_factory):
-    """A real sweep: sigmoid and linear at depth 2, seeds 0 and 1. Read-only: the diff and floor tests copy it
-    into a folder of their own (named for the TensorFlow version it stands for) before they add to it."""
-    from bench.__main__ import main
+def pair_sweep(tiny_results, tmp_path_factory):
+    """A real sweep of PAIR_GRID: sigmoid and linear at depth 2, seeds 0 and 1, the same runs as tiny_results' of
+    those cells (a run does not depend on the other cells of its sweep), copied from it. Read-only: the diff, floor
+    and fault tests copy it into a folder of their own (named for the TensorFlow version it stands for) before they
+    add to it."""
+    from bench import store
 
     folder = tmp_path_factory.mktemp("pair") / "results"
-    assert main(["sweep", *PAIR_GRID, "--results", str(folder)]) == 0
+    folder.mkdir()
+    for path in store.run_files(tiny_results):
+        if path.parent == tiny_results and path.name.startswith(("sigmoid-d2-", "linear-d2-")):
+            shutil.copy2(path, folder / path.name)
+    assert len(store.run_files(folder)) == 4
     return folder
 
 
@@ -120,8 +127,6 @@ def recurrent_folder(tmp_path_factory):
 @pytest.fixture
 def tree(tmp_path, monkeypatch) -> Path:
     """A copy of the project's packages that a test may edit, read by bench.closure in place of the real ones."""
-    import shutil
-
     from bench import closure
 
     for package in closure.PACKAGES:

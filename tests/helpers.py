@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SMOKE_SCENARIOS = "sigmoid,relu_he,linear,linear_clipnorm"
 SMOKE_SEEDS = [0, 1]
 BUILT_AT = "2000-01-01 00:00:00 UTC"
-SITE_FOLDER = "site"  # under pytest's base temp folder, shared with test_browser.py
+SITE_FOLDER = "site"  # under pytest's base temp folder: conftest's built site
 
 
 def sweep_smoke(folder: Path) -> Path:

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from matplotlib import image as mpimg
 
-from report import site
-from tests.helpers import BUILT_AT, SITE_FOLDER, serving, sweep_smoke
+from tests.helpers import serving
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 FLAGS = (
@@ -36,13 +35,11 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    """The site of test_site.py's results, in the same folder: whichever module builds second reuses the
-    figures of the first (their stamps match) instead of drawing them again."""
-    chromium()  # skip (or fail under CI) before building anything
-    base = tmp_path_factory.getbasetemp()
-    results = sweep_smoke(base / "smoke-results")  # resumes the sweep if test_site.py ran it
-    return site.build(results, base / SITE_FOLDER, built_at=BUILT_AT).parent
+def built(request) -> Path:
+    """The site test_site.py reads (conftest's, swept and built once a session); these tests add a check page to it
+    for a moment and remove it."""
+    chromium()  # skip (or fail under CI) before sweeping or building anything
+    return request.getfixturevalue("built")
 
 
 def open_page(page: Path, profile: Path, *mode: str) -> subprocess.CompletedProcess:

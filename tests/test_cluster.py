@@ -41,8 +41,10 @@ def local_sweep(tmp_path_factory, synthetic):
     return folder
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def two_workers():
+    """One cluster for the module: its workers start (and import TensorFlow) once. A worker a test kills is restarted
+    by its nanny."""
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local:
         yield local
 
@@ -95,9 +97,10 @@ def test_another_dataset_on_a_worker_is_refused_naming_it(tmp_path, synthetic, t
     assert store.run_files(tmp_path) == [] and not store.partial_folder(tmp_path).exists()
 
 
-def test_an_unreachable_scheduler_is_one_line(tmp_path, capsys):
+def test_an_unreachable_scheduler_is_one_line(tmp_path, capsys, monkeypatch):
     from bench.__main__ import main
 
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "2s")  # nothing listens on port 1: waiting 20 s tells nothing more
     code = main(["sweep", "--profile", "smoke", "--scenarios", "sigmoid", "--depths", "2", "--results",
                  str(tmp_path), "--scheduler", "tcp://127.0.0.1:1"])
     err = capsys.readouterr().err.strip().splitlines()
