@@ -1,4 +1,5 @@
-"""python -m bench list | run | sweep | scan: train the catalogue, or scan it at initialisation, into parquet."""
+"""python -m bench list | run | sweep | scan | probe: train the catalogue, or scan it at initialisation, into parquet;
+or profile your own Keras model's signal at initialisation."""
 
 import argparse
 import os
@@ -129,6 +130,16 @@ def make_parser() -> Parser:
                             "for machines with more cores than one process keeps busy (on 2 cores the local sweep "
                             "is faster)")
     scan = commands.add_parser("scan", help="step-0 statistics of every MLP scenario over depths 1-64 and 10 seeds")
+    probe = commands.add_parser("probe", help="your Keras model's forward and backward signal per layer at "
+                                "initialisation, over several seeds (no training)")
+    probe.add_argument("model", help="a saved .keras or .h5 model, or module:function (or file.py:function) that "
+                                     "builds one")
+    probe.add_argument("--data", help="an .npz holding x (or arrays named after the model's inputs) and y, or a "
+                                      "folder of IDX files (default: generated inputs of the model's input shape)")
+    probe.add_argument("--seeds", type=one_integer("--seeds", 1, 1000), default=5,
+                       help="re-initialisations of the weights (default 5)")
+    probe.add_argument("--batch", type=one_integer("--batch", 1, 65536), default=256, help="batch size (default 256)")
+    probe.add_argument("--verbose", action="store_true", help="also show TensorFlow's and Keras's own messages")
     for sub in (run, sweep):
         add_common(sub)
     add_common(scan, training=False)
@@ -259,6 +270,12 @@ def scan_command(args) -> None:
     print(f"depth scan {'measured' if measured else 'already stored'}: {path}", file=sys.stderr)
 
 
+def probe_command(args) -> None:
+    from bench import probe
+
+    print(probe.report(probe.profile(args.model, args.data, args.seeds, args.batch)))
+
+
 def import_tensorflow() -> None:
     """TensorFlow is an extra of the wheel (cpu or gpu): without it, say what to install."""
     try:
@@ -278,10 +295,13 @@ def main(argv: list[str] | None = None) -> int:
             print_catalogue()
             return 0
         control_defaults(args)
-        args.profile = args.profile or "quick"
+        if args.command != "probe":
+            args.profile = args.profile or "quick"
         console.configure(args.verbose)
         import_tensorflow()
-        if args.command == "scan":
+        if args.command == "probe":
+            probe_command(args)
+        elif args.command == "scan":
             scan_command(args)
         else:
             train_command(args)

@@ -178,7 +178,7 @@ def _from_folder(name: str, folder: Path) -> tuple[Arrays, str] | None:
     paths = [next((p for p in (folder / (f + ".gz"), folder / f) if p.is_file()), None)
              for f in IDX_FILES]
     if all(paths):
-        xtr, ytr, xte, yte = (_read_idx(p) for p in paths)
+        xtr, ytr, xte, yte = (read_idx(p) for p in paths)
         return _prepare(xtr, ytr, xte, yte, 255.0, str(folder)), f"idx files in {folder}"
     for npz in (folder / n for n in NPZ_NAMES[name]):
         if npz.is_file():
@@ -186,7 +186,7 @@ def _from_folder(name: str, folder: Path) -> tuple[Arrays, str] | None:
     return None
 
 
-def _read_idx(path: Path) -> np.ndarray:
+def read_idx(path: Path) -> np.ndarray:
     """Parse an IDX file of unsigned bytes (magic 0x00000801 / 0x00000803)."""
     try:
         with (gzip.open if path.suffix == ".gz" else open)(path, "rb") as f:
