@@ -10,7 +10,8 @@ one with gradbench's thread pools (as python -m bench trains), one with TensorFl
    html, svg, figure data);
 5. the peak resident memory of a quick sweep (a subprocess) and the parquet bytes per run;
 6. the depth scan's time and memory;
-7. the runs per minute of one sweep grid trained locally and through 1 and 2 Dask workers (`--workers`).
+7. the runs per minute of one sweep grid trained locally and through 1 and 2 Dask workers (`--workers`);
+8. what the recorder (bench/recorder.py) costs a user's fit, against plain fit, for an MLP, a conv net and an LSTM.
 Prints a table, writes <out>/benchmark.json and <out>/benchmark.html. It measures; it never fails on a timing.
 """
 
@@ -65,6 +66,7 @@ class Settings:
     render_repeats: int
     throughput_grid: tuple[str, ...]  # sweep arguments of the runs-per-minute grid
     throughput_repeats: int
+    recorder_repeats: int  # fits of each model and variant of the recorder's cost
     tiny: bool = False
 
 
@@ -72,11 +74,11 @@ FULL = Settings(repeats=5, train_samples=4096, depth=11, width=256, matmul_loops
                 sweep_scenarios="sigmoid,linear,resnet", sweep_depths=None, render_scales=(1, 16, 50, 100),
                 render_repeats=1,
                 throughput_grid=("--scenarios", "sigmoid,relu_he,tanh", "--depths", "2,4,8", "--seeds", "0,1,2"),
-                throughput_repeats=2)
+                throughput_repeats=2, recorder_repeats=3)
 TINY = Settings(repeats=2, train_samples=256, depth=2, width=32, matmul_loops=20, sweep_profile="smoke",
                 sweep_scenarios="sigmoid", sweep_depths="3", render_scales=(1, 2), render_repeats=1,
                 throughput_grid=("--scenarios", "sigmoid", "--depths", "2", "--seeds", "0,1"), throughput_repeats=1,
-                tiny=True)
+                recorder_repeats=1, tiny=True)
 SWEEP_MODES = {"local": [], "dask_1": ["--workers", "1"], "dask_2": ["--workers", "2"]}  # how a sweep trains
 
 
@@ -577,6 +579,29 @@ def site_sizes(settings: Settings, counts: list[int], work: Path, real_source: b
 # -- provenance, table, JSON and page --------------------------------------------------------------
 
 
+RECORDER_BOUNDS = {("mlp", "1"): 1.10, ("mlp", "10"): 1.03}  # the catalogue's sigmoid MLP (issue 23)
+
+
+def recorder(settings: Settings, work: Path) -> list[Figure]:
+    """Fit with a Recorder at every step and every 10th over plain fit, per repeat (bench/recorder_cost.py)."""
+    from bench import recorder_cost
+
+    data = training_data(settings)
+    steps, figures = settings.train_samples // BATCH, []
+    for kind, build in recorder_cost.MODELS.items():
+        extra = (settings.width, settings.depth) if kind == "mlp" else ()
+        times = recorder_cost.measure(lambda build=build, extra=extra: build(data.image_shape, data.num_classes,
+                                                                              *extra),
+                                      recorder_cost.inputs_for(kind, data.x_train), data.y_train, steps, 2,
+                                      settings.recorder_repeats)
+        for name, values in recorder_cost.ratios(times).items():
+            every = name.split("=")[1]
+            what = "every step" if every == "1" else f"every {every}th step"
+            figures.append(Figure(f"recorder.{kind}_every_{every}", "recorder", f"{kind}: fit recorded at {what} / "
+                                  "plain fit", "×", values, RECORDER_BOUNDS.get((kind, every)), higher_is_better=False))
+    return figures
+
+
 def machine() -> dict:
     return dict(cpu=provenance.cpu_model(), cores=os.cpu_count(), affinity=len(os.sched_getaffinity(0)),
                 platform=platform.platform(), **provenance.versions(), git_commit=provenance.git_commit())
@@ -623,7 +648,7 @@ def section(name: str, durations: dict, measure_section: Callable, *args):
     return result
 
 
-SECTIONS = ("training", "footprint", "rendering", "scan", "throughput")
+SECTIONS = ("training", "footprint", "rendering", "scan", "throughput", "recorder")
 
 
 def measure_all(settings: Settings, render_from: Path | None, only: tuple[str, ...] = SECTIONS
@@ -644,6 +669,8 @@ def measure_all(settings: Settings, render_from: Path | None, only: tuple[str, .
             figures += section("depth scan", durations, depth_scan, settings, work)
         if "throughput" in only:
             figures += section("sweep throughput", durations, throughput, settings, work)
+        if "recorder" in only:
+            figures += section("recorder", durations, recorder, settings, work)
     source = str(render_from) if render_from else f"the footprint sweep's {settings.sweep_profile} runs"
     return figures + footprint_rows, {**asdict(settings), **setup, "footprint_command": sweep_run,
                                       "render_source": source, "section_seconds": durations}

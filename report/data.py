@@ -59,6 +59,7 @@ class Data:
     set_aside: list[SetAside] = field(default_factory=list)
     scan: pd.DataFrame | None = None  # the depth scan's rows (bench/scan.py), if the folder has one
     scan_meta: dict | None = None
+    reference: object = None  # own_models.Reference: catalogue cells a user's models are compared with
     read: RunFiles = field(default_factory=RunFiles)
 
     def rows(self, kind: str, keys: list[Key], seeds: list[int]) -> pd.DataFrame:

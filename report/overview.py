@@ -13,6 +13,7 @@ from report.figure_cache import Shelf
 from report.figures import FIGURES, SavedChart
 from report.grading.cells import agreement
 from report.grading.rules import EFFECTS, RULES, THRESHOLDS, VERDICT_INIT_RULE, Threshold
+from report.own_models import own_model_names
 from report.phenomena import PHENOMENA
 from report.render import environment
 from report.views import CellView, Link, ResultSet, result_sets, scenario_href, seed_list
@@ -30,6 +31,7 @@ class IndexPage:
     set_aside: list[SetAside]
     diffs: list[Link] = field(default_factory=list)  # comparisons saved under diff/ (report diff)
     benchmark: Link | None = None  # benchmark.html (report benchmark-page, run by python -m bench.benchmark)
+    own_models: list[str] = field(default_factory=list)  # models recorded from a user's fit: models.html
 
 
 def overview(runs: pd.DataFrame) -> list[tuple[str, str]]:
@@ -51,10 +53,11 @@ def index_page(data: Data, views: list[CellView], article: ArticlePage, shelf: S
     sweep = FIGURES["sweep"].build(data, keys, [], "depth-sweep") if keys else None
     return IndexPage(
         overview=overview(data.recorded), cells=views,
-        missing=[Link(scenario_href(n), n, SCENARIOS[n].summary) for n in SCENARIOS if n not in present],
+        missing=[Link(scenario_href(n), n, SCENARIOS[n].summary) for n in SCENARIOS if n not in present]
+        if present - set(own_model_names(data)) else [],  # a folder of a user's models alone misses nothing
         phenomena=[Link(f"{p.slug}.html", p.title, p.summary) for p in PHENOMENA],
         claims=article.claims, result_sets=result_sets(data.recorded), sweep=shelf.put(sweep, "index"),
-        set_aside=data.set_aside,
+        set_aside=data.set_aside, own_models=own_model_names(data),
         **vars(added_pages(shelf.root)),
     )  # fmt: skip
 

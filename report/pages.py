@@ -18,6 +18,7 @@ from report.article import ArticlePage, article_page
 from report.data import Data
 from report.figure_cache import Shelf
 from report.overview import index_page, methods_page
+from report.own_models import own_model_names, own_models_page
 from report.phenomena import PHENOMENA, Phenomenon, phenomenon_page
 from report.render import Page
 from report.scenario_pages import scenario_names, scenario_page
@@ -64,6 +65,13 @@ def scenarios(inputs: Inputs) -> Iterable[Page]:
         yield Page(scenario_href(name), "scenario.html.j2", f"Scenario {name}", page)
 
 
+def own_models(inputs: Inputs) -> Iterable[Page]:
+    """The Your-models page, in a report holding runs recorded from a user's fit (bench.recorder)."""
+    if own_model_names(inputs.data):
+        yield Page("models.html", "models.html.j2", "Your models",
+                   own_models_page(inputs.data, inputs.views, inputs.data.reference))
+
+
 PAGES: tuple[PageKind, ...] = (
     single("index.html", "index.html.j2", "gradbench report",
            lambda i: index_page(i.data, i.views, i.article, i.shelf), "Overview"),
@@ -71,6 +79,7 @@ PAGES: tuple[PageKind, ...] = (
     single("article.html", "article.html.j2", "Reproducing the article", lambda i: i.article, "Article"),
     single("methods.html", "methods.html.j2", "Methods", lambda i: methods_page(i.data), "Methods"),
     PageKind("scenario.html.j2", scenarios),
+    PageKind("models.html.j2", own_models),  # the overview links it (IndexPage.own_models)
 )
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import closure, store
+from bench.scenarios import SCENARIOS
 from report import overview, publish, recurrent, summaries
 from report.data import distinct
 from report.render import TEMPLATES
@@ -78,6 +79,29 @@ def discover(root: Path) -> list[Path]:
             raise publish.SiteError(f"{folder}: a result set may not be named '{folder.relative_to(root).parts[0]}' "
                                     f"(the site uses that folder); rename it")
     return found
+
+
+def first_run(folder: Path) -> dict | None:
+    files = store.run_files(folder)
+    try:
+        return store.read_metadata(files[0]) if files else None
+    except store.StoreError:  # a broken file: the set's build names it
+        return None
+
+
+def holds_own_models(folder: Path) -> bool:
+    """A set of runs recorded from a user's fit (bench.recorder), judged by its first run file."""
+    run = first_run(folder)
+    return bool(run) and run.get("source") == "bench.recorder"
+
+
+def catalogue_set(folders: list[Path]) -> Path | None:
+    """The set a user's models are compared with: the first (in path order) whose first run is a catalogue
+    scenario's, preferring the quick and full profiles (a control or smoke set compares less)."""
+    catalogue = [(f, run) for f in folders if (run := first_run(f)) and run.get("scenario") in SCENARIOS
+                 and run.get("source") != "bench.recorder"]
+    preferred = [f for f, run in catalogue if run.get("profile") in ("quick", "full")]
+    return (preferred or [f for f, _ in catalogue] or [None])[0]
 
 
 def input_files(folder: Path) -> list[Path]:

@@ -21,12 +21,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import store
-from report import diff, figures, matrix, publish, sets
+from report import diff, figures, matrix, own_models, publish, sets
 from report.data import Data, load
 from report.figure_cache import Shelf, start_worker
 from report.overview import refresh_index
 from report.pages import ADDED, added_page, pages
 from report.render import Page, environment, page_stamp, render
+from report.views import cell_views
 
 MAX_WORKERS = 4  # processes drawing figures
 DIFF_FOLDER = "diff"  # <site>/diff/<A>__<B>.html
@@ -124,9 +125,10 @@ def build_sets(root: Path, out: Path, built_at: str, say=print) -> Path:
         raise publish.SiteError(f"{root}: no result files (*.parquet) in it or in its folders; run 'python -m bench "
                                 "sweep' first")
     old = sets.read_entries(publish.real_site(out))
+    catalogue = sets.catalogue_set(folders)
     try:
         with publish.replacing(out) as (staging, previous):
-            entries = [build_set(root, folder, staging, previous, old, built_at, say) for folder in folders]
+            entries = [build_set(root, folder, staging, previous, old, built_at, say, catalogue) for folder in folders]
             sets.write_entries(staging, entries, str(root))
             write_landing(staging, built_at)
             publish.mark_site(staging)
@@ -137,10 +139,13 @@ def build_sets(root: Path, out: Path, built_at: str, say=print) -> Path:
 
 
 def build_set(root: Path, folder: Path, staging: Path, previous: Path | None, old: dict[str, sets.SetEntry],
-              built_at: str, say=print) -> sets.SetEntry:
-    """A set's report into staging/<its path>: copied from the previous site if its inputs are unchanged."""
+              built_at: str, say=print, catalogue: Path | None = None) -> sets.SetEntry:
+    """A set's report into staging/<its path>: copied from the previous site if its inputs are unchanged. A set of
+    a user's recorded models is compared with the catalogue set (own_models.Reference), which is then one of its
+    inputs."""
     path = folder.relative_to(root).as_posix()
-    stamp = sets.fingerprint(root, folder)
+    compared = catalogue if catalogue not in (None, folder) and sets.holds_own_models(folder) else None
+    stamp = sets.fingerprint(root, folder) + (f"+{sets.fingerprint(root, compared)}" if compared else "")
     target, before = staging / path, previous / path if previous else None
     if path in old and old[path].fingerprint == stamp and before and (before / "index.html").is_file():
         shutil.copytree(before, target)
@@ -148,6 +153,8 @@ def build_set(root: Path, folder: Path, staging: Path, previous: Path | None, ol
         return old[path]
     with worker_pool() as pool:
         data = load(folder, pool.map)
+        if compared:
+            data.reference = reference(root, folder, compared, load(compared, pool.map))
     entry = sets.describe(root, folder, data.recorded, len(store.run_files(folder)), str(root))
     entry.fingerprint, entry.built_at = stamp, built_at
     sets.add_raw_data(root, folder, entry, target)
@@ -155,6 +162,13 @@ def build_set(root: Path, folder: Path, staging: Path, previous: Path | None, ol
     write_pages(data, target, built_at, before if before and before.is_dir() else None, home, entry)
     say(f"{path}: rendered")
     return entry
+
+
+def reference(root: Path, folder: Path, catalogue: Path, data: Data) -> own_models.Reference:
+    """The catalogue set's cells, its pages addressed from the models page at the root of `folder`'s report."""
+    up = "../" * len(folder.relative_to(root).parts)
+    label = catalogue.relative_to(root).as_posix()
+    return own_models.Reference(cell_views(data), label, f"{up}{label}/")
 
 
 def write_landing(site: Path, built_at: str) -> None:
