@@ -66,6 +66,7 @@ class Settings:
     render_repeats: int
     throughput_grid: tuple[str, ...]  # sweep arguments of the runs-per-minute grid
     throughput_repeats: int
+    sweep_modes: tuple[str, ...]  # of SWEEP_MODES
     recorder_repeats: int  # fits of each model and variant of the recorder's cost
     tiny: bool = False
 
@@ -74,11 +75,11 @@ FULL = Settings(repeats=5, train_samples=4096, depth=11, width=256, matmul_loops
                 sweep_scenarios="sigmoid,linear,resnet", sweep_depths=None, render_scales=(1, 16, 50, 100),
                 render_repeats=1,
                 throughput_grid=("--scenarios", "sigmoid,relu_he,tanh", "--depths", "2,4,8", "--seeds", "0,1,2"),
-                throughput_repeats=2, recorder_repeats=3)
+                throughput_repeats=2, sweep_modes=("local", "dask_1", "dask_2"), recorder_repeats=3)
 TINY = Settings(repeats=2, train_samples=256, depth=2, width=32, matmul_loops=20, sweep_profile="smoke",
                 sweep_scenarios="sigmoid", sweep_depths="3", render_scales=(1, 2), render_repeats=1,
                 throughput_grid=("--scenarios", "sigmoid", "--depths", "2", "--seeds", "0,1"), throughput_repeats=1,
-                recorder_repeats=1, tiny=True)
+                sweep_modes=("local", "dask_2"), recorder_repeats=1, tiny=True)
 SWEEP_MODES = {"local": [], "dask_1": ["--workers", "1"], "dask_2": ["--workers", "2"]}  # how a sweep trains
 
 
@@ -439,9 +440,9 @@ def footprint(settings: Settings, work: Path) -> tuple[list[Figure], Path, str]:
 def throughput(settings: Settings, work: Path) -> list[Figure]:
     """Runs per minute of one grid trained by a local sweep and through 1 and 2 Dask workers on this machine
     (`--workers`), start-up included, the modes interleaved in each repeat."""
-    rates: dict[str, list[float]] = {mode: [] for mode in SWEEP_MODES}
+    rates: dict[str, list[float]] = {mode: [] for mode in settings.sweep_modes}
     for repeat in range(settings.throughput_repeats):
-        for mode, extra in SWEEP_MODES.items():
+        for mode, extra in ((m, SWEEP_MODES[m]) for m in settings.sweep_modes):
             results = work / f"throughput-{mode}-{repeat}"
             command = [sys.executable, "-m", "bench", "sweep", "--profile", settings.sweep_profile,
                        *settings.throughput_grid, *extra, "--results", str(results)]
@@ -597,8 +598,9 @@ def recorder(settings: Settings, work: Path) -> list[Figure]:
         for name, values in recorder_cost.ratios(times).items():
             every = name.split("=")[1]
             what = "every step" if every == "1" else f"every {every}th step"
-            figures.append(Figure(f"recorder.{kind}_every_{every}", "recorder", f"{kind}: fit recorded at {what} / "
-                                  "plain fit", "×", values, RECORDER_BOUNDS.get((kind, every)), higher_is_better=False))
+            figures.append(Figure(f"recorder.{kind}_every_{every}", "8 · the recorder's cost",
+                                  f"{kind}: fit recorded at {what} / plain fit", "×", values,
+                                  RECORDER_BOUNDS.get((kind, every)), higher_is_better=False))
     return figures
 
 

@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from bench import data as datasets
 from bench.errors import UserError, one_line
-from bench.recorder import Tapped, weight_layers
+from bench.recorder import Tapped, check_keras_3, weight_layers
 
 GENERATED_LENGTH = 16  # a generated input's length along an axis the model leaves open (a sequence's time)
 INT_INPUT_RANGE = 10  # a generated integer input (token ids) is uniform in [0, this)
@@ -294,6 +294,7 @@ def norm(tensors) -> float:
 
 def profile(spec: str, data: str | None = None, seeds: int = 5, batch_size: int = 256) -> Profile:
     started = time.perf_counter()
+    check_keras_3("probe")
     make = model_maker(spec)
     first = make(0)
     loss, loss_name = loss_function(first)

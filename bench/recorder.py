@@ -597,6 +597,7 @@ class Tapped:
 def check_recordable(model: keras.Model) -> None:
     """A one-line RecorderError when the recorder cannot record this model's fit."""
     name = getattr(model, "name", type(model).__name__)
+    check_keras_3("Recorder")
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):
         raise RecorderError(f"Recorder: model '{name}' is not compiled; call model.compile(optimizer=…, loss=…) "
                             "before fit")
@@ -611,6 +612,14 @@ def check_recordable(model: keras.Model) -> None:
                             f"{model.steps_per_execution}; the recorder needs 1")
     if keras.backend.backend() != "tensorflow":
         raise RecorderError(f"Recorder: Keras runs on {keras.backend.backend()}; the recorder needs TensorFlow")
+
+
+def check_keras_3(who: str) -> None:
+    """The recorder and the probe tap Keras 3's layers and train step; Keras 2 (TensorFlow 2.15 and older) is not
+    supported."""
+    if not keras.__version__.startswith("3."):
+        raise RecorderError(f"{who}: needs Keras 3 (TensorFlow 2.16 or later); this is Keras {keras.__version__}, "
+                            "whose layers and train step it cannot tap")
 
 
 def _overrides_train_step(model) -> bool:
