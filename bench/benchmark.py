@@ -68,6 +68,7 @@ class Settings:
     throughput_repeats: int
     sweep_modes: tuple[str, ...]  # of SWEEP_MODES
     recorder_repeats: int  # fits of each model and variant of the recorder's cost
+    recorder_epochs: int  # timed epochs of each such fit (after one untimed)
     tiny: bool = False
 
 
@@ -75,11 +76,13 @@ FULL = Settings(repeats=5, train_samples=4096, depth=11, width=256, matmul_loops
                 sweep_scenarios="sigmoid,linear,resnet", sweep_depths=None, render_scales=(1, 16, 50, 100),
                 render_repeats=1,
                 throughput_grid=("--scenarios", "sigmoid,relu_he,tanh", "--depths", "2,4,8", "--seeds", "0,1,2"),
-                throughput_repeats=2, sweep_modes=("local", "dask_1", "dask_2"), recorder_repeats=3)
+                throughput_repeats=2, sweep_modes=("local", "dask_1", "dask_2"), recorder_repeats=5,
+                recorder_epochs=5)
 TINY = Settings(repeats=2, train_samples=256, depth=2, width=32, matmul_loops=20, sweep_profile="smoke",
                 sweep_scenarios="sigmoid", sweep_depths="3", render_scales=(1, 2), render_repeats=1,
                 throughput_grid=("--scenarios", "sigmoid", "--depths", "2", "--seeds", "0,1"), throughput_repeats=1,
-                sweep_modes=("local", "dask_2"), recorder_repeats=1, tiny=True)
+                sweep_modes=("local", "dask_2"), recorder_repeats=1, recorder_epochs=1,
+                tiny=True)
 SWEEP_MODES = {"local": [], "dask_1": ["--workers", "1"], "dask_2": ["--workers", "2"]}  # how a sweep trains
 
 
@@ -593,8 +596,14 @@ def recorder(settings: Settings, work: Path) -> list[Figure]:
         extra = (settings.width, settings.depth) if kind == "mlp" else ()
         times = recorder_cost.measure(lambda build=build, extra=extra: build(data.image_shape, data.num_classes,
                                                                               *extra),
-                                      recorder_cost.inputs_for(kind, data.x_train), data.y_train, steps, 2,
-                                      settings.recorder_repeats)
+                                      recorder_cost.inputs_for(kind, data.x_train), data.y_train, steps,
+                                      settings.recorder_epochs, settings.recorder_repeats)
+        ratio = recorder_cost.step_ratio(lambda build=build, extra=extra: build(data.image_shape, data.num_classes,
+                                                                                 *extra),
+                                         recorder_cost.inputs_for(kind, data.x_train), data.y_train, steps,
+                                         settings.recorder_epochs)
+        figures.append(Figure(f"recorder.{kind}_step_ratio", "8 · the recorder's cost",
+                              f"{kind}: an instrumented step / a plain step, interleaved in one fit", "×", [ratio]))
         for name, values in recorder_cost.ratios(times).items():
             every = name.split("=")[1]
             what = "every step" if every == "1" else f"every {every}th step"

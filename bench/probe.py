@@ -152,7 +152,8 @@ def loss_function(model: keras.Model) -> tuple[Callable, str]:
         raise ProbeError(f"probe: model '{model.name}' is not compiled and has {len(outputs or [])} outputs; compile "
                          "it with its loss first")
     units = outputs[0].shape[-1]
-    last = weight_layers(model)[-1].layer if weight_layers(model) else None
+    layers = weight_layers(model)
+    last = layers[-1].layer if layers else None
     activation = getattr(getattr(last, "activation", None), "__name__", None)
     if units and units > 1:
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=activation != "softmax")
@@ -306,8 +307,6 @@ def profile(spec: str, data: str | None = None, seeds: int = 5, batch_size: int 
             loss, _ = loss_function(model)
         try:
             runs.append(profile_once(model, batch, loss))
-        except ProbeError:
-            raise
         except (ValueError, TypeError, tf.errors.InvalidArgumentError) as err:
             raise ProbeError(f"probe: the batch does not fit model '{model.name}': {one_line(err)}") from None
     kinds = [type(w.layer) for w, *_ in runs[0]]  # names differ: Keras numbers each new layer

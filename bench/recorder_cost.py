@@ -8,7 +8,8 @@ step and at every 10th, side by side in one process, on three models: the catalo
 Each variant trains a fresh copy of the same model (same initial weights, same data order); the first epoch (which
 traces the train functions) is not timed, the next `epochs` are, per epoch, and the variants take turns, so that a
 change of the machine's load falls on all of them. A repeat's ratio is the variant's median time per step over
-plain fit's in the same repeat.
+plain fit's in the same repeat. Beside it, steadier under a varying load: an instrumented step's time over a plain
+step's, the two interleaved in one fit recorded at every 2nd step (step_ratio).
 """
 
 import argparse
@@ -41,6 +42,37 @@ class EpochTimes(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.times.append(time.perf_counter() - self.start)
+
+
+class StepTimes(keras.callbacks.Callback):
+    """Wall time of each step after the first epoch (which traces), by whether a Recorder(every=every) listed after
+    it instruments the step: the two kinds interleaved in one fit, so that the machine's load falls on both."""
+
+    def __init__(self, every: int):
+        super().__init__()
+        self.every, self.step, self.epoch = every, 0, 0
+        self.times: dict[bool, list[float]] = {True: [], False: []}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch:
+            self.times[self.step % self.every == 0].append(time.perf_counter() - self.start)
+        self.step += 1
+
+
+def step_ratio(build: Callable, x: np.ndarray, y: np.ndarray, steps: int, epochs: int) -> float:
+    """An instrumented step's wall time over a plain one's, medians over one fit recorded at every 2nd step."""
+    keras.utils.set_random_seed(0)
+    timer = StepTimes(2)
+    with tempfile.TemporaryDirectory() as folder:
+        compiled(build).fit(x[: steps * BATCH], y[: steps * BATCH], batch_size=BATCH, epochs=1 + epochs,
+                            shuffle=False, verbose=0, callbacks=[timer, Recorder(folder, every=2)])
+    return float(np.median(timer.times[True]) / np.median(timer.times[False]))
 
 
 def mlp(shape: tuple, classes: int, width: int = 256, depth: int = 11) -> keras.Model:
@@ -123,6 +155,9 @@ def main(argv=None) -> None:
         print(f"{kind}:")
         times = measure(lambda kind=kind: MODELS[kind](data.image_shape, data.num_classes),
                         inputs_for(kind, data.x_train), data.y_train, args.steps, args.epochs, args.repeats, print)
+        ratio = step_ratio(lambda kind=kind: MODELS[kind](data.image_shape, data.num_classes),
+                           inputs_for(kind, data.x_train), data.y_train, args.steps, args.epochs)
+        print(f"  an instrumented step / a plain one, interleaved in one fit: {ratio:.3f}")
         for name, values in ratios(times).items():
             print(f"  {name:<20} {1e3 * np.median(times[name]):7.3f} ms/step, plain fit "
                   f"{1e3 * np.median(times['plain fit']):7.3f}: ratio per repeat "

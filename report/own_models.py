@@ -2,10 +2,9 @@
 where its backward signal is lost or amplified most, and the catalogue cell it behaves like with the fixes measured
 at that depth.
 
-The catalogue comes from the same folder, or, in a site of result sets, from a set of catalogue runs beside it
-(Reference, chosen by site.build_sets). Matching is on the whole-path ratio the verdicts read: the model's median
-over seeds of the median over logged steps of ‖δ first hidden‖ / ‖δ last hidden‖ against each catalogue problem
-cell's, nearest in log10; the fixes are that problem's phenomenon's, at the same depth (else their nearest)."""
+The catalogue comes from a set of catalogue runs beside the models' set in a site of result sets (Reference, chosen
+by site.build_sets): a folder shows one experiment, so a user's runs and the catalogue's never share a report.
+Matching (RULE) is on the whole-path ratio the verdicts read."""
 
 from dataclasses import dataclass, field
 
@@ -27,7 +26,7 @@ class Reference:
 
     cells: list[CellView]
     label: str  # the result set they come from, as the page names it
-    href: str  # prefix of the catalogue's pages relative to the models page ("" in the same report)
+    href: str  # prefix of the catalogue set's pages relative to the models page
 
 
 @dataclass(frozen=True)
@@ -62,9 +61,8 @@ RULE = ("A model is matched on the whole-path ratio the verdicts read: its media
         "problem scenario (sigmoid, tanh, linear, …) when the model is vanishing or exploding, of every catalogue "
         "cell otherwise; the nearest in log10 wins, the closer depth breaking a tie (a recorded model's depth counts "
         "its output layer, the catalogue's its hidden layers). The fixes are those of the matched problem's "
-        "phenomenon page, each at the matched depth or the nearest depth it was swept at. The catalogue is this "
-        "report's own runs, or in a site of result sets the first set of catalogue runs (quick or full profile "
-        "first).")
+        "phenomenon page, each at the matched depth or the nearest depth it was swept at. The catalogue is the "
+        "first result set of this site that holds catalogue runs (of the quick or full profile, if any).")
 
 
 @dataclass
@@ -147,7 +145,5 @@ def model_section(name: str, view: CellView, data: Data, reference: Reference | 
 
 def own_models_page(data: Data, views: list[CellView], reference: Reference | None) -> OwnModelsPage:
     names = own_model_names(data)
-    if reference is None and comparable([v for v in views if v.scenario not in names]):
-        reference = Reference([v for v in views if v.scenario not in names], "this report", "")
     sections = [model_section(v.scenario, v, data, reference) for v in views if v.scenario in names]
     return OwnModelsPage(sections, reference.label if reference else None)

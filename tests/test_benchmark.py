@@ -26,7 +26,7 @@ EXPECTED = {
     f"site_mb.total.x{benchmark.TINY.render_scales[-1]}",
     "sweep_peak_rss_mib", "sweep_wall_s", "parquet_kib_per_run", "scan_s", "scan_wall_s", "scan_peak_rss_mib",
     *(f"sweep_runs_per_min_{mode}" for mode in benchmark.TINY.sweep_modes),
-    *(f"recorder.{kind}_every_{every}" for kind in ("mlp", "conv", "lstm") for every in (1, 10)),
+    *(f"recorder.{kind}_{what}" for kind in ("mlp", "conv", "lstm") for what in ("every_1", "every_10", "step_ratio")),
 }
 SIGNED = {"instrumentation_cost.gradbench", "instrumentation_cost.xla", "render_growth_exponent.cold",
           "render_growth_exponent.cached"}  # noise may flip
