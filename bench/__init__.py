@@ -8,6 +8,6 @@ run file, its columns following from the declarations, with the run's config and
 versions, device, and the code that measured it, per statistic). scan.py measures step 0 over depths; cluster.py
 sends a sweep's runs to Dask workers; claims.py lets sweeps share a folder; benchmark.py times all of it.
 For a user's own Keras model: recorder.py records its fit into a run file of the same schema (a callback, with the
-same measures), probe.py profiles it at initialisation (python -m bench probe; its verdict and theory come from
-report/grading/rules.py and report/theory.py, the only place bench reads report).
+same measures), probe.py profiles it at initialisation (python -m bench probe). theory.py is the mean-field
+prediction (pure numpy) the probe and the report's depth scan and verdicts set beside the measurements.
 """

@@ -4,8 +4,8 @@ No training: for each of several seeds the model gets fresh weights from its own
 forward and back (training=True, as in fit), and each weight layer gives its forward rms (the rms of its output
 after the nonlinearity), ‖δ‖ = ‖∂L/∂z‖ at its pre-activation z (bench.recorder's taps: a fused activation's input,
 else the layer's output) and ‖∂L/∂W‖. The profile says where the backward signal shrinks or grows most going
-towards the input, judges the whole path ‖δ first‖ / ‖δ last hidden‖ by the report's thresholds, and, where the
-model is a stack of equal-width Dense layers the mean-field theory models, gives the theory's ratio beside it.
+towards the input, gives the whole path ‖δ first‖ / ‖δ last hidden‖ and its factor per layer, and, where the model
+is a stack of equal-width Dense layers the mean-field theory models (bench/theory.py), the theory's ratio beside it.
 
 MODEL is a saved .keras or .h5 file (its weights are drawn again from its initialisers: keras.models.clone_model),
 or module:function, or path/to/file.py:function, a function of no arguments that builds the model (called once a
@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from bench import data as datasets
+from bench import theory
 from bench.errors import UserError, one_line
 from bench.recorder import Tapped, check_keras_3, weight_layers
 
@@ -323,8 +324,6 @@ def profile(spec: str, data: str | None = None, seeds: int = 5, batch_size: int 
 def mean_field(model: keras.Model, batch: Batch, called) -> tuple[float | None, str]:
     """The theory's ‖δ first hidden‖ / ‖δ last hidden‖ where the model is a stack the theory models: Dense layers
     of one activation and width after a flat input, zero biases, a Glorot, He or zero-mean normal initialiser."""
-    from report import theory  # pure numpy, shared with the report's depth scan
-
     if isinstance(batch.x, list):
         return None, "several inputs"
     kinds = {type(layer).__name__ for layer in model._flatten_layers(include_self=False, recursive=True)}
@@ -367,10 +366,13 @@ def initializer_of(layer) -> tuple[str | None, float]:
 # -- the text -------------------------------------------------------------------------------------------------------
 
 
+def per_layer(ratio: float, hidden: int) -> float:
+    """The whole-path ratio as a geometric mean per layer: ratio^(1/(hidden-1))."""
+    return ratio ** (1 / max(hidden - 1, 1))
+
+
 def report(result: Profile) -> str:
     """The profile as a table and a few sentences."""
-    from report.grading.rules import THRESHOLDS
-
     median = {name: np.array([np.median(getattr(layer, name)) for layer in result.layers])
               for name in ("forward_rms", "delta_norm", "kernel_grad")}
     deltas = median["delta_norm"]
@@ -399,11 +401,8 @@ def report(result: Profile) -> str:
     paths = np.array([layer.delta_norm for layer in result.layers])
     whole = paths[0] / paths[-2]
     ratio = float(np.median(whole))
-    low, high = THRESHOLDS["vanishing_ratio"].value, THRESHOLDS["exploding_ratio"].value
-    verdict = "vanishing" if ratio < low else "exploding" if ratio > high else "within range"
     lines.append(f"whole path ‖δ first‖ / ‖δ last hidden‖ = {ratio:.3g} (seeds {np.min(whole):.3g} – "
-                 f"{np.max(whole):.3g}): {verdict} at initialisation (vanishing below {low:g}, exploding above "
-                 f"{high:g}, the report's thresholds)")
+                 f"{np.max(whole):.3g}), ×{per_layer(ratio, len(result.layers) - 1):.3g} per layer")
     predicted, why = result.theory
     lines.append(f"mean-field theory ({why}): {predicted:.3g}, measured/theory {ratio / predicted:.3g}"
                  if predicted is not None else f"mean-field theory: not modelled ({why})")

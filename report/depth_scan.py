@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from bench import theory
 from bench.scenarios import SCENARIOS
-from report import theory
 from report.grading.stats import delta_ratios, seed_band
 from report.grading.verdicts import ratio_verdict
 

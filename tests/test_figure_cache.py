@@ -98,7 +98,7 @@ def edited(tree: Path, module: str) -> str:
 
 
 @pytest.mark.parametrize("name", ["report.figures.layer_flow", "report.figures.common", "report.figures",
-                                  "report.grading.rules", "report.theory"])
+                                  "report.grading.rules", "bench.theory"])
 def test_editing_a_module_the_drawing_imports_changes_its_code_version(tree, name):
     assert name in closure.closure([flow_chart().draw.func.__module__, "report.figures"])
     assert edited(tree, name) != figure_cache.code_version(flow_chart())
@@ -111,6 +111,6 @@ def test_editing_a_module_no_figure_depends_on_keeps_the_figures(tree, name):
 
 def test_every_project_module_the_figures_import_is_in_the_code_version(tree):
     modules = closure.closure(["report.figures"])
-    assert {"report.recurrent", "report.theory", "report.grading.rules"} <= set(modules)
+    assert {"report.recurrent", "bench.theory", "report.grading.rules"} <= set(modules)
     unchanged = figure_cache.code_version(flow_chart())
     assert [name for name in modules if edited(tree, name) == unchanged] == []

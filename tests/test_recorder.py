@@ -192,6 +192,7 @@ def kernel_index(model, layer) -> int:
 def runs(tmp_path_factory):
     """Each model trained STEPS steps with a Recorder at every step, and the weights before each step."""
     folder = tmp_path_factory.mktemp("own-models")
+    keras.backend.clear_session()  # layer names count from dense again, whatever other tests built before
     trained = {}
     for name, build in MODELS.items():
         keras.utils.set_random_seed(0)

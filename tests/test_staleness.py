@@ -82,6 +82,6 @@ def test_a_rebuild_renders_only_the_pages_whose_template_changed(smoke_results, 
 
 
 def test_relative_imports_are_followed_like_absolute_ones(tree):
-    (tree / "report" / "grading" / "probe.py").write_text("from . import rules\nfrom ..theory import predicted\n")
-    assert {"report.grading.rules", "report.theory", "report.grading", "report"} <= closure.imports(
+    (tree / "report" / "grading" / "probe.py").write_text("from . import rules\nfrom ..depth_scan import laws\n")
+    assert {"report.grading.rules", "report.depth_scan", "report.grading", "report"} <= closure.imports(
         "report.grading.probe")

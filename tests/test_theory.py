@@ -1,12 +1,12 @@
-"""Tests for report.theory: mean-field quantities against closed forms, Monte Carlo and the literature."""
+"""Tests for bench.theory: mean-field quantities against closed forms, Monte Carlo and the literature."""
 
 from math import pi, sqrt
 
 import numpy as np
 import pytest
 
-from report import theory
-from report.theory import applies, chi, predicted_delta_ratio, q_next, sigma_w2
+from bench import theory
+from bench.theory import applies, chi, predicted_delta_ratio, q_next, sigma_w2
 
 MNIST_MEAN_SQUARE = 0.1  # mean of x^2 over MNIST pixels scaled to [0, 1] is about 0.10
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from report import theory
+from bench import theory
 from report.grading.rules import threshold
 from report.grading.values import finite_median
 
