@@ -394,8 +394,9 @@ def report(result: Profile) -> str:
     hidden = back[:-2]  # factors between hidden layers (the output layer's δ is the loss's, not the stack's)
     if len(hidden):
         weakest, strongest = int(np.nanargmin(hidden)), int(np.nanargmax(hidden))
+        shrinks = "shrinks most" if hidden[weakest] < 1 else "grows least"
         grows = "grows most" if hidden[strongest] > 1 else "shrinks least"
-        lines.append(f"the backward signal shrinks most going into layer {weakest} ({result.layers[weakest].name}): "
+        lines.append(f"the backward signal {shrinks} going into layer {weakest} ({result.layers[weakest].name}): "
                      f"×{hidden[weakest]:.3g}; {grows} going into layer {strongest} "
                      f"({result.layers[strongest].name}): ×{hidden[strongest]:.3g}")
     paths = np.array([layer.delta_norm for layer in result.layers])
