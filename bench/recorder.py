@@ -286,9 +286,10 @@ class Recorder(keras.callbacks.Callback):
         before = [tf.cast(tf.convert_to_tensor(k.value), tf.float32) for k in kernels]  # read now, not a variable
         seen = self.seen(loss, self.batch_accuracy(y, y_pred, sample_weight), variables, var_grads, zs, z_grads,
                          taps, before, unscale)
-        step_stats, layer_stats = self.measured(seen, var_grads, unscale)
-        # the kernels are read before the update: it then updates them in place, no copy (but for a snapshot)
-        with tf.control_dependencies([] if increments is None else [layer_stats]):
+        step_stats, layer_stats, kernel_norms = self.measured(seen, var_grads, unscale)
+        # ‖W‖ is read before the update, which then updates W in place, no copy (but for a snapshot); the other
+        # statistics run beside the update
+        with tf.control_dependencies([] if increments is None else [kernel_norms]):
             with increments or contextlib.nullcontext():
                 optimizer.apply_gradients(zip(var_grads, variables))
         if increments is None:  # a snapshot: W_before, copied when the update writes W
@@ -359,8 +360,9 @@ class Recorder(keras.callbacks.Callback):
                     [z for z, _ in (taps.get(id(w.layer), [(None, None)])[0] for w in self.layers)], deltas,
                     activations, outputs, None, 0, False, clipnorm, global_clipnorm)
 
-    def measured(self, seen: Seen, var_grads, unscale) -> tuple[tf.Tensor, tf.Tensor]:
-        """(step statistics [len(STEP_STATS)], layer statistics [layers, len(LAYER_STATS) - 1] but the update ratio),
+    def measured(self, seen: Seen, var_grads, unscale) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """(step statistics [len(STEP_STATS)], layer statistics [layers, len(LAYER_STATS) - 1] but the update ratio,
+        and of those ‖W‖, which the update waits for),
         each statistic by its function in bench/measures.py; one that fails is NaN (null in the file) and named in
         recorder_errors."""
         n = len(self.layers)
@@ -374,9 +376,10 @@ class Recorder(keras.callbacks.Callback):
                 clipped = clipped * unscale
             names = [s.name for s in STEP_STATS]
             step[names.index("grad_norm_clipped")], step[names.index("clipped")] = clipped, changed
+        names = [s.name for s in LAYER_STATS if s.name != AFTER_THE_UPDATE]
         layer = [self.compute(s, lambda s=s: getattr(measures, s.measure)(seen), [n]) for s in LAYER_STATS
                  if s.name != AFTER_THE_UPDATE]
-        return tf.stack(step), tf.stack(layer, axis=1)
+        return tf.stack(step), tf.stack(layer, axis=1), layer[names.index("kernel_norm")]
 
     def with_update_ratio(self, layer_stats, update_norms, seen) -> tf.Tensor:
         """[layers, len(LAYER_STATS)]: the layer statistics with ‖W_after - W_before‖ / ‖W_before‖ in its place."""
