@@ -128,7 +128,8 @@ def publish(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def benchmark(session: nox.Session) -> None:
-    """Measure speed against model.fit, instrumentation cost, floor, render time, footprint: site/benchmark.html.
+    """Measure speed against model.fit, instrumentation cost, floor, render time, footprint and the recorder's cost:
+    site/benchmark.html.
 
     It reports and never fails on a timing: nox -s benchmark -- --tiny for a quick look."""
     install(session)
