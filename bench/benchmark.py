@@ -583,33 +583,38 @@ def site_sizes(settings: Settings, counts: list[int], work: Path, real_source: b
 # -- provenance, table, JSON and page --------------------------------------------------------------
 
 
-RECORDER_BOUNDS = {("mlp", "1"): 1.10, ("mlp", "10"): 1.03}  # the catalogue's sigmoid MLP (issue 23)
+RECORDER_BOUNDS = {"1": 1.10, "10": 1.03}  # the catalogue's sigmoid MLP, at every step and every 10th (issue 23)
+RECORDER = "8 · the recorder's cost"
 
 
 def recorder(settings: Settings, work: Path) -> list[Figure]:
-    """Fit with a Recorder at every step and every 10th over plain fit, per repeat (bench/recorder_cost.py)."""
+    """What a Recorder costs a fit (bench/recorder_cost.py). Fit against plain fit, per repeat, swung between 0.5× and
+    1.9× on a shared 2-core VM; an instrumented step against a plain one interleaved in one fit does not, so the targets
+    are set on the cost that ratio r implies at every N-th step, 1 + (r - 1) / N."""
     from bench import recorder_cost
 
     data = training_data(settings)
     steps, figures = settings.train_samples // BATCH, []
     for kind, build in recorder_cost.MODELS.items():
         extra = (settings.width, settings.depth) if kind == "mlp" else ()
-        times = recorder_cost.measure(lambda build=build, extra=extra: build(data.image_shape, data.num_classes,
-                                                                              *extra),
-                                      recorder_cost.inputs_for(kind, data.x_train), data.y_train, steps,
-                                      settings.recorder_epochs, settings.recorder_repeats)
-        ratio = recorder_cost.step_ratio(lambda build=build, extra=extra: build(data.image_shape, data.num_classes,
-                                                                                 *extra),
-                                         recorder_cost.inputs_for(kind, data.x_train), data.y_train, steps,
-                                         settings.recorder_epochs)
-        figures.append(Figure(f"recorder.{kind}_step_ratio", "8 · the recorder's cost",
+        model = lambda build=build, extra=extra: build(data.image_shape, data.num_classes, *extra)  # noqa: E731
+        x = recorder_cost.inputs_for(kind, data.x_train)
+        ratio = recorder_cost.step_ratio(model, x, data.y_train, steps, settings.recorder_epochs)
+        figures.append(Figure(f"recorder.{kind}_step_ratio", RECORDER,
                               f"{kind}: an instrumented step / a plain step, interleaved in one fit", "×", [ratio]))
+        for every, bound in RECORDER_BOUNDS.items():
+            what = "every step" if every == "1" else f"every {every}th step"
+            figures.append(Figure(f"recorder.{kind}_cost_every_{every}", RECORDER,
+                                  f"{kind}: cost of recording {what}, from that ratio", "×",
+                                  [1 + (ratio - 1) / int(every)], bound if kind == "mlp" else None,
+                                  higher_is_better=False))
+        times = recorder_cost.measure(model, x, data.y_train, steps, settings.recorder_epochs,
+                                      settings.recorder_repeats)
         for name, values in recorder_cost.ratios(times).items():
             every = name.split("=")[1]
             what = "every step" if every == "1" else f"every {every}th step"
-            figures.append(Figure(f"recorder.{kind}_every_{every}", "8 · the recorder's cost",
-                                  f"{kind}: fit recorded at {what} / plain fit", "×", values,
-                                  RECORDER_BOUNDS.get((kind, every)), higher_is_better=False))
+            figures.append(Figure(f"recorder.{kind}_every_{every}", RECORDER,
+                                  f"{kind}: fit recorded at {what} / plain fit, per repeat", "×", values))
     return figures
 
 

@@ -26,7 +26,8 @@ EXPECTED = {
     f"site_mb.total.x{benchmark.TINY.render_scales[-1]}",
     "sweep_peak_rss_mib", "sweep_wall_s", "parquet_kib_per_run", "scan_s", "scan_wall_s", "scan_peak_rss_mib",
     *(f"sweep_runs_per_min_{mode}" for mode in benchmark.TINY.sweep_modes),
-    *(f"recorder.{kind}_{what}" for kind in ("mlp", "conv", "lstm") for what in ("every_1", "every_10", "step_ratio")),
+    *(f"recorder.{kind}_{what}" for kind in ("mlp", "conv", "lstm")
+      for what in ("every_1", "every_10", "step_ratio", "cost_every_1", "cost_every_10")),
 }
 SIGNED = {"instrumentation_cost.gradbench", "instrumentation_cost.xla", "render_growth_exponent.cold",
           "render_growth_exponent.cached"}  # noise may flip
@@ -69,8 +70,10 @@ def test_targets_and_provenance_are_recorded(tiny):
     report = json.loads((tiny / "benchmark.json").read_text())
     targeted = {f["key"]: f for f in report["figures"] if f["target"]}
     assert {"speedup_over_fit.gradbench", "instrumentation_cost.gradbench", "render_growth_exponent.cold",
-            "sweep_peak_rss_mib", "recorder.mlp_every_1", "recorder.mlp_every_10"} <= set(targeted)
-    assert targeted["recorder.mlp_every_1"]["target"] == "≤ 1.1" and "recorder.conv_every_1" not in targeted
+            "sweep_peak_rss_mib", "recorder.mlp_cost_every_1", "recorder.mlp_cost_every_10"} <= set(targeted)
+    assert targeted["recorder.mlp_cost_every_1"]["target"] == "≤ 1.1" and "recorder.conv_cost_every_1" not in targeted
+    cost = {f["key"]: f["median"] for f in report["figures"] if f["key"].startswith("recorder.mlp_")}
+    assert cost["recorder.mlp_cost_every_10"] == pytest.approx(1 + (cost["recorder.mlp_step_ratio"] - 1) / 10)
     assert all(isinstance(f["met"], bool) for f in targeted.values())
     meta = report["provenance"]
     assert len(meta["load_average_start"]) == len(meta["load_average_end"]) == 3
