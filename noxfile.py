@@ -42,6 +42,16 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
+OWN_MODEL_TESTS = ["tests/test_recorder.py", "tests/test_probe.py", "tests/test_own_models.py", "tests/test_readme.py"]
+
+
+@nox.session(python="3.11", name=f"tests-{TF_VERSIONS[0]}")
+def tests_keras_2(session: nox.Session) -> None:
+    """The own-model tests (recorder, probe, Your models page, the README's example) under TensorFlow 2.15's Keras 2."""
+    install(session, TF_VERSIONS[0])
+    session.run("pytest", *(session.posargs or OWN_MODEL_TESTS))
+
+
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """ruff check of the whole tree."""

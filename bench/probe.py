@@ -30,7 +30,7 @@ import tensorflow as tf
 from bench import data as datasets
 from bench import theory
 from bench.errors import UserError, one_line
-from bench.recorder import Tapped, check_keras_3, weight_layers
+from bench.recorder import Tapped, is_compiled, weight_layers
 
 GENERATED_LENGTH = 16  # a generated input's length along an axis the model leaves open (a sequence's time)
 INT_INPUT_RANGE = 10  # a generated integer input (token ids) is uniform in [0, this)
@@ -137,7 +137,7 @@ def saved_model_maker(path: Path) -> Callable[[int], keras.Model]:
         except Exception as err:  # noqa: BLE001 - a subclassed model cannot be cloned
             raise ProbeError(f"probe: {path} cannot be re-initialised ({one_line(err)}); give module:function that "
                              "builds it") from None
-        if getattr(saved, "compiled", False) and getattr(saved, "loss", None) is not None:
+        if is_compiled(saved) and getattr(saved, "loss", None) is not None:
             fresh.compile(loss=saved.loss)
         return fresh
 
@@ -146,8 +146,9 @@ def saved_model_maker(path: Path) -> Callable[[int], keras.Model]:
 
 def loss_function(model: keras.Model) -> tuple[Callable, str]:
     """(y_true, y_pred) -> loss, and its name: the model's compiled loss, else one its output suggests."""
-    if getattr(model, "compiled", False) and getattr(model, "loss", None) is not None:
-        return (lambda y, p: model.compute_loss(y=y, y_pred=p)), f"{describe(model.loss)} (compiled)"
+    if is_compiled(model) and getattr(model, "loss", None) is not None:
+        return (lambda y, p: model.compute_loss(y=tf.nest.map_structure(tf.convert_to_tensor, y), y_pred=p),
+                f"{describe(model.loss)} (compiled)")
     outputs = model.outputs if hasattr(model, "outputs") and model.outputs else None
     if outputs is None or len(outputs) != 1:
         raise ProbeError(f"probe: model '{model.name}' is not compiled and has {len(outputs or [])} outputs; compile "
@@ -296,7 +297,6 @@ def norm(tensors) -> float:
 
 def profile(spec: str, data: str | None = None, seeds: int = 5, batch_size: int = 256) -> Profile:
     started = time.perf_counter()
-    check_keras_3("probe")
     make = model_maker(spec)
     first = make(0)
     loss, loss_name = loss_function(first)

@@ -4,7 +4,8 @@
     model.fit(x, y, epochs=3, callbacks=[Recorder("results/mine", every=1)])
 
 writes one run file into results/mine/ (bench/store.py's schema) that `python -m report build` reads like any run;
-the report shows it as a scenario named after the model (model.name). Keras 3 on TensorFlow.
+the report shows it as a scenario named after the model (model.name). Keras 3, or Keras 2 (tested on TensorFlow 2.15),
+on TensorFlow.
 
 How: on a logged step (every `every`-th, counted from 0 over the whole fit) the fit loop calls a train function
 the recorder made with Keras's own `make_train_function` from a copy of Keras's train step (the model's compiled
@@ -50,6 +51,8 @@ STEP_STATS = tuple(s for s in statistics.of_kind("step") if s.in_step)
 LAYER_STATS = tuple(s for s in statistics.of_kind("layer") if s.in_step)
 AFTER_THE_UPDATE = "update_ratio"  # from the kernels before and after the optimizer's step
 PROFILE = "own"  # the profile, dataset and architecture a recorded run names (the report groups by them)
+KERAS_3 = keras.__version__.startswith("3.")  # else Keras 2 (TensorFlow 2.15): tf.Variable, no stateless metrics
+VARIABLES = (tf.Variable, keras.Variable) if KERAS_3 else (tf.Variable,)
 
 
 class RecorderError(UserError):
@@ -78,7 +81,7 @@ class WeightLayer:
 
     def variable(self, *names):
         found = (getattr(self.owner, name, None) for name in names)
-        return next((v for v in found if isinstance(v, keras.Variable)), None)
+        return next((v for v in found if isinstance(v, VARIABLES)), None)
 
     @property
     def kernel(self):
@@ -157,6 +160,16 @@ def distances(after, before) -> tf.Tensor:
     return float_norms([a - b for a, b in zip(after, before)])
 
 
+def handle(variable):
+    """The tf.Variable itself (a Keras 3 variable wraps one in .value)."""
+    return variable.value if KERAS_3 else variable
+
+
+def value_of(variable) -> tf.Tensor:
+    """The variable's value at this point of the step."""
+    return tf.convert_to_tensor(handle(variable))
+
+
 def dense(gradient):
     """A gradient as a dense tensor (an embedding's comes as IndexedSlices)."""
     return tf.convert_to_tensor(gradient) if isinstance(gradient, tf.IndexedSlices) else gradient
@@ -192,7 +205,7 @@ class Recorder(keras.callbacks.Callback):
         self.step, self.epoch, self.started = 0, 1, time.perf_counter()
         self.batch_size = None  # of the first logged step
         self.plain = model.train_function
-        if model.built and not model.optimizer.built:  # as Keras's step would, but outside a trace that may fail
+        if KERAS_3 and model.built and not model.optimizer.built:  # as Keras's step would, outside a trace
             model.optimizer.build(model.trainable_variables)
         self.increments = Increments.apply_to(model.optimizer, model)
         self.instrumented = self.make_instrumented()
@@ -226,19 +239,20 @@ class Recorder(keras.callbacks.Callback):
         cannot be made (then fit runs Keras's own step throughout)."""
         model = self.model
         try:
-            model.train_step = self.train_step  # an instance attribute: make_train_function takes it
-            model.make_train_function(force=True)
+            with self.own_train_step():
+                model.make_train_function(force=True)
             made = model.train_function
         except Exception as err:  # noqa: BLE001 - whatever fails, the user's training goes on
             self.warn(f"no statistics will be recorded: {one_line(err)}")
             return None
         finally:
-            del model.train_step
             model.train_function = self.plain
+        traced = contextlib.nullcontext if KERAS_3 else self.own_train_step  # Keras 2 looks it up when tracing
 
         def instrumented(iterator):
             try:
-                logs = made(iterator)
+                with traced():
+                    logs = made(iterator)
             except (StopIteration, tf.errors.OutOfRangeError, KeyboardInterrupt):
                 raise
             except Exception as err:  # noqa: BLE001 - tracing failed before the batch was taken: train it plainly
@@ -254,25 +268,32 @@ class Recorder(keras.callbacks.Callback):
 
         return instrumented
 
+    @contextlib.contextmanager
+    def own_train_step(self):
+        """Inside it the model's train_step is self.train_step (an instance attribute, which Keras's train function
+        calls)."""
+        self.model.train_step = self.train_step
+        try:
+            yield
+        finally:
+            del self.model.train_step
+
     def step_failed(self, err: Exception) -> None:
         self.errors.append(f"instrumented step: {one_line(err)}")
         self.warn(f"the instrumented step failed ({one_line(err)}); training goes on without statistics")
 
     def train_step(self, data):
-        """Keras 3's TensorFlow train step (keras/src/backend/tensorflow/trainer.py), its tape also asked for ∂L/∂z
-        of each weight layer; returns the model's logs and, under KEY, the statistics."""
-        from keras.src.losses.loss import unscale_loss_for_distribution
-
+        """Keras's TensorFlow train step (Keras 3's keras/src/backend/tensorflow/trainer.py, Keras 2's
+        keras/src/engine/training.py), its tape also asked for ∂L/∂z of each weight layer; returns the model's logs
+        and, under KEY, the statistics."""
         model, optimizer = self.model, self.model.optimizer
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        first = next(i for i in tf.nest.flatten(x) if i is not None)
         taps: dict[int, list] = {}
         with tf.GradientTape() as tape:
             with Tapped(self.layers, tape, taps):
-                y_pred = model(x, training=True) if model._call_has_training_arg else model(x)
-            loss = model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
-            first = next(i for i in tf.nest.flatten(x) if i is not None)
-            model._loss_tracker.update_state(unscale_loss_for_distribution(loss), sample_weight=tf.shape(first)[0])
-            scaled = optimizer.scale_loss(loss)
+                y_pred = model(x, training=True) if getattr(model, "_call_has_training_arg", True) else model(x)
+            loss, scaled = compiled_loss(model, x, y, y_pred, sample_weight, tf.shape(first)[0])
         self.put_in_forward_order(taps)
         outputs = tf.nest.flatten(y_pred)
         self.classes = int(outputs[0].shape[-1]) if len(outputs) == 1 and outputs[0].shape[-1] is not None else None
@@ -283,7 +304,7 @@ class Recorder(keras.callbacks.Callback):
         unscale = None if scaled is loss else tf.cast(loss / scaled, tf.float32)
         kernels = [w.kernel for w in self.layers]
         increments = Increments(optimizer, kernels) if self.increments else None
-        before = [tf.cast(tf.convert_to_tensor(k.value), tf.float32) for k in kernels]  # read now, not a variable
+        before = [tf.cast(value_of(k), tf.float32) for k in kernels]  # read now, not a variable
         seen = self.seen(loss, self.batch_accuracy(y, y_pred, sample_weight), variables, var_grads, zs, z_grads,
                          taps, before, unscale)
         step_stats, layer_stats, kernel_norms = self.measured(seen, var_grads, unscale)
@@ -293,8 +314,8 @@ class Recorder(keras.callbacks.Callback):
             with increments or contextlib.nullcontext():
                 optimizer.apply_gradients(zip(var_grads, variables))
         if increments is None:  # a snapshot: W_before, copied when the update writes W
-            with tf.control_dependencies([tf.group(*(v.value for v in variables))]):
-                update_norms = distances([tf.cast(tf.convert_to_tensor(k.value), tf.float32) for k in kernels], before)
+            with tf.control_dependencies([tf.group(*(handle(v) for v in variables))]):
+                update_norms = distances([tf.cast(value_of(k), tf.float32) for k in kernels], before)
         else:
             update_norms = increments.norms()
         layer_stats = self.with_update_ratio(layer_stats, update_norms, seen)
@@ -316,6 +337,8 @@ class Recorder(keras.callbacks.Callback):
         """The first compiled metric named *acc* on this batch alone (metrics are means over the epoch), else NaN."""
         compiled = getattr(self.model, "_compile_metrics", None)
         try:
+            if not KERAS_3:
+                return keras_2_batch_accuracy(self.model, y, y_pred, sample_weight)
             if compiled is not None and any("acc" in m.name for m in compiled.metrics):
                 start = [tf.zeros_like(v) for v in compiled.variables]
                 result = compiled.stateless_result(compiled.stateless_update_state(start, y, y_pred, sample_weight))
@@ -353,8 +376,8 @@ class Recorder(keras.callbacks.Callback):
             tapped = taps.get(id(w.layer))
             outputs.append(tf.cast(tapped[0][1], tf.float32) if tapped else tf.fill([1, 1], np.nan))
         activations = tuple(w.activation if called else None for w, called in zip(self.layers, self.called))
-        clipnorm = getattr(self.model.optimizer, "clipnorm", None) or None
-        global_clipnorm = getattr(self.model.optimizer, "global_clipnorm", None) or None
+        clipnorm = clipping(self.model.optimizer, "clipnorm") or None
+        global_clipnorm = clipping(self.model.optimizer, "global_clipnorm") or None
         return Seen(tf.cast(loss, tf.float32), accuracy, grad_norms, per_layer("kernel"), per_layer("bias"),
                     per_layer("recurrent"), [tf.cast(b, tf.float32) for b in before],
                     [z for z, _ in (taps.get(id(w.layer), [(None, None)])[0] for w in self.layers)], deltas,
@@ -367,7 +390,7 @@ class Recorder(keras.callbacks.Callback):
         recorder_errors."""
         n = len(self.layers)
         step = [self.compute(s, lambda s=s: getattr(measures, s.measure)(seen), []) for s in STEP_STATS]
-        clipvalue = getattr(self.model.optimizer, "clipvalue", None)
+        clipvalue = clipping(self.model.optimizer, "clipvalue")
         if clipvalue:  # measures.clipping knows clipnorm and global_clipnorm; Keras clips each value to ±clipvalue
             present = [dense(g) for g in var_grads if g is not None]
             clipped = tf.norm(float_norms([tf.clip_by_value(g, -clipvalue, clipvalue) for g in present]))
@@ -448,10 +471,10 @@ class Recorder(keras.callbacks.Callback):
             "epochs": int((self.params or {}).get("epochs") or len(self.epochs)), "steps": self.step,
             "log_every": self.every, "batch_size": self.batch_size, "train_samples": self.train_samples(),
             "test_samples": None, "classes": getattr(self, "classes", None), "optimizer": type(optimizer).__name__,
-            "learning_rate": float(f"{float(keras.ops.convert_to_numpy(optimizer.learning_rate)):.7g}"),
-            "clipnorm": getattr(optimizer, "clipnorm", None),
-            "global_clipnorm": getattr(optimizer, "global_clipnorm", None),
-            "clipvalue": getattr(optimizer, "clipvalue", None), "loss_function": describe(model.loss),
+            "learning_rate": float(f"{learning_rate(optimizer):.7g}"),
+            "clipnorm": clipping(optimizer, "clipnorm"),
+            "global_clipnorm": clipping(optimizer, "global_clipnorm"),
+            "clipvalue": clipping(optimizer, "clipvalue"), "loss_function": describe(model.loss),
             "device_kind": meta["device_kind"], "measurement_code": recorder_code(), **provenance.versions(),
         }
         seed = self.seed if self.seed is not None else next_seed(self.folder, model.name, shape_hash)
@@ -496,8 +519,8 @@ class Increments:
         """Whether every change to a kernel goes through the optimizer's assign methods in the traced step: Keras's
         own optimizers, without weight decay, EMA, gradient accumulation, loss scaling or kernel constraints
         (those write the variables directly, or inside a cond); otherwise the recorder takes a snapshot."""
-        own = type(optimizer).__module__.startswith("keras.src.optimizers.") and not isinstance(
-            optimizer, keras.optimizers.LossScaleOptimizer)
+        own = KERAS_3 and type(optimizer).__module__.startswith("keras.src.optimizers.") and not isinstance(
+            optimizer, keras.optimizers.LossScaleOptimizer)  # Keras 2's update_step writes the variables itself
         plain = not (getattr(optimizer, "weight_decay", None) or getattr(optimizer, "use_ema", False)
                      or getattr(optimizer, "gradient_accumulation_steps", None))
         constrained = any(getattr(v, "constraint", None) is not None for v in model.trainable_weights)
@@ -600,8 +623,7 @@ class Tapped:
 def check_recordable(model: keras.Model) -> None:
     """A one-line RecorderError when the recorder cannot record this model's fit."""
     name = getattr(model, "name", type(model).__name__)
-    check_keras_3("Recorder")
-    if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):
+    if getattr(model, "optimizer", None) is None or not is_compiled(model):
         raise RecorderError(f"Recorder: model '{name}' is not compiled; call model.compile(optimizer=…, loss=…) "
                             "before fit")
     if model.built and not model.trainable_weights:  # an unbuilt model is checked again when fit starts
@@ -617,18 +639,52 @@ def check_recordable(model: keras.Model) -> None:
         raise RecorderError(f"Recorder: Keras runs on {keras.backend.backend()}; the recorder needs TensorFlow")
 
 
-def check_keras_3(who: str) -> None:
-    """The recorder and the probe tap Keras 3's layers and train step; Keras 2 (TensorFlow 2.15 and older) is not
-    supported."""
-    if not keras.__version__.startswith("3."):
-        raise RecorderError(f"{who}: needs Keras 3 (TensorFlow 2.16 or later); this is Keras {keras.__version__}, "
-                            "whose layers and train step it cannot tap")
+def clipping(optimizer, name: str):
+    """The optimizer's clipnorm, global_clipnorm or clipvalue (Keras 2's LossScaleOptimizer: its inner one's)."""
+    return getattr(optimizer, name, None) or getattr(getattr(optimizer, "inner_optimizer", None), name, None)
+
+
+def is_compiled(model) -> bool:
+    return bool(getattr(model, "compiled" if KERAS_3 else "_is_compiled", False))
 
 
 def _overrides_train_step(model) -> bool:
-    from keras.src.backend.tensorflow.trainer import TensorFlowTrainer
+    return type(model).train_step is not keras.Model.train_step
 
-    return type(model).train_step is not TensorFlowTrainer.train_step
+
+def compiled_loss(model, x, y, y_pred, sample_weight, batch) -> tuple[tf.Tensor, tf.Tensor]:
+    """The batch's compiled loss as Keras's train step computes and tracks it, and the loss the gradients are taken
+    of (scaled by a LossScaleOptimizer under mixed precision)."""
+    optimizer = model.optimizer
+    if not KERAS_3:
+        loss = model.compute_loss(x, y, y_pred, sample_weight)
+        return loss, optimizer.get_scaled_loss(loss) if hasattr(optimizer, "get_scaled_loss") else loss
+    from keras.src.losses.loss import unscale_loss_for_distribution
+
+    loss = model._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+    model._loss_tracker.update_state(unscale_loss_for_distribution(loss), sample_weight=batch)
+    return loss, optimizer.scale_loss(loss)
+
+
+def keras_2_batch_accuracy(model, y, y_pred, sample_weight) -> tf.Tensor:
+    """Keras 2's first compiled metric named *acc* on this batch alone, by its own function; NaN if there is none
+    or the model has more than one output."""
+    container = model.compiled_metrics
+    if container is not None and len(tf.nest.flatten(y_pred)) == 1:
+        if not container.built:  # as its first update_state would, a few ops later in this step
+            container.build(y_pred, y)
+        metric = next((m for m in container.metrics if "acc" in m.name and hasattr(m, "_fn")), None)
+        if metric is not None:
+            values = tf.cast(tf.reshape(metric._fn(y, y_pred, **metric._fn_kwargs), [-1]), tf.float32)
+            weights = tf.ones_like(values) if sample_weight is None else tf.reshape(
+                tf.cast(sample_weight, tf.float32), [-1])
+            return tf.reduce_sum(values * weights) / tf.reduce_sum(weights)
+    return tf.constant(np.nan, tf.float32)
+
+
+def learning_rate(optimizer) -> float:
+    value = optimizer.learning_rate
+    return float(keras.ops.convert_to_numpy(value) if KERAS_3 else keras.backend.get_value(value))
 
 
 def accuracy_of(logs: dict, prefix: str) -> float | None:
