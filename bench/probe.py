@@ -263,11 +263,12 @@ def fitted(array: np.ndarray, shape: tuple, i: int, model: keras.Model) -> np.nd
 
 
 def profile_once(model: keras.Model, batch: Batch, loss) -> list[tuple]:
-    """(layer, forward rms, ‖δ‖, ‖∂L/∂W‖) per weight layer, in the order the forward pass calls them."""
+    """(layer, the nonlinearity after z, forward rms, ‖δ‖, ‖∂L/∂W‖) per weight layer, in the order the forward pass
+    calls them."""
     layers = weight_layers(model)
     taps: dict[int, list] = {}
     with tf.GradientTape() as tape:
-        with Tapped(layers, tape, taps):
+        with Tapped(layers, tape, taps) as tapped:
             y_pred = model(batch.x, training=True)
         value = loss(batch.y, y_pred)
     order = {key: i for i, key in enumerate(taps)}
@@ -284,8 +285,9 @@ def profile_once(model: keras.Model, batch: Batch, loss) -> list[tuple]:
         deltas = [g for g in z_grads[k : k + len(calls)] if g is not None]
         k += len(calls)
         y = np.asarray(taps[id(w.layer)][0][1], dtype=np.float64)
-        rows.append((w, float(np.sqrt(np.mean(y**2))), norm(deltas), norm([kernel_grad] if kernel_grad is not None
-                                                                             else [])))
+        activation = w.follower_activation if id(w.layer) in tapped.followed else w.activation
+        rows.append((w, activation, float(np.sqrt(np.mean(y**2))), norm(deltas),
+                     norm([kernel_grad] if kernel_grad is not None else [])))
     return rows
 
 
@@ -313,27 +315,29 @@ def profile(spec: str, data: str | None = None, seeds: int = 5, batch_size: int 
     kinds = [type(w.layer) for w, *_ in runs[0]]  # names differ: Keras numbers each new layer
     if any([type(w.layer) for w, *_ in run] != kinds for run in runs):
         raise ProbeError(f"probe: {spec} builds a different model for each seed; it should differ in weights only")
-    layers = [LayerProfile(w.name, type(w.layer).__name__, w.activation,
-                           *(np.array([run[i][j] for run in runs]) for j in (1, 2, 3)))
-              for i, (w, *_) in enumerate(runs[0])]
+    layers = [LayerProfile(w.name, type(w.layer).__name__, activation,
+                           *(np.array([run[i][j] for run in runs]) for j in (2, 3, 4)))
+              for i, (w, activation, *_) in enumerate(runs[0])]
     return Profile(first.name, layers, seeds, batch, loss_name, isinstance(first, keras.Sequential),
                    time.perf_counter() - started,
-                   mean_field(first, batch, [w for w, *_ in runs[0]]))
+                   mean_field(first, batch, [(w, activation) for w, activation, *_ in runs[0]]))
 
 
 def mean_field(model: keras.Model, batch: Batch, called) -> tuple[float | None, str]:
     """The theory's ‖δ first hidden‖ / ‖δ last hidden‖ where the model is a stack the theory models: Dense layers
-    of one activation and width after a flat input, zero biases, a Glorot, He or zero-mean normal initialiser."""
+    of one activation (theirs, or an Activation layer's after each) and width after a flat input, zero biases, a
+    Glorot, He or zero-mean normal initialiser. `called`: (weight layer, the nonlinearity after its z)."""
     if isinstance(batch.x, list):
         return None, "several inputs"
     kinds = {type(layer).__name__ for layer in model._flatten_layers(include_self=False, recursive=True)}
-    other = kinds - {"InputLayer", "Dense", "Flatten"}
+    followed = all(w.follower is not None for w, _ in called[:-1])
+    other = kinds - {"InputLayer", "Dense", "Flatten", *(["Activation"] if followed else [])}
     if other:
         return None, f"{', '.join(sorted(other))} layers"
-    hidden = [w.layer for w in called[:-1]]
+    hidden = [w.layer for w, _ in called[:-1]]
     if len(hidden) < 2:
         return None, "fewer than two hidden layers"
-    activations = {getattr(layer.activation, "__name__", None) for layer in hidden}
+    activations = {activation or "linear" for _, activation in called[:-1]}
     widths = {layer.units for layer in hidden}
     initializers = {initializer_of(layer) for layer in hidden}
     if len(activations) > 1 or len(widths) > 1 or len(initializers) > 1:

@@ -17,7 +17,9 @@ What a weight layer is: a layer that owns a kernel (Dense, Conv1D/2D/3D and thei
 depthwise kernel, an embedding table, or a recurrent layer (SimpleRNN, LSTM, GRU, also inside Bidirectional), found
 at any depth of nesting, in the order the forward pass calls them. z, where δ = ∂L/∂z is read, is the layer's
 pre-activation when its activation is fused (Dense(…, activation="relu"): z before the relu, through the layer's
-own `activation`), else its output; a recurrent layer's z is its output (h_t, or h_T), after its nonlinearity.
+own `activation`), else its output; a recurrent layer's z is its output (h_t, or h_T), after its nonlinearity. The
+forward signal (activation_rms, inactive_fraction) is read after the nonlinearity: the fused one, or for a linear layer
+read by a nonlinearity layer alone (Dense(64), then Activation("tanh"), ReLU(), LeakyReLU() or ELU()), that layer's.
 Normalisation layers (BatchNormalization, LayerNormalization, …) are not weight layers: their γ and β count in the
 global gradient norm only. A frozen layer (trainable=False) is recorded with its kernel norm, δ and forward signal;
 its gradient norms are null (no gradient is taken) and its update ratio 0. A layer called twice (shared) has δ over
@@ -70,6 +72,7 @@ class WeightLayer:
 
     layer: keras.layers.Layer
     tap: str  # "activation": z is the fused activation's input; "call": z is the layer's output
+    follower: keras.layers.Layer | None = None  # a linear layer's nonlinearity as the next layer (Dense → Activation)
 
     @property
     def name(self) -> str:
@@ -101,6 +104,10 @@ class WeightLayer:
         inside a recurrent layer."""
         return activation_name(self.layer) if self.tap == "activation" else None
 
+    @property
+    def follower_activation(self) -> str | None:
+        return follower_activation(self.follower) if self.follower is not None else None
+
 
 def activation_name(layer) -> str | None:
     act = getattr(layer, "activation", None)
@@ -108,18 +115,47 @@ def activation_name(layer) -> str | None:
     return None if act is None or name == "linear" else name
 
 
+NONLINEARITY_LAYERS = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "ELU": "elu"}  # and Activation(…)
+
+
+def follower_activation(layer) -> str | None:
+    """The nonlinearity a layer applies, if it is a nonlinearity layer (Activation("tanh"), ReLU(), …)."""
+    if isinstance(layer, keras.layers.Activation):
+        return activation_name(layer)
+    return NONLINEARITY_LAYERS.get(type(layer).__name__)
+
+
+def consumers(layer) -> list:
+    """The layers that read this layer's output in a Functional or Sequential model's graph."""
+    return [getattr(node, "operation", None) or getattr(node, "layer", None)
+            for node in getattr(layer, "_outbound_nodes", [])]
+
+
+def follower(layer, model_layers: set[int]):
+    """The nonlinearity layer that alone reads a linear weight layer's output in the model (Dense(…) then
+    Activation("sigmoid")): the layer's forward signal is read after it, and TensorFlow still fuses it into the
+    matmul."""
+    if activation_name(layer) is not None or not callable(getattr(layer, "activation", None)):
+        return None
+    after = [c for c in consumers(layer) if id(c) in model_layers]
+    return after[0] if len(after) == 1 and follower_activation(after[0]) else None
+
+
 def weight_layers(model: keras.Model) -> list[WeightLayer]:
     """The model's weight layers at any depth, built or not, in the order the model tracks them (the first traced
     step puts them in forward order and drops any that own no kernel)."""
     found, inside = [], set()
-    for layer in model._flatten_layers(include_self=False, recursive=True):
+    every = list(model._flatten_layers(include_self=False, recursive=True))
+    ids = {id(layer) for layer in every}
+    for layer in every:
         if id(layer) in inside:
             continue
         if isinstance(layer, keras.layers.RNN):
             inside.update(id(x) for x in layer.cell._flatten_layers(include_self=True, recursive=True))
             found.append(WeightLayer(layer, "call"))
         elif any(hasattr(layer, a) for a in KERNEL_INITIALIZERS):
-            found.append(WeightLayer(layer, "activation" if callable(getattr(layer, "activation", None)) else "call"))
+            fused = callable(getattr(layer, "activation", None))
+            found.append(WeightLayer(layer, "activation" if fused else "call", follower(layer, ids) if fused else None))
     return found
 
 
@@ -291,10 +327,10 @@ class Recorder(keras.callbacks.Callback):
         first = next(i for i in tf.nest.flatten(x) if i is not None)
         taps: dict[int, list] = {}
         with tf.GradientTape() as tape:
-            with Tapped(self.layers, tape, taps):
+            with Tapped(self.layers, tape, taps) as tapped:
                 y_pred = model(x, training=True) if getattr(model, "_call_has_training_arg", True) else model(x)
             loss, scaled = compiled_loss(model, x, y, y_pred, sample_weight, tf.shape(first)[0])
-        self.put_in_forward_order(taps)
+        self.put_in_forward_order(taps, tapped.followed)
         outputs = tf.nest.flatten(y_pred)
         self.classes = int(outputs[0].shape[-1]) if len(outputs) == 1 and outputs[0].shape[-1] is not None else None
         variables = model.trainable_weights
@@ -322,15 +358,17 @@ class Recorder(keras.callbacks.Callback):
         logs = model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         return {**logs, KEY: (step_stats, layer_stats, tf.shape(first)[0])}
 
-    def put_in_forward_order(self, taps: dict) -> None:
+    def put_in_forward_order(self, taps: dict, followed: set[int]) -> None:
         """At the first trace: the weight layers in the order the forward pass called them (those it did not call
-        last); the last called is the output layer."""
+        last), the last called the output layer; and the nonlinearity after each z."""
         if self.ordered:
             return
         order = {key: i for i, key in enumerate(taps)}
         self.layers = sorted((w for w in self.layers if w.kernel is not None),
                              key=lambda w: order.get(id(w.layer), len(order)))
         self.called = [id(w.layer) in taps for w in self.layers]
+        self.activations = tuple(None if not called else w.follower_activation if id(w.layer) in followed
+                                 else w.activation for w, called in zip(self.layers, self.called))
         self.ordered = True
 
     def batch_accuracy(self, y, y_pred, sample_weight) -> tf.Tensor:
@@ -370,18 +408,18 @@ class Recorder(keras.callbacks.Callback):
         for w, calls in zip(self.layers, zs):
             grads = [g for g in z_grads[k : k + len(calls)] if g is not None]
             k += len(calls)
-            delta = (tf.concat([tf.reshape(tf.cast(g, tf.float32), [-1]) for g in grads], 0) if grads
-                     else tf.fill([1], np.nan))
+            if len(grads) > 1:  # a shared layer: δ over its calls
+                grads = [tf.concat([tf.reshape(g, [-1]) for g in grads], 0)]
+            delta = tf.cast(grads[0], tf.float32) if grads else tf.fill([1], np.nan)
             deltas.append(delta if unscale is None else delta * unscale)
             tapped = taps.get(id(w.layer))
             outputs.append(tf.cast(tapped[0][1], tf.float32) if tapped else tf.fill([1, 1], np.nan))
-        activations = tuple(w.activation if called else None for w, called in zip(self.layers, self.called))
         clipnorm = clipping(self.model.optimizer, "clipnorm") or None
         global_clipnorm = clipping(self.model.optimizer, "global_clipnorm") or None
         return Seen(tf.cast(loss, tf.float32), accuracy, grad_norms, per_layer("kernel"), per_layer("bias"),
                     per_layer("recurrent"), [tf.cast(b, tf.float32) for b in before],
                     [z for z, _ in (taps.get(id(w.layer), [(None, None)])[0] for w in self.layers)], deltas,
-                    activations, outputs, None, 0, False, clipnorm, global_clipnorm)
+                    self.activations, outputs, None, 0, False, clipnorm, global_clipnorm)
 
     def measured(self, seen: Seen, var_grads, unscale) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
         """(step statistics [len(STEP_STATS)], layer statistics [layers, len(LAYER_STATS) - 1] but the update ratio,
@@ -529,17 +567,17 @@ class Increments:
     def __enter__(self):
         def assign(variable, value, original=self.optimizer.assign):
             if id(variable) in self.slot:
-                self.added.setdefault(self.slot[id(variable)], []).append(value - tf.convert_to_tensor(variable))
+                self.added.setdefault(self.slot[id(variable)], []).append((1, value - tf.convert_to_tensor(variable)))
             return original(variable, value)
 
         def assign_add(variable, value, original=self.optimizer.assign_add):
             if id(variable) in self.slot:
-                self.added.setdefault(self.slot[id(variable)], []).append(value)
+                self.added.setdefault(self.slot[id(variable)], []).append((1, value))
             return original(variable, value)
 
         def assign_sub(variable, value, original=self.optimizer.assign_sub):
             if id(variable) in self.slot:
-                self.added.setdefault(self.slot[id(variable)], []).append(-value)
+                self.added.setdefault(self.slot[id(variable)], []).append((-1, value))
             return original(variable, value)
 
         for name, method in (("assign", assign), ("assign_add", assign_add), ("assign_sub", assign_sub)):
@@ -553,9 +591,14 @@ class Increments:
 
     def norms(self) -> tf.Tensor:
         """‖ΔW‖ per kernel; 0 for a kernel the optimizer left alone (frozen, or no gradient)."""
-        changes = [tf.cast(tf.add_n(self.added[i]), tf.float32) if i in self.added else tf.zeros([0])
-                   for i in range(len(self.kernels))]
-        return norms(changes)
+        return norms([tf.cast(self.change(i), tf.float32) for i in range(len(self.kernels))])
+
+    def change(self, i: int) -> tf.Tensor:
+        """What the optimizer added to kernel i (its sign left out when it is one assignment: the norm is the same)."""
+        added = self.added.get(i, [])
+        if len(added) == 1:
+            return added[0][1]
+        return tf.add_n([value if sign > 0 else -value for sign, value in added]) if added else tf.zeros([0])
 
 
 def recording(model: keras.Model, folder, every: int = 1, **options) -> Recorder:
@@ -568,10 +611,12 @@ def recording(model: keras.Model, folder, every: int = 1, **options) -> Recorder
 class Tapped:
     """Inside it, each weight layer's z is watched by the tape and kept in taps[id(layer)], with the output of the
     nonlinearity that follows it: through the layer's fused `activation` (z its input) or its `call` (z its
-    output)."""
+    output); for a linear layer read by a nonlinearity layer alone, that layer's output (then the weight layer's id
+    is in `followed`)."""
 
     def __init__(self, layers: list[WeightLayer], tape: tf.GradientTape, taps: dict):
         self.layers, self.tape, self.taps = layers, tape, taps
+        self.followed: set[int] = set()
         self.graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
 
     def ours(self, z) -> bool:
@@ -598,6 +643,8 @@ class Tapped:
 
                 self.restore.append((w.layer, "activation", original))
                 object.__setattr__(w.layer, "activation", activation)
+                if w.follower is not None:
+                    self.tap_follower(w)
             else:
                 original = w.layer.call
 
@@ -610,6 +657,20 @@ class Tapped:
                 self.restore.append((w.layer, "call", None))
                 object.__setattr__(w.layer, "call", call)
         return self
+
+    def tap_follower(self, w: WeightLayer) -> None:
+        original = w.follower.call
+
+        def call(inputs, *args, layer=w.layer, original=original, **kwargs):
+            y = original(inputs, *args, **kwargs)
+            calls = self.taps.get(id(layer))
+            if calls and calls[-1][0] is inputs:  # the weight layer's z, straight in
+                calls[-1] = (inputs, y)
+                self.followed.add(id(layer))
+            return y
+
+        self.restore.append((w.follower, "call", None))
+        object.__setattr__(w.follower, "call", call)
 
     def __exit__(self, *exc):
         for layer, name, original in reversed(self.restore):

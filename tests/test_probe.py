@@ -15,6 +15,10 @@ def sigmoid_mlp():
     return keras.Sequential([keras.Input((12,)), *(keras.layers.Dense(32, activation="sigmoid") for _ in range(6)),
                              keras.layers.Dense(3)], name="sigmoid_mlp")
 
+def sigmoid_layers():
+    hidden = [layer for _ in range(6) for layer in (keras.layers.Dense(32), keras.layers.Activation("sigmoid"))]
+    return keras.Sequential([keras.Input((12,)), *hidden, keras.layers.Dense(3)], name="sigmoid_layers")
+
 def relu_he():
     return keras.Sequential([keras.Input((12,)), *(keras.layers.Dense(64, activation="relu",
                              kernel_initializer="he_normal") for _ in range(6)), keras.layers.Dense(3)], name="relu_he")
@@ -92,6 +96,17 @@ def test_the_whole_path_and_the_theory(builders):
     assert 0.5 < measured_over_theory < 2, sigmoid  # six sigmoid layers lose ~4^5: the theory says how much
     relu = probe.report(probe.profile(f"{builders}:relu_he", seeds=4, batch_size=128))
     assert 0.5 < whole_path(relu) < 2 and "mean-field theory (relu, he_normal, width 64)" in relu
+
+
+def test_an_activation_layer_after_each_dense_reads_as_a_fused_activation(builders, batch):
+    """The same weights as sigmoid_mlp (Activation layers own none): the same numbers, the same theory."""
+    fused, layered = (probe.profile(f"{builders}:{name}", str(batch), seeds=2, batch_size=40)
+                      for name in ("sigmoid_mlp", "sigmoid_layers"))
+    assert [layer.activation for layer in layered.layers] == ["sigmoid"] * 6 + [None]
+    for a, b in zip(fused.layers, layered.layers, strict=True):
+        for column in ("forward_rms", "delta_norm", "kernel_grad"):
+            np.testing.assert_allclose(getattr(b, column), getattr(a, column), rtol=1e-6)
+    assert layered.theory[0] == pytest.approx(fused.theory[0]) and "sigmoid" in layered.theory[1]
 
 
 def test_a_saved_model_with_two_branches_is_re_initialised_per_seed(builders, tmp_path):

@@ -35,6 +35,13 @@ def mlp(name="mlp", **optimizer):
         keras.layers.Dense(16, activation="relu"), keras.layers.Dense(CLASSES)], name=name), **optimizer)
 
 
+def nonlinearity_layers():
+    """Linear weight layers each read by a nonlinearity layer alone: the forward signal is read after it."""
+    return compiled(keras.Sequential([
+        keras.Input((6,)), keras.layers.Dense(16), keras.layers.Activation("tanh"), keras.layers.Dense(16),
+        keras.layers.ReLU(), keras.layers.Dense(CLASSES)], name="nonlinearity_layers"))
+
+
 def weight_decay():
     """AdamW writes its decay to the weights itself: the recorder measures the update from a copy of W."""
     model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="relu"),
@@ -91,6 +98,7 @@ MODELS = {
     "two_inputs": two_inputs,
     "subclassed": lambda: compiled(Residual()),
     "frozen": frozen,
+    "nonlinearity_layers": nonlinearity_layers,
     "global_clipnorm": lambda: mlp("clipped", global_clipnorm=0.05),
     "weight_decay": weight_decay,
     "mixed_precision": mixed_precision,
@@ -252,6 +260,21 @@ def test_layers_are_in_forward_order_with_the_output_last(runs):
         step0 = table[table["step"] == 0]
         assert list(step0["layer_name"]) == layers, name
         assert list(step0["layer_role"]) == ["hidden"] * (len(layers) - 1) + ["output"]
+
+
+def test_the_forward_signal_is_read_after_a_nonlinearity_layer(runs):
+    model, x, _, weights, recorder = runs[1]["nonlinearity_layers"]
+    table = recorder.tables["layer"]
+    read_after = keras.Model(model.inputs, [model.layers[i].output for i in (1, 3, 4)])  # tanh, ReLU, the output
+    for k in range(STEPS):
+        model.set_weights(weights[k])
+        tanh, relu, logits = (np.asarray(y, np.float64) for y in read_after(x[k * BATCH : (k + 1) * BATCH]))
+        rows = table[table["step"] == k]
+        rms = [np.sqrt(np.mean(y**2)) for y in (tanh, relu, logits)]
+        np.testing.assert_allclose(rows["activation_rms"], rms, rtol=RTOL)
+        saturated, dead = np.mean(np.abs(tanh) > np.sqrt(0.99)), 1 - np.mean((relu > 0).any(axis=0))
+        np.testing.assert_allclose(rows["inactive_fraction"].iloc[:2], [saturated, dead], atol=1e-7)
+        assert np.isnan(rows["inactive_fraction"].iloc[2])
 
 
 def test_frozen_and_recurrent_layers(runs):
