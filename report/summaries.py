@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 
 from bench import closure, store
 from report.grading.runs import RUN_COLUMNS, run_rows, tidy
@@ -97,21 +96,29 @@ def summarise(paths: list[Path]) -> list[Summary]:
     metas = [store.read_metadata(p) for p in paths]
     runs = pd.DataFrame(metas)
     store.refuse_copies(paths, runs)
-    tables = [store.read_arrow(p, store.schema().names) for p in paths]  # every column: compared() digests them all
-    results = store.Results(runs=runs, histogram=pd.DataFrame(), **store.split_kinds(tables, SUMMARY_KINDS))
-    return list(zip(metas, run_rows(results).to_dict("records"), map(compared, tables), strict=True))
+    tables = store.split_kinds([store.read_arrow(p, store.schema().names) for p in paths])  # every kind: digested
+    rows = run_rows(store.Results(runs=runs, **tables)).to_dict("records")
+    return list(zip(metas, rows, compared(tables, [meta["run_id"] for meta in metas]), strict=True))
 
 
-def compared(table: pa.Table) -> dict:
-    """What a diff compares of one run file beyond its run-table row: per kind of STEP0_COLUMNS, its step-0 rows'
+def compared(tables: dict[str, pd.DataFrame], run_ids: list[str]) -> list[dict]:
+    """What a diff compares of each run beyond its run-table row: per kind of STEP0_COLUMNS, its step-0 rows'
     columns (lists), and `logged`, one digest of every row it logged of every kind, its run id left out (two runs
     with equal digests logged the same numbers)."""
-    frames = store.split_kinds([table])
-    chunks = [pd.util.hash_pandas_object(frame.drop(columns="run_id"), index=False).to_numpy().tobytes()
-              for frame in frames.values() if len(frame)]
-    step0 = {kind: frames[kind].loc[frames[kind]["step"] == 0, list(columns)].to_dict("list")
-             for kind, columns in STEP0_COLUMNS.items()}
-    return {"step0": step0, "logged": hashlib.sha256(b"".join(chunks)).hexdigest()}
+    chunks: dict[str, list[bytes]] = {run: [] for run in run_ids}
+    for frame in tables.values():
+        for run, rows in frame.groupby("run_id", sort=False):
+            chunks[run].append(pd.util.hash_pandas_object(rows.drop(columns="run_id"), index=False).to_numpy().tobytes())
+    step0 = {kind: step0_rows(tables[kind], columns) for kind, columns in STEP0_COLUMNS.items()}
+    none = {kind: {column: [] for column in columns} for kind, columns in STEP0_COLUMNS.items()}
+    return [{"step0": {kind: step0[kind].get(run, none[kind]) for kind in STEP0_COLUMNS},
+             "logged": hashlib.sha256(b"".join(chunks[run])).hexdigest()} for run in run_ids]
+
+
+def step0_rows(frame: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, dict[str, list]]:
+    """Per run with rows at step 0: their columns, as lists."""
+    first = frame[frame["step"] == 0]
+    return {run: rows[list(columns)].to_dict("list") for run, rows in first.groupby("run_id", sort=False)}
 
 
 def batches(paths: list[Path]) -> list[list[Path]]:
