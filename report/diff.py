@@ -115,7 +115,7 @@ def load_side(folder: Path, which: str, map_=map) -> Side:
     run_ids = list(recorded["run_id"])
     step0 = {kind: step0_table(run_ids, [part["step0"][kind] for *_, part in found], columns)
              for kind, columns in summaries.STEP0_COLUMNS.items()}
-    logged = pd.Series([part["logged"] for *_, part in found], index=run_ids, dtype=object)
+    logged = pd.Series([part["logged"] for *_, part in found], index=run_ids)
     return Side(Path(folder), files, recorded, runs, step0, logged)
 
 
