@@ -1,11 +1,12 @@
 """Compare two result sets, typically of two TensorFlow versions.
 
-`compare(A, B)` reads both folders' run summaries (summaries.py: each run file read once, cached by content),
-refuses sets that cannot be compared (other dataset, profile or schema), pairs the runs whose config is the same except for the versions, and computes plain
-tables: per pair and metric the two values; per scenario × depth × metric the medians, ratio, size
-of change and a significance statement that says when the seeds are too few; per pair and per cell
-what changed (nothing, the initial weights, the step-0 arithmetic, or training). The functions at
-the end format those tables as text rows, printed in the terminal and rendered on the diff page.
+`compare(A, B)` reads both folders' run summaries (summaries.py: each run file read once, cached by its content),
+refuses sets that cannot be compared (other dataset, profile or schema), pairs the runs whose config is the same
+except for the versions, and computes plain tables: per pair and metric the two values; per scenario × depth ×
+metric the medians, ratio, size of change and a significance statement that says when the seeds are too few; per
+pair and per cell what changed (nothing, the initial weights, the step-0 arithmetic, or training). The functions at
+the end format those tables as text rows, printed in the terminal and rendered on the diff page; the page's figures
+read the files of the few runs they draw (Side.rows).
 """
 
 import math

@@ -108,11 +108,16 @@ def compared(tables: dict[str, pd.DataFrame], run_ids: list[str]) -> list[dict]:
     chunks: dict[str, list[bytes]] = {run: [] for run in run_ids}
     for frame in tables.values():
         for run, rows in frame.groupby("run_id", sort=False):
-            chunks[run].append(pd.util.hash_pandas_object(rows.drop(columns="run_id"), index=False).to_numpy().tobytes())
+            chunks[run].append(row_hashes(rows.drop(columns="run_id")))
     step0 = {kind: step0_rows(tables[kind], columns) for kind, columns in STEP0_COLUMNS.items()}
     none = {kind: {column: [] for column in columns} for kind, columns in STEP0_COLUMNS.items()}
     return [{"step0": {kind: step0[kind].get(run, none[kind]) for kind in STEP0_COLUMNS},
              "logged": hashlib.sha256(b"".join(chunks[run])).hexdigest()} for run in run_ids]
+
+
+def row_hashes(rows: pd.DataFrame) -> bytes:
+    """Each row's hash of its values (pandas'), as bytes."""
+    return pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()
 
 
 def step0_rows(frame: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, dict[str, list]]:
