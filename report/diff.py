@@ -105,7 +105,8 @@ def distinct(runs: pd.DataFrame, column: str) -> str:
 
 
 def load_side(folder: Path, which: str, map_=map) -> Side:
-    """A folder's side of a diff, from its run summaries (map_: how files not summarised yet are, in batches)."""
+    """A folder's side of a diff, from its run summaries (map_: how files not summarised yet are, in batches: a
+    pool's map, or the builtin)."""
     try:
         files, found = summaries.read(Path(folder), map_)
         recorded, runs = summaries.tables(files, found)
@@ -357,8 +358,9 @@ class Diff:
                 for r in changed.itertuples()]
 
 
-def compare(folder_a: Path, folder_b: Path) -> Diff:
-    a, b = load_side(Path(folder_a), "A"), load_side(Path(folder_b), "B")
+def compare(folder_a: Path, folder_b: Path, map_=map) -> Diff:
+    """The diff of two folders (map_: how their files not summarised yet are, as load_side)."""
+    a, b = load_side(Path(folder_a), "A", map_), load_side(Path(folder_b), "B", map_)
     check_comparable(a, b)
     pairs, unmatched = pair_runs(a, b)
     if pairs.empty:

@@ -4,6 +4,8 @@ import hashlib
 import json
 import shutil
 from collections import Counter
+from contextlib import nullcontext
+from types import SimpleNamespace
 
 import pandas as pd
 import pyarrow as pa
@@ -11,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from bench import store
-from report import diff, summaries
+from report import diff, site, summaries
 from report.__main__ import main as report_main
 from report.grading.runs import MATCH_KEYS, VERSION_KEYS, run_table
 from tests.helpers import check_links, copy, rewrite, run_file
@@ -245,6 +247,7 @@ def test_a_diff_reads_each_run_file_once_and_no_folder_whole(results, tmp_path, 
     other = copy(results, tmp_path)
     for folder in (results, other):
         summaries.cache_path(folder).unlink(missing_ok=True)
+    monkeypatch.setattr(site, "worker_pool", lambda: nullcontext(SimpleNamespace(map=map)))  # reads counted here
     reads = Counter()
     for name in ("read_metadata", "read_arrow"):
         read = getattr(store, name)
