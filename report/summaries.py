@@ -2,7 +2,7 @@
 folders compares of it beyond that row (its step-0 rows and a digest of everything it logged: report/diff.py).
 
 A folder of 10,000 runs does not fit in memory as tables; its run table does. A run's row depends on its
-own file alone (run_rows), so a build reads the files in batches, in the drawing workers, and
+own file alone (run_rows), so a build (or a diff) reads the files in batches, in worker processes, and
 keeps the rows in a cache keyed by each file's content hash and the summarising code: a rebuild reads
 only the files that changed. The cache is one JSON file per results folder under $GRADBENCH_CACHE (default
 $XDG_CACHE_HOME/gradbench or ~/.cache/gradbench), its first line the sha256 of the second: data, never code, so a
@@ -141,8 +141,7 @@ def batches(paths: list[Path]) -> list[list[Path]]:
 def load(folder: Path, map_: Callable[[Callable, Iterable], Iterable] = map
          ) -> tuple[list[Path], pd.DataFrame, pd.DataFrame]:
     """(files, recorded, runs): the run files, their metadata (store's runs table, a row per file) and
-    run_table, from the cache where a file's content is known, else summarised in batches by map_ (a
-    pool's map, or the builtin)."""
+    run_table, through read() (map_: a pool's map, or the builtin)."""
     files, summaries = read(folder, map_)
     return (files, *tables(files, summaries))
 
