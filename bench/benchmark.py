@@ -7,7 +7,7 @@ one with gradbench's thread pools (as python -m bench trains), one with TensorFl
 3. the step time against a floor: the step's FLOPs over a matmul rate measured at the step's shapes;
 4. the time and peak memory to build the site from 1x, 16x, 50x and 100x the quick profile's number of runs
    (replicated files), with no run summarised yet and with every summary cached, and the sites' size (MB: total,
-   html, svg, figure data);
+   html, svg, figure data); the same of `report diff` of two such folders at the size nearest 10,000 runs;
 5. the peak resident memory of a quick sweep (a subprocess) and the parquet bytes per run;
 6. the depth scan's time and memory;
 7. the runs per minute of one sweep grid trained locally and through 1 and 2 Dask workers (`--workers`);
@@ -509,12 +509,31 @@ def replicate(source: Path, target: Path, count: int) -> None:
             replicate_file(tables[index], target, copy)
 
 
-def time_build(results: Path, out: Path, cache: Path) -> tuple[float, float]:
-    """(peak resident MiB, seconds) of `python -m report build` into a new folder, in its own process as a user
-    runs it, with its run summaries cached in `cache` (report/summaries.py)."""
+def time_report(arguments: list[str], out: Path, cache: Path) -> tuple[float, float]:
+    """(peak resident MiB, seconds) of `python -m report ARGUMENTS --out OUT` into a new folder, in its own process
+    as a user runs it, with its run summaries cached in `cache` (report/summaries.py)."""
     shutil.rmtree(out, ignore_errors=True)
-    command = [sys.executable, "-m", "report", "build", "--results", str(results), "--out", str(out)]
+    command = [sys.executable, "-m", "report", *arguments, "--out", str(out)]
     return run_measured(command, out.with_suffix(".log"), {"GRADBENCH_CACHE": str(cache)})
+
+
+def diff_figures(settings: Settings, results: Path, work: Path) -> list[Figure]:
+    """`report diff` of a replicated folder and a copy of it (hard links: the same files in another folder), first
+    with no summary cached, then with both folders' summaries cached; bounded as the build at 10,000 runs."""
+    twin = work / f"{results.name}-twin"
+    shutil.copytree(results, twin, copy_function=os.link)
+    cache, count = work / "cache-diff", len(store.run_files(results))
+    measured = [time_report(["diff", str(results), str(twin)], work / "diff-site", cache) for _ in range(2)]
+    shutil.rmtree(twin)
+    shutil.rmtree(cache)
+    rows = []
+    for (peak_mib, seconds), state, what in zip(measured, ("cold", "cached"), ("no summary cached",
+                                                                               "summaries cached")):
+        name = f"report diff of two replicated folders, {count} runs each, {what}"
+        rows += [Figure(f"diff_s.{state}", "4 · rendering", name, "s", [seconds], higher_is_better=False),
+                 Figure(f"diff_peak_rss_mib.{state}", "4 · rendering", f"peak resident memory, {name}", "MiB",
+                        [peak_mib], bound=None if settings.tiny else BUILD_MIB, higher_is_better=False)]
+    return rows
 
 
 def growth_exponent(runs: list[int], seconds: list[float]) -> float:
@@ -523,6 +542,7 @@ def growth_exponent(runs: list[int], seconds: list[float]) -> float:
 
 
 TEN_THOUSAND = 10_000  # the run count the site build's targets are set at (issue 13)
+BUILD_MIB = 1536.0  # the bound of a build's (and a diff's) peak memory at that count
 
 
 SITE_MB = 15.0  # the quick profile's published site, figures and their data included (issue 24)
@@ -530,23 +550,27 @@ SITE_MB = 15.0  # the quick profile's published site, figures and their data inc
 
 def rendering(settings: Settings, source: Path, work: Path, real_source: bool = False) -> list[Figure]:
     """Section 4: site builds of multiples of the quick profile's run count (tiny: of the source's runs), each
-    first with no summary cached, then again with every run's summary cached; both draw every figure. Then the
-    sites' sizes; the size target holds for a real quick folder (`real_source`), not the footprint sweep's few
-    scenarios."""
+    first with no summary cached, then again with every run's summary cached; both draw every figure. At the count
+    nearest 10,000 runs, `report diff` of two such folders, likewise. Then the sites' sizes; the size target holds
+    for a real quick folder (`real_source`), not the footprint sweep's few scenarios."""
     base = len(store.run_files(source)) if settings.tiny else quick_run_count()
     counts = [base * scale for scale in settings.render_scales]
+    at_target = min(counts, key=lambda c: abs(c - TEN_THOUSAND))
     builds: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    diffs = []
     for count in counts:
-        replicate(source, work / f"results-{count}", count)
+        results = work / f"results-{count}"
+        replicate(source, results, count)
         for round_ in range(settings.render_repeats):
             cache = work / f"cache-{count}-{round_}"
             for state in ("cold", "cached"):
                 builds.setdefault((state, count), []).append(
-                    time_build(work / f"results-{count}", work / f"site-{count}", cache))
+                    time_report(["build", "--results", str(results)], work / f"site-{count}", cache))
             shutil.rmtree(cache)
-        shutil.rmtree(work / f"results-{count}")
+        if count == at_target:
+            diffs = diff_figures(settings, results, work)
+        shutil.rmtree(results)
     section = "4 · rendering"
-    at_target = min(counts, key=lambda c: abs(c - TEN_THOUSAND))
     rows = []
     for state, what in (("cold", "no summary cached"), ("cached", "summaries cached")):
         for scale, count in zip(settings.render_scales, counts, strict=True):
@@ -556,14 +580,14 @@ def rendering(settings: Settings, source: Path, work: Path, real_source: bool = 
                             seconds, bound=60.0 if bounded else None, higher_is_better=False),
                      Figure(f"render_peak_rss_mib.{state}.x{scale}", section,
                             f"peak resident memory of the build and its workers, {count} runs, {what}", "MiB", peaks,
-                            bound=1536.0 if count == at_target and not settings.tiny else None,
+                            bound=BUILD_MIB if count == at_target and not settings.tiny else None,
                             higher_is_better=False)]
         slopes = [growth_exponent(counts, [builds[state, c][r][1] for c in counts])
                   for r in range(settings.render_repeats)]
         rows.append(Figure(f"render_growth_exponent.{state}", section,
                            f"growth exponent, log time vs log runs, {what}", "", slopes, bound=1.1,
                            higher_is_better=False))
-    return rows + site_sizes(settings, counts, work, real_source)
+    return rows + diffs + site_sizes(settings, counts, work, real_source)
 
 
 def site_sizes(settings: Settings, counts: list[int], work: Path, real_source: bool) -> list[Figure]:

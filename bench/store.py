@@ -475,20 +475,29 @@ def kind_frame(kind: str, tables: list[pa.Table]) -> pd.DataFrame:
 
 def load(folder: str | Path) -> Results:
     """Read every run file of a folder; the runs table comes from the files' metadata."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise StoreError(f"{folder}: no such results folder; run 'python -m bench sweep' first")
-    files = run_files(folder)
+    files = run_files(existing(folder))
     runs = pd.DataFrame([read_metadata(f) for f in files])
     refuse_copies(files, runs)
     return Results(runs=runs, **kind_tables(files))
+
+
+def existing(folder: str | Path) -> Path:
+    """A results folder that exists; any other is a StoreError."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise StoreError(f"{folder}: no such results folder; run 'python -m bench sweep' first")
+    return folder
 
 
 def kind_tables(files: list[Path], kinds: tuple[str, ...] = KINDS) -> dict[str, pd.DataFrame]:
     """The rows of run files, one table per kind (of these kinds): the files' columns of these kinds read, stacked,
     then split."""
     columns = list(dict.fromkeys(["kind", *RUN_KEYS, *(c for kind in kinds for c in COLUMNS[kind])]))
-    tables = [read_arrow(path, schema().names, columns) for path in files]
+    return split_kinds([read_arrow(path, schema().names, columns) for path in files], kinds)
+
+
+def split_kinds(tables: list[pa.Table], kinds: tuple[str, ...] = KINDS) -> dict[str, pd.DataFrame]:
+    """Rows read from run files (read_arrow), stacked, as one table per kind (of these kinds)."""
     if not tables:
         return {kind: kind_frame(kind, []) for kind in kinds}
     return {kind: kind_frame(kind, [rows]) for kind, rows in by_kind(pa.concat_tables(tables), kinds).items()}

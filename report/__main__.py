@@ -103,14 +103,15 @@ def diff_command(args) -> int:
     from report import diff, floor, matrix
     from report.figures import versions
     from report.publish import SiteError, check_apart, check_target
-    from report.site import write_diff, write_matrix
+    from report.site import worker_pool, write_diff, write_matrix
 
     if len(args.folders) < 2:
         raise SiteError("python -m report diff: give two or more results folders, the baseline first")
     check_target(args.out)  # refuse a foreign --out before the work
     for folder in args.folders:
         check_apart(folder, args.out)
-    diffs = [floor.compare(a, b) for a, b in zip(args.folders, args.folders[1:])]
+    with worker_pool() as pool:  # summarises the run files not summarised yet, as a build does
+        diffs = [floor.compare(a, b, pool.map) for a, b in zip(args.folders, args.folders[1:])]
     limit = args.fail_beyond_floor  # checked before any page is written: without controls it is an error
     beyond = [f"beyond {limit:g}× the floor: {line}" for d in diffs for line in floor.beyond(d, limit)] if limit else []
     pages = [diff.diff_page(d) for d in diffs]

@@ -77,8 +77,6 @@ class Data:
 def load(folder: Path, map_=map) -> Data:
     """The folder's runs, through report/summaries.py (map_: how batches of files are summarised)."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise store.StoreError(f"{folder}: no such results folder; run 'python -m bench sweep' first")
     files, recorded, runs = summaries.load(folder, map_)
     if recorded.empty:
         raise store.StoreError(f"{folder}: no result files (*.parquet); run 'python -m bench sweep' first")

@@ -1,14 +1,14 @@
 """Compare two result sets, typically of two TensorFlow versions.
 
-`compare(A, B)` loads both folders, refuses sets that cannot be compared (other dataset, profile
-or schema), pairs the runs whose config is the same except for the versions, and computes plain
-tables: per pair and metric the two values; per scenario × depth × metric the medians, ratio, size
-of change and a significance statement that says when the seeds are too few; per pair and per cell
-what changed (nothing, the initial weights, the step-0 arithmetic, or training). The functions at
-the end format those tables as text rows, printed in the terminal and rendered on the diff page.
+`compare(A, B)` reads both folders' run summaries (summaries.py: each run file read once, cached by its content),
+refuses sets that cannot be compared (other dataset, profile or schema), pairs the runs whose config is the same
+except for the versions, and computes plain tables: per pair and metric the two values; per scenario × depth ×
+metric the medians, ratio, size of change and a significance statement that says when the seeds are too few; per
+pair and per cell what changed (nothing, the initial weights, the step-0 arithmetic, or training). The functions at
+the end format those tables as text rows, printed in the terminal and rendered on the diff page; the page's figures
+read the files of the few runs they draw (Side.rows).
 """
 
-import hashlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -20,12 +20,12 @@ import pandas as pd
 from bench import store
 from bench.errors import UserError
 from bench.scenarios import SCENARIOS
+from report import summaries
 from report.grading.cells import cell_table as graded_cells
 from report.grading.rules import threshold
 from report.grading.runs import (  # MATCH_KEYS: the config without the versions
     MATCH_KEYS,
     catalogue_order,
-    run_table,
 )
 from report.grading.text import fmt
 from report.grading.values import finite_median
@@ -78,16 +78,25 @@ CHANGES = {  # what changed in a pair of runs, most fundamental first
 @dataclass
 class Side:
     folder: Path
-    results: store.Results
+    files: list[Path]  # its run files, in order
+    recorded: pd.DataFrame  # a row per file: the run's metadata (store's runs table)
     runs: pd.DataFrame  # run_table
+    step0: dict[str, pd.DataFrame]  # per kind of summaries.STEP0_COLUMNS: the step-0 rows' columns, with run_id
+    logged: pd.Series  # run_id -> digest of every number the run logged
 
     @property
     def name(self) -> str:
         return self.folder.resolve().name
 
     def versions(self) -> str:
-        runs = self.results.runs
+        runs = self.recorded
         return f"TF {distinct(runs, 'tf_version')}, Keras {distinct(runs, 'keras_version')}"
+
+    def rows(self, kind: str, run_ids: pd.Series) -> pd.DataFrame:
+        """One kind's rows of these runs, read from their files (what a figure draws of a few runs)."""
+        wanted = set(run_ids)
+        return store.kind_tables([f for f, run in zip(self.files, self.recorded["run_id"]) if run in wanted],
+                                 (kind,))[kind]
 
 
 def distinct(runs: pd.DataFrame, column: str) -> str:
@@ -95,19 +104,32 @@ def distinct(runs: pd.DataFrame, column: str) -> str:
     return ", ".join(values) if values else "not recorded"
 
 
-def load_side(folder: Path, which: str) -> Side:
+def load_side(folder: Path, which: str, map_=map) -> Side:
+    """A folder's side of a diff, from its run summaries (map_: how files not summarised yet are, in batches: a
+    pool's map, or the builtin)."""
     try:
-        results = store.load(folder)
+        files, found = summaries.read(Path(folder), map_)
+        recorded, runs = summaries.tables(files, found)
     except store.StoreError as err:
         raise DiffError(f"cannot compare: {which}: {err}") from None
-    if results.runs.empty:
+    if recorded.empty:
         raise DiffError(f"cannot compare: {which} ({folder}) holds no result files")
-    return Side(Path(folder), results, run_table(results))
+    run_ids = list(recorded["run_id"])
+    step0 = {kind: step0_table(run_ids, [part["step0"][kind] for *_, part in found], columns)
+             for kind, columns in summaries.STEP0_COLUMNS.items()}
+    logged = pd.Series([part["logged"] for *_, part in found], index=run_ids)
+    return Side(Path(folder), files, recorded, runs, step0, logged)
+
+
+def step0_table(run_ids: list[str], parts: list[dict], columns: tuple[str, ...]) -> pd.DataFrame:
+    """The step-0 rows of the runs, one kind: run_id and the columns, from each run's lists of them."""
+    run_column = [run for run, part in zip(run_ids, parts) for _ in part[columns[0]]]
+    return pd.DataFrame({"run_id": run_column, **{c: [v for part in parts for v in part[c]] for c in columns}})
 
 
 def check_comparable(a: Side, b: Side) -> None:
     """Refuse result sets whose dataset or profile differ: their numbers differ for other reasons."""
-    found = [(key, distinct(a.results.runs, key), distinct(b.results.runs, key)) for key in SET_KEYS]
+    found = [(key, distinct(a.recorded, key), distinct(b.recorded, key)) for key in SET_KEYS]
     differ = [f"{key} (A: {in_a}, B: {in_b})" for key, in_a, in_b in found if in_a != in_b]
     if differ:
         raise DiffError(
@@ -135,7 +157,7 @@ def config_keys(runs: pd.DataFrame) -> pd.Series:
 
 
 def keyed_runs(side: Side, which: str) -> pd.DataFrame:
-    runs = side.results.runs.assign(key=config_keys(side.results.runs))
+    runs = side.recorded.assign(key=config_keys(side.recorded))
     twins = runs[runs.duplicated("key", keep=False)]
     if len(twins):
         raise DiffError(f"cannot compare: {which} ({side.folder}) holds runs of the same config twice "
@@ -161,11 +183,8 @@ def pair_runs(a: Side, b: Side) -> tuple[pd.DataFrame, pd.DataFrame]:
 def run_values(side: Side) -> pd.DataFrame:
     """Long table run_id, metric, layer ('' for whole-run metrics), value."""
     outcome = side.runs.melt("run_id", [m.name for m in METRICS if m.name in side.runs], "metric")
-    step = side.results.step
-    step0 = step[step["step"] == 0].rename(columns={"loss": "step0_loss", "grad_norm": "step0_grad_norm"})
-    layer = side.results.layer
-    names = {"kernel_norm": "step0_kernel_norm", "delta_norm": "step0_delta_norm", "layer_name": "layer"}
-    layer0 = layer[layer["step"] == 0].drop(columns="layer").rename(columns=names)
+    step0 = side.step0["step"].rename(columns=metric_names("step"))
+    layer0 = side.step0["layer"].rename(columns={**metric_names("layer"), "layer_name": "layer"})
     frames = [
         outcome.assign(layer=""),
         step0.melt("run_id", ["step0_loss", "step0_grad_norm"], "metric").assign(layer=""),
@@ -173,6 +192,11 @@ def run_values(side: Side) -> pd.DataFrame:
     ]
     values = pd.concat(frames, ignore_index=True)
     return values.assign(value=pd.to_numeric(values["value"], errors="coerce").astype(float))
+
+
+def metric_names(kind: str) -> dict[str, str]:
+    """A kind's step-0 columns (summaries.STEP0_COLUMNS) -> the names of their metrics."""
+    return {column: f"step0_{column}" for column in summaries.STEP0_COLUMNS[kind]}
 
 
 def relative_difference(a: pd.Series, b: pd.Series) -> pd.Series:
@@ -197,16 +221,6 @@ def paired_values(pairs: pd.DataFrame, a: Side, b: Side) -> pd.DataFrame:
     return paired.assign(equal=same(a, b), rel=relative_difference(a, b))
 
 
-def logged_digests(side: Side) -> pd.Series:
-    """Per run: one digest of every number it logged (steps, layers, epochs, histograms), run id left out."""
-    parts: dict[str, list[bytes]] = {}
-    for kind in store.KINDS:
-        for run_id, rows in side.results.table(kind).groupby("run_id", sort=False):
-            hashes = pd.util.hash_pandas_object(rows.drop(columns="run_id"), index=False)
-            parts.setdefault(run_id, []).append(hashes.to_numpy().tobytes())
-    return pd.Series({run: hashlib.sha256(b"".join(chunks)).hexdigest() for run, chunks in parts.items()})
-
-
 # -- what changed ----------------------------------------------------------------------------------
 
 
@@ -224,7 +238,7 @@ def pair_change(rows: pd.DataFrame, same_logs: bool) -> str:
 
 def pair_table(pairs: pd.DataFrame, paired: pd.DataFrame, a: Side, b: Side) -> pd.DataFrame:
     """Per pair: whether everything logged is the same, its change and each side's verdict."""
-    same_logs = pairs["run_id_a"].map(logged_digests(a)).eq(pairs["run_id_b"].map(logged_digests(b)))
+    same_logs = pairs["run_id_a"].map(a.logged).eq(pairs["run_id_b"].map(b.logged))
     table = pairs.drop(columns="key").assign(same_logs=same_logs.to_numpy())
     by_run = dict(zip(table["run_id_a"], table["same_logs"]))
     changes = {run: pair_change(rows, by_run[run]) for run, rows in paired.groupby("run_id_a")}
@@ -344,8 +358,9 @@ class Diff:
                 for r in changed.itertuples()]
 
 
-def compare(folder_a: Path, folder_b: Path) -> Diff:
-    a, b = load_side(Path(folder_a), "A"), load_side(Path(folder_b), "B")
+def compare(folder_a: Path, folder_b: Path, map_=map) -> Diff:
+    """The diff of two folders (map_: how their files not summarised yet are, as load_side)."""
+    a, b = load_side(Path(folder_a), "A", map_), load_side(Path(folder_b), "B", map_)
     check_comparable(a, b)
     pairs, unmatched = pair_runs(a, b)
     if pairs.empty:
@@ -473,7 +488,7 @@ def cell_lines(diff: Diff) -> list[CellLine]:
 
 
 def side_text(side: Side) -> str:
-    runs = side.results.runs
+    runs = side.recorded
     return (f"{side.folder}: {side.versions()} ({distinct(runs, 'profile')}, {distinct(runs, 'dataset')}, "
             f"{len(runs)} runs; {distinct(runs, 'device')}, XLA {distinct(runs, 'xla')}, intra/inter-op threads "
             f"{distinct(runs, 'intra_op_threads')}/{distinct(runs, 'inter_op_threads')})")

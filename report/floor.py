@@ -18,12 +18,12 @@ VALUE_KEYS = ["scenario", "depth", "metric", "layer"]
 MIN_SEEDS_FOR_TEST = 6  # an exact sign test reaches p < 0.05 from 6 seeds all beyond their floor
 
 
-def control_side(side: diff.Side) -> diff.Side | None:
+def control_side(side: diff.Side, map_=map) -> diff.Side | None:
     """The control runs stored with a side's runs, or None."""
     folder = side.folder / store.CONTROLS_FOLDER
     if not store.run_files(folder):
         return None
-    return diff.load_side(folder, f"the controls of {side.folder}")
+    return diff.load_side(folder, f"the controls of {side.folder}", map_)
 
 
 def deviations(side: diff.Side, controls: diff.Side) -> pd.DataFrame:
@@ -32,9 +32,10 @@ def deviations(side: diff.Side, controls: diff.Side) -> pd.DataFrame:
     return diff.paired_values(pairs, side, controls)[[*VALUE_KEYS, "seed", "rel"]]
 
 
-def seed_floors(result: diff.Diff) -> tuple[pd.DataFrame, list[str]]:
+def seed_floors(result: diff.Diff, map_=map) -> tuple[pd.DataFrame, list[str]]:
     """(per cell × metric × layer × seed: floor; the folders whose controls measured it)."""
-    measured = [(side, controls) for side in (result.a, result.b) if (controls := control_side(side)) is not None]
+    measured = [(side, controls) for side in (result.a, result.b)
+                if (controls := control_side(side, map_)) is not None]
     if not measured:
         return pd.DataFrame(columns=[*VALUE_KEYS, "seed", "floor"]), []
     found = pd.concat([deviations(side, controls) for side, controls in measured], ignore_index=True)
@@ -89,9 +90,9 @@ def cell_floors(values: pd.DataFrame) -> pd.DataFrame:
 FLOOR_COLUMNS = ["floor", "beyond", "seeds_beyond", "floor_test", "seed_status"]
 
 
-def attach(result: diff.Diff) -> diff.Diff:
+def attach(result: diff.Diff, map_=map) -> diff.Diff:
     """Add the floor to a diff: per pair the seed's floor and status, per metric row the cell's floor."""
-    floors, sources = seed_floors(result)
+    floors, sources = seed_floors(result, map_)
     values = result.values.merge(floors.rename(columns={"floor": "seed_floor"}), on=[*VALUE_KEYS, "seed"],
                                  how="left")
     values["floor"] = values.groupby(VALUE_KEYS, sort=False)["seed_floor"].transform("max")
@@ -102,9 +103,9 @@ def attach(result: diff.Diff) -> diff.Diff:
     return result
 
 
-def compare(folder_a, folder_b) -> diff.Diff:
-    """diff.compare with the floor of whichever sides have controls."""
-    return attach(diff.compare(folder_a, folder_b))
+def compare(folder_a, folder_b, map_=map) -> diff.Diff:
+    """diff.compare with the floor of whichever sides have controls (map_: how run files are summarised)."""
+    return attach(diff.compare(folder_a, folder_b, map_), map_)
 
 
 def beyond(result: diff.Diff, factor: float) -> list[str]:

@@ -1,7 +1,8 @@
-"""Each run's summary, computed once per file content: its metadata and its run-table row.
+"""Each run's summary, computed once per file content: its metadata, its run-table row and what a diff of two
+folders compares of it beyond that row (its step-0 rows and a digest of everything it logged: report/diff.py).
 
 A folder of 10,000 runs does not fit in memory as tables; its run table does. A run's row depends on its
-own file alone (run_rows), so a build reads the files in batches, in the drawing workers, and
+own file alone (run_rows), so a build (or a diff) reads the files in batches, in worker processes, and
 keeps the rows in a cache keyed by each file's content hash and the summarising code: a rebuild reads
 only the files that changed. The cache is one JSON file per results folder under $GRADBENCH_CACHE (default
 $XDG_CACHE_HOME/gradbench or ~/.cache/gradbench), its first line the sha256 of the second: data, never code, so a
@@ -24,7 +25,9 @@ from report.grading.runs import RUN_COLUMNS, run_rows, tidy
 
 BATCH_BYTES = 4 * 2**20  # file bytes per batch: bounds a worker's memory (a quick run's file: 25 kB-3 MB)
 SUMMARY_KINDS = ("step", "layer", "time", "epoch")  # what a run's row is computed from
-Summary = tuple[dict, dict]  # (the run's metadata, its run_rows row)
+STEP0_COLUMNS = {"step": ("loss", "grad_norm"), "layer": ("layer_name", "kernel_norm", "delta_norm")}  # per kind,
+# the columns of the step-0 rows a diff compares (report/diff.py's step0_<column> metrics)
+Summary = tuple[dict, dict, dict]  # (the run's metadata, its run_rows row, compared(): what a diff compares)
 
 
 def cache_root() -> Path:
@@ -58,7 +61,7 @@ def read_cache(path: Path) -> dict[str, Summary]:
     except (OSError, ValueError):
         return {}
     well_formed = isinstance(cached, dict) and all(
-        isinstance(entry, list) and len(entry) == 2 and all(isinstance(part, dict) for part in entry)
+        isinstance(entry, list) and len(entry) == 3 and all(isinstance(part, dict) for part in entry)
         for entry in cached.values())
     return {key: tuple(entry) for key, entry in cached.items()} if well_formed else {}
 
@@ -93,9 +96,34 @@ def summarise(paths: list[Path]) -> list[Summary]:
     metas = [store.read_metadata(p) for p in paths]
     runs = pd.DataFrame(metas)
     store.refuse_copies(paths, runs)
-    tables = store.kind_tables(paths, SUMMARY_KINDS)
-    results = store.Results(runs=runs, histogram=pd.DataFrame(), **tables)
-    return list(zip(metas, run_rows(results).to_dict("records"), strict=True))
+    tables = store.split_kinds([store.read_arrow(p, store.schema().names) for p in paths])  # every kind: digested
+    rows = run_rows(store.Results(runs=runs, **tables)).to_dict("records")
+    return list(zip(metas, rows, compared(tables, [meta["run_id"] for meta in metas]), strict=True))
+
+
+def compared(tables: dict[str, pd.DataFrame], run_ids: list[str]) -> list[dict]:
+    """What a diff compares of each run beyond its run-table row: per kind of STEP0_COLUMNS, its step-0 rows'
+    columns (lists), and `logged`, one digest of every row it logged of every kind, its run id left out (two runs
+    with equal digests logged the same numbers)."""
+    chunks: dict[str, list[bytes]] = {run: [] for run in run_ids}
+    for frame in tables.values():
+        for run, rows in frame.groupby("run_id", sort=False):
+            chunks[run].append(row_hashes(rows.drop(columns="run_id")))
+    step0 = {kind: step0_rows(tables[kind], columns) for kind, columns in STEP0_COLUMNS.items()}
+    none = {kind: {column: [] for column in columns} for kind, columns in STEP0_COLUMNS.items()}
+    return [{"step0": {kind: step0[kind].get(run, none[kind]) for kind in STEP0_COLUMNS},
+             "logged": hashlib.sha256(b"".join(chunks[run])).hexdigest()} for run in run_ids]
+
+
+def row_hashes(rows: pd.DataFrame) -> bytes:
+    """Each row's hash of its values (pandas'), as bytes."""
+    return pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes()
+
+
+def step0_rows(frame: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, dict[str, list]]:
+    """Per run with rows at step 0: their columns, as lists."""
+    first = frame[frame["step"] == 0]
+    return {run: rows[list(columns)].to_dict("list") for run, rows in first.groupby("run_id", sort=False)}
 
 
 def batches(paths: list[Path]) -> list[list[Path]]:
@@ -113,9 +141,15 @@ def batches(paths: list[Path]) -> list[list[Path]]:
 def load(folder: Path, map_: Callable[[Callable, Iterable], Iterable] = map
          ) -> tuple[list[Path], pd.DataFrame, pd.DataFrame]:
     """(files, recorded, runs): the run files, their metadata (store's runs table, a row per file) and
-    run_table, from the cache where a file's content is known, else summarised in batches by map_ (a
-    pool's map, or the builtin)."""
-    files = store.run_files(folder)
+    run_table, through read() (map_: a pool's map, or the builtin)."""
+    files, summaries = read(folder, map_)
+    return (files, *tables(files, summaries))
+
+
+def read(folder: Path, map_: Callable[[Callable, Iterable], Iterable] = map) -> tuple[list[Path], list[Summary]]:
+    """The run files of a results folder and their summaries, in order: from the cache where a file's content is
+    known, else summarised in batches by map_."""
+    files = store.run_files(store.existing(folder))
     hashes = [content_hash(f) for f in files]
     where = cache_path(folder)
     cached = read_cache(where)
@@ -126,7 +160,13 @@ def load(folder: Path, map_: Callable[[Callable, Iterable], Iterable] = map
     summaries = [cached[h] for h in hashes]
     if missing or len(cached) != len(set(hashes)):
         write_cache(where, dict(zip(hashes, summaries, strict=True)))
-    recorded = pd.DataFrame([meta for meta, _ in summaries])
+    return files, summaries
+
+
+def tables(files: list[Path], summaries: list[Summary]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(recorded, runs) of a folder's summaries: the files' metadata (store's runs table) and run_table; a run stored
+    twice is refused."""
+    recorded = pd.DataFrame([meta for meta, _, _ in summaries])
     store.refuse_copies(files, recorded)
-    rows = pd.DataFrame([row for _, row in summaries], columns=RUN_COLUMNS)
-    return files, recorded, tidy(rows) if len(rows) else pd.DataFrame(columns=RUN_COLUMNS)
+    rows = pd.DataFrame([row for _, row, _ in summaries], columns=RUN_COLUMNS)
+    return recorded, tidy(rows) if len(rows) else pd.DataFrame(columns=RUN_COLUMNS)

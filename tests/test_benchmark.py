@@ -22,6 +22,7 @@ EXPECTED = {
     *(f"{figure}.{state}.x{scale}" for figure in ("render_s", "render_peak_rss_mib") for state in ("cold", "cached")
       for scale in benchmark.TINY.render_scales),
     "render_growth_exponent.cold", "render_growth_exponent.cached",
+    *(f"{figure}.{state}" for figure in ("diff_s", "diff_peak_rss_mib") for state in ("cold", "cached")),
     *(f"site_mb.{kind}" for kind in ("total", "html", "svg", "data")),
     f"site_mb.total.x{benchmark.TINY.render_scales[-1]}",
     "sweep_peak_rss_mib", "sweep_wall_s", "parquet_kib_per_run", "scan_s", "scan_wall_s", "scan_peak_rss_mib",

@@ -1,16 +1,21 @@
 """report diff on a real smoke sweep and on copies of it with one planted change each."""
 
+import hashlib
 import json
 import shutil
+from collections import Counter
+from contextlib import nullcontext
+from types import SimpleNamespace
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from bench import store
-from report import diff
+from report import diff, site, summaries
 from report.__main__ import main as report_main
-from report.grading.runs import MATCH_KEYS, VERSION_KEYS
+from report.grading.runs import MATCH_KEYS, VERSION_KEYS, run_table
 from tests.helpers import check_links, copy, rewrite, run_file
 
 CELLS = [("sigmoid", 2), ("linear", 2)]
@@ -172,6 +177,90 @@ def test_the_verdict_gate_fails_only_when_a_verdict_changes(results, tmp_path, c
     err = capsys.readouterr().err
     assert "verdict changed: linear depth 2: healthy 2/2 → vanishing 2/2" in err
     assert "sigmoid" not in err
+
+
+@pytest.mark.parametrize("bad", ["truncated", "foreign", "empty"])
+def test_a_folder_that_cannot_be_read_is_refused_in_one_line(results, tmp_path, capsys, bad):
+    other = tmp_path / "tf-b"
+    other.mkdir()
+    if bad != "empty":
+        shutil.copytree(results, other, dirs_exist_ok=True)
+    if bad == "truncated":
+        path = run_file(other, "linear", 1)
+        path.write_bytes(path.read_bytes()[:3000])
+    if bad == "foreign":
+        pq.write_table(pa.table({"x": [1, 2]}), path := other / "zz-mine.parquet")
+    assert report_main(["diff", str(results), str(other), "--out", str(tmp_path / "site")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and "cannot compare: B" in err
+    assert str(other) in err and (bad == "empty" or path.name in err)
+    assert not (tmp_path / "site").exists()
+
+
+def whole_folder_values(folder) -> tuple[pd.DataFrame, pd.Series]:
+    """(run_values, the logged digests) as the diff computed them from a whole folder's tables before it read
+    summaries: what the summaries must give."""
+    results = store.load(folder)
+    runs = run_table(results)
+    step_metrics = [m.name for m in diff.METRICS if m.name.startswith("step0_")]
+    layer_metrics = [m.name for m in diff.LAYER_METRICS]
+    columns = {m.removeprefix("step0_"): m for m in (*step_metrics, *layer_metrics)}
+    step0 = results.step[results.step["step"] == 0].rename(columns=columns)
+    layer0 = results.layer[results.layer["step"] == 0].drop(columns="layer").rename(
+        columns={**columns, "layer_name": "layer"})
+    values = pd.concat([
+        runs.melt("run_id", [m.name for m in diff.METRICS if m.name in runs], "metric").assign(layer=""),
+        step0.melt("run_id", step_metrics, "metric").assign(layer=""),
+        layer0.melt(["run_id", "layer"], layer_metrics, "metric"),
+    ], ignore_index=True)  # fmt: skip
+    values["value"] = pd.to_numeric(values["value"], errors="coerce").astype(float)
+    chunks: dict[str, list[bytes]] = {}
+    for kind in store.KINDS:
+        for run, rows in results.table(kind).groupby("run_id", sort=False):
+            chunks.setdefault(run, []).append(pd.util.hash_pandas_object(rows.drop(columns="run_id"), index=False)
+                                              .to_numpy().tobytes())
+    return values, pd.Series({run: hashlib.sha256(b"".join(parts)).hexdigest() for run, parts in chunks.items()})
+
+
+def test_the_summaries_give_what_the_whole_tables_gave_cold_and_cached(results, tmp_path):
+    other = copy(results, tmp_path)
+
+    def other_histogram(frame):  # no metric sees it; the digest must
+        bins = frame["kind"] == "histogram"
+        frame.loc[bins, "count"] = frame.loc[bins, "count"].to_numpy()[::-1]
+
+    rewrite(run_file(other, "linear", 0), rows=other_histogram)
+    for folder in (results, other):
+        expected_values, expected_digests = whole_folder_values(folder)
+        summaries.cache_path(folder).unlink(missing_ok=True)
+        for state in ("summarised", "cached"):
+            side = diff.load_side(folder, "A")
+            assert summaries.cache_path(folder).is_file(), state
+            pd.testing.assert_frame_equal(diff.run_values(side), expected_values)
+            pd.testing.assert_series_equal(side.logged.sort_index(), expected_digests.sort_index())
+    digests = [diff.load_side(folder, "A").logged for folder in (results, other)]
+    differ = {run for run in digests[0].index if digests[0][run] != digests[1][run]}
+    assert differ == {run_file(results, "linear", 0).stem}
+
+
+def test_a_diff_reads_each_run_file_once_and_no_folder_whole(results, tmp_path, monkeypatch, capsys):
+    other = copy(results, tmp_path)
+    for folder in (results, other):
+        summaries.cache_path(folder).unlink(missing_ok=True)
+    monkeypatch.setattr(site, "worker_pool", lambda: nullcontext(SimpleNamespace(map=map)))  # reads counted here
+    reads = Counter()
+    for name in ("read_metadata", "read_arrow"):
+        read = getattr(store, name)
+        monkeypatch.setattr(store, name, lambda path, *args, read=read, name=name, **kwargs:
+                            reads.update([(name, path)]) or read(path, *args, **kwargs))
+    monkeypatch.setattr(store, "load", lambda folder: pytest.fail(f"the diff read all of {folder}"))
+    files = [*store.run_files(results), *store.run_files(other)]
+    assert report_main(["diff", str(results), str(other), "--out", str(tmp_path / "site")]) == 0
+    assert reads == Counter((name, path) for name in ("read_metadata", "read_arrow") for path in files)
+    reads.clear()
+    assert report_main(["diff", str(results), str(other), "--out", str(tmp_path / "site")]) == 0
+    assert reads == Counter()  # every run's summary from the cache
+    assert capsys.readouterr().out.count("metric rows identical on every seed: bit-identical") == 2
 
 
 def test_sign_test_is_exact_and_says_when_seeds_are_too_few():

@@ -35,7 +35,7 @@ def test_a_rebuild_reads_only_the_files_whose_content_changed(smoke_results, tmp
     summaries.load(folder)
     summarised = []
     monkeypatch.setattr(summaries, "summarise", lambda paths: summarised.extend(paths) or
-                        [(store.read_metadata(p), {}) for p in paths])
+                        [(store.read_metadata(p), {}, {}) for p in paths])
     summaries.load(folder)
     assert summarised == []  # every summary from the cache
     changed = store.run_files(folder)[0]

@@ -172,7 +172,7 @@ def with_seeds(table: pd.DataFrame, run_seeds: pd.Series) -> pd.DataFrame:
 def cell_tables(diff, cell: tuple, kind: str) -> list[pd.DataFrame]:
     """One kind's rows of a cell's paired runs on each side, with their seed."""
     runs = diff.pairs[(diff.pairs["scenario"] == cell[0]) & (diff.pairs["depth"] == cell[1])]
-    return [with_seeds(side.results.table(kind), runs.set_index(f"run_id_{x}")["seed"])
+    return [with_seeds(side.rows(kind, runs[f"run_id_{x}"]), runs.set_index(f"run_id_{x}")["seed"])
             for side, x in ((diff.a, "a"), (diff.b, "b"))]
 
 
