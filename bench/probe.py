@@ -30,7 +30,7 @@ import tensorflow as tf
 from bench import data as datasets
 from bench import theory
 from bench.errors import UserError, one_line
-from bench.recorder import Tapped, is_compiled, weight_layers
+from bench.recorder import Tapped, activation_after, is_compiled, weight_layers
 
 GENERATED_LENGTH = 16  # a generated input's length along an axis the model leaves open (a sequence's time)
 INT_INPUT_RANGE = 10  # a generated integer input (token ids) is uniform in [0, this)
@@ -285,8 +285,7 @@ def profile_once(model: keras.Model, batch: Batch, loss) -> list[tuple]:
         deltas = [g for g in z_grads[k : k + len(calls)] if g is not None]
         k += len(calls)
         y = np.asarray(taps[id(w.layer)][0][1], dtype=np.float64)
-        activation = w.follower_activation if id(w.layer) in tapped.followed else w.activation
-        rows.append((w, activation, float(np.sqrt(np.mean(y**2))), norm(deltas),
+        rows.append((w, activation_after(w, tapped.followed), float(np.sqrt(np.mean(y**2))), norm(deltas),
                      norm([kernel_grad] if kernel_grad is not None else [])))
     return rows
 

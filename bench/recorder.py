@@ -118,6 +118,12 @@ def activation_name(layer) -> str | None:
 NONLINEARITY_LAYERS = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "ELU": "elu"}  # and Activation(…)
 
 
+def activation_after(w: WeightLayer, followed: set[int]) -> str | None:
+    """The nonlinearity after a weight layer's z as a trace found it: its fused one, or its follower's where the
+    follower read z (`followed`: Tapped.followed)."""
+    return w.follower_activation if id(w.layer) in followed else w.activation
+
+
 def follower_activation(layer) -> str | None:
     """The nonlinearity a layer applies, if it is a nonlinearity layer (Activation("tanh"), ReLU(), …)."""
     if isinstance(layer, keras.layers.Activation):
@@ -135,7 +141,7 @@ def follower(layer, model_layers: set[int]):
     """The nonlinearity layer that alone reads a linear weight layer's output in the model (Dense(…) then
     Activation("sigmoid")): the layer's forward signal is read after it, and TensorFlow still fuses it into the
     matmul."""
-    if activation_name(layer) is not None or not callable(getattr(layer, "activation", None)):
+    if activation_name(layer) is not None:
         return None
     after = [c for c in consumers(layer) if id(c) in model_layers]
     return after[0] if len(after) == 1 and follower_activation(after[0]) else None
@@ -367,8 +373,8 @@ class Recorder(keras.callbacks.Callback):
         self.layers = sorted((w for w in self.layers if w.kernel is not None),
                              key=lambda w: order.get(id(w.layer), len(order)))
         self.called = [id(w.layer) in taps for w in self.layers]
-        self.activations = tuple(None if not called else w.follower_activation if id(w.layer) in followed
-                                 else w.activation for w, called in zip(self.layers, self.called))
+        self.activations = tuple(activation_after(w, followed) if called else None
+                                 for w, called in zip(self.layers, self.called))
         self.ordered = True
 
     def batch_accuracy(self, y, y_pred, sample_weight) -> tf.Tensor:

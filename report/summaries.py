@@ -24,7 +24,6 @@ from bench import closure, store
 from report.grading.runs import RUN_COLUMNS, run_rows, tidy
 
 BATCH_BYTES = 4 * 2**20  # file bytes per batch: bounds a worker's memory (a quick run's file: 25 kB-3 MB)
-SUMMARY_KINDS = ("step", "layer", "time", "epoch")  # what a run's row is computed from
 STEP0_COLUMNS = {"step": ("loss", "grad_norm"), "layer": ("layer_name", "kernel_norm", "delta_norm")}  # per kind,
 # the columns of the step-0 rows a diff compares (report/diff.py's step0_<column> metrics)
 Summary = tuple[dict, dict, dict]  # (the run's metadata, its run_rows row, compared(): what a diff compares)
