@@ -239,13 +239,18 @@ def measured_otherwise(run: dict, code: dict) -> list[str]:
     return sorted(name for name, version in own.items() if code["statistic_code"].get(name, version) != version)
 
 
+# what reading a damaged parquet file raises: Arrow's errors, I/O errors, and a footer's names that are no longer
+# UTF-8 (a flipped bit in a column's name)
+UNREADABLE = (pa.ArrowException, OSError, UnicodeDecodeError)
+
+
 def read_info(path: Path, kind: str = "run", what: str = "result") -> dict:
     """The `kind` dict (run, scan) of one file's metadata; refuses foreign files and other schema versions."""
     try:
         raw = path.read_bytes()
         file = pq.ParquetFile(pa.BufferReader(raw))
         meta, rows = file.schema_arrow.metadata or {}, file.metadata.num_rows
-    except (pa.ArrowException, OSError) as err:
+    except UNREADABLE as err:
         raise StoreError(f"{path}: not a readable parquet file ({one_line(err)}); delete it or move it away") from None
     if METADATA_KEY not in meta:
         raise StoreError(f"{path}: a parquet file, but not a gradbench {what} (no '{METADATA_KEY.decode()}' metadata)")
@@ -279,7 +284,7 @@ def mislabelled(file: pq.ParquetFile, run: dict) -> str | None:
     keys = [key for key in RUN_KEYS if key in file.schema_arrow.names]
     try:
         table = file.read(columns=keys)
-    except (pa.ArrowException, OSError) as err:
+    except UNREADABLE as err:
         return f"its data cannot be read ({one_line(err)})"
     for key in keys:
         found = pc.unique(table.column(key)).to_pylist()
@@ -428,8 +433,11 @@ def read_arrow(path: Path, expected: list[str], columns: list[str] | None = None
             missing = [f"no column {c}" for c in expected if c not in names and c not in optional]
             missing += [f"a column no gradbench writes, {c}" for c in unknown]
             wanted = [c for c in columns or expected if c in names]
+            if kind == "run":  # a damaged type annotation would read as other values (bytes for strings)
+                missing += [f"column {c} of type {file.schema_arrow.field(c).type}" for c in wanted
+                            if file.schema_arrow.field(c).type != schema().field(c).type]
             table = None if missing else with_missing(file.read(columns=wanted), columns or expected)
-    except (pa.ArrowException, OSError) as err:
+    except UNREADABLE as err:
         table, problem = None, one_line(err)
     else:
         problem = ", ".join(missing[:3]) if missing else None

@@ -427,6 +427,19 @@ def test_a_file_whose_data_is_corrupt_is_retrained_once_deleted(tmp_path, uninte
     pd.testing.assert_frame_equal(tables(tmp_path / "results")["layer"], tables(uninterrupted)["layer"])
 
 
+def test_a_column_name_that_is_no_longer_utf8_is_refused_naming_it(tmp_path, uninterrupted):
+    """A flipped high bit in a column's name in the parquet footer (found by the bit-flip test below, where the
+    file's layout put a name under one of its bits)."""
+    run = real_run(uninterrupted)
+    raw = bytearray(run.read_bytes())
+    footer = len(raw) - 8 - int.from_bytes(raw[-8:-4], "little")  # the footer's length precedes "PAR1"
+    raw[raw.index(b"kernel_grad_norm", footer)] ^= 0x80  # its schema names the columns first
+    victim = tmp_path / run.name
+    victim.write_bytes(bytes(raw))
+    with pytest.raises(store.StoreError, match=f"{victim}: not a readable parquet file"):
+        store.read_metadata(victim)
+
+
 def test_every_bit_flip_in_a_run_file_is_refused_naming_it_or_changes_no_number(tmp_path, uninterrupted):
     run = real_run(uninterrupted)
     raw, expected = run.read_bytes(), store.kind_tables([run])
