@@ -1,6 +1,9 @@
 """Shared fixtures: the smoke profile, generated data, small real results folders (each trained once a session)
 and the site built from one.
 
+`nox -s tests` runs the files in parallel, in pytest-xdist workers (one per core, at most 4; `-n 0` runs them in
+this process). A session fixture's folder is made once for all workers (made_once), not once per worker.
+
 Plain helpers that several test modules share are in tests/helpers.py; no test module imports another."""
 
 import os
@@ -10,6 +13,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
+from filelock import FileLock  # noqa: E402
 
 from bench import data, train  # noqa: E402
 from bench.scenarios import PROFILES  # noqa: E402
@@ -18,6 +22,20 @@ from tests.helpers import SETS, SITE_FOLDER, closure_changed, run_cli, sets_root
 train.configure_threads()  # as python -m bench does, before TensorFlow starts its thread pools
 
 SMOKE = PROFILES["smoke"]
+
+
+def made_once(tmp_path_factory, name: str, make) -> Path:
+    """The folder <name> under the session's temporary folder, made by make(folder) once a test session: under
+    pytest-xdist the first worker to ask makes it in the folder all workers share, the others wait for it and read it.
+    Tests only read such folders (those that add to one copy it first)."""
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if "PYTEST_XDIST_WORKER" in os.environ else root
+    folder, made = root / name, root / f"{name}.made"
+    with FileLock(f"{folder}.lock"):
+        if not made.exists():
+            make(folder)
+            made.touch()
+    return folder
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,27 +56,28 @@ def smoke_results(tmp_path_factory):
     """A real sweep: the article's four MLP scenarios at small depth, two seeds."""
     from bench.__main__ import main
 
-    folder = tmp_path_factory.mktemp("results")
-    code = main(["sweep", "--profile", "smoke", "--results", str(folder), "--scenarios",
-                 "sigmoid,relu_he,linear,linear_clipnorm", "--depths", "4", "--seeds", "0,1"])
-    assert code == 0
-    return folder
+    def sweep(folder):
+        assert main(["sweep", "--profile", "smoke", "--results", str(folder), "--scenarios",
+                     "sigmoid,relu_he,linear,linear_clipnorm", "--depths", "4", "--seeds", "0,1"]) == 0
+
+    return made_once(tmp_path_factory, "results", sweep)
 
 
 @pytest.fixture(scope="session")
 def results(tmp_path_factory) -> Path:
     """The smoke sweep the site tests read (tests/helpers.py's sweep_smoke, with its depth scan)."""
-    return sweep_smoke(tmp_path_factory.getbasetemp() / "smoke-results")
+    return made_once(tmp_path_factory, "smoke-results", sweep_smoke)
 
 
 @pytest.fixture(scope="session")
 def built(results, tmp_path_factory) -> Path:
     """The site, built by the CLI as a user would."""
-    out = tmp_path_factory.getbasetemp() / SITE_FOLDER
-    done = run_cli("build", "--results", str(results), "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(out / "index.html")
-    return out
+    def build(out):
+        done = run_cli("build", "--results", str(results), "--out", str(out))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == str(out / "index.html")
+
+    return made_once(tmp_path_factory, SITE_FOLDER, build)
 
 
 @pytest.fixture(scope="session")
@@ -67,11 +86,13 @@ def tiny_results(tmp_path_factory):
     linear at depth 2, seeds 0 and 1, with their control runs (seconds)."""
     from bench.__main__ import main
 
-    folder = tmp_path_factory.mktemp("tiny") / "tf-a"
     grid = ["--profile", "smoke", "--scenarios", "sigmoid,relu_he_bn,linear", "--depths", "2", "--seeds", "0,1"]
-    assert main(["sweep", *grid, "--results", str(folder)]) == 0
-    assert main(["sweep", *grid, "--results", str(folder), "--control", "init_ulp"]) == 0
-    return folder
+
+    def sweep(folder):
+        assert main(["sweep", *grid, "--results", str(folder)]) == 0
+        assert main(["sweep", *grid, "--results", str(folder), "--control", "init_ulp"]) == 0
+
+    return made_once(tmp_path_factory, "tiny", lambda folder: sweep(folder / "tf-a")) / "tf-a"
 
 
 PAIR_GRID = ["--profile", "smoke", "--scenarios", "sigmoid,linear", "--depths", "2", "--seeds", "0,1"]
@@ -85,30 +106,29 @@ def pair_sweep(tiny_results, tmp_path_factory):
     add to it."""
     from bench import store
 
-    folder = tmp_path_factory.mktemp("pair") / "results"
-    folder.mkdir()
-    for path in store.run_files(tiny_results):
-        if path.parent == tiny_results and path.name.startswith(("sigmoid-d2-", "linear-d2-")):
-            shutil.copy2(path, folder / path.name)
-    assert len(store.run_files(folder)) == 4
-    return folder
+    def copy(folder):
+        folder.mkdir(parents=True)
+        for path in store.run_files(tiny_results):
+            if path.parent == tiny_results and path.name.startswith(("sigmoid-d2-", "linear-d2-")):
+                shutil.copy2(path, folder / path.name)
+        assert len(store.run_files(folder)) == 4
+
+    return made_once(tmp_path_factory, "pair", lambda folder: copy(folder / "results")) / "results"
 
 
 @pytest.fixture(scope="session")
 def sets_site(results, tmp_path_factory) -> Path:
     """A site of two result sets and their diff, built and compared by the CLI as a user would."""
-    root, out = tmp_path_factory.getbasetemp() / "sets-root", tmp_path_factory.getbasetemp() / "sets-site"
-    first = not root.exists()
-    if first:
-        sets_root(results, root)
-    done = run_cli("build", "--results", str(root), "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(out / "index.html")
-    said = "rendered" if first else "unchanged, its pages reused"
-    assert done.stderr.splitlines() == [f"{path}: {said}" for path in SETS]
-    done = run_cli("diff", str(root / SETS[0]), str(root / SETS[1]), "--out", str(out))
-    assert done.returncode == 0, done.stderr
-    return out
+    def build(out):
+        root = sets_root(results, out.parent / "sets-root")
+        done = run_cli("build", "--results", str(root), "--out", str(out))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == str(out / "index.html")
+        assert done.stderr.splitlines() == [f"{path}: rendered" for path in SETS]
+        done = run_cli("diff", str(root / SETS[0]), str(root / SETS[1]), "--out", str(out))
+        assert done.returncode == 0, done.stderr
+
+    return made_once(tmp_path_factory, "sets-site", build)
 
 
 @pytest.fixture(scope="session")
@@ -117,11 +137,11 @@ def recurrent_folder(tmp_path_factory):
     and by the figure tests, which draw every registered figure from it. Tests only read it."""
     from bench.__main__ import main
 
-    folder = tmp_path_factory.mktemp("recurrent")
-    code = main(["sweep", "--profile", "smoke", "--results", str(folder), "--scenarios",
-                 "sigmoid,rnn_tanh,lstm,rnn_relu_large,rnn_relu_clipnorm", "--depths", "4,8", "--seeds", "0"])
-    assert code == 0
-    return folder
+    def sweep(folder):
+        assert main(["sweep", "--profile", "smoke", "--results", str(folder), "--scenarios",
+                     "sigmoid,rnn_tanh,lstm,rnn_relu_large,rnn_relu_clipnorm", "--depths", "4,8", "--seeds", "0"]) == 0
+
+    return made_once(tmp_path_factory, "recurrent", sweep)
 
 
 @pytest.fixture
