@@ -35,11 +35,11 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def built(request) -> Path:
-    """The site test_site.py reads (conftest's, swept and built once a session); these tests add a check page to it
-    for a moment and remove it."""
+def built(request, tmp_path_factory) -> Path:
+    """A copy of the site test_site.py reads (conftest's, swept and built once a session): these tests add check
+    pages to it, which tests running beside them in other workers must not see."""
     chromium()  # skip (or fail under CI) before sweeping or building anything
-    return request.getfixturevalue("built")
+    return shutil.copytree(request.getfixturevalue("built"), tmp_path_factory.mktemp("browser") / "site")
 
 
 def open_page(page: Path, profile: Path, *mode: str) -> subprocess.CompletedProcess:
