@@ -23,11 +23,12 @@ from pathlib import Path
 import pandas as pd
 
 from bench import closure, store
-from report.grading.runs import RUN_COLUMNS, run_rows, tidy
+from report.grading.runs import ROW_INPUTS, RUN_COLUMNS, run_rows, tidy
 
 BATCH_BYTES = 4 * 2**20  # file bytes per batch: bounds a worker's memory (a quick run's file: 25 kB-3 MB)
 STEP0_COLUMNS = {"step": ("loss", "grad_norm"), "layer": ("layer_name", "kernel_norm", "delta_norm")}  # per kind,
 # the columns of the step-0 rows a diff compares (report/diff.py's step0_<column> metrics)
+ROW_COLUMNS = list(dict.fromkeys(["kind", *(c for columns in ROW_INPUTS.values() for c in columns)]))  # read by a build
 Summary = tuple  # (the run's metadata, its run_rows row) and, read for a diff, compared(): what the diff compares
 
 
@@ -104,7 +105,12 @@ def summarise(paths: list[Path], compare: bool = False) -> list[Summary]:
     metas = [store.read_metadata(p) for p in paths]
     runs = pd.DataFrame(metas)
     store.refuse_copies(paths, runs)
-    tables = store.split_kinds([store.read_arrow(p, store.schema().names) for p in paths])
+    if compare:  # the digest covers every column of every kind
+        tables = store.split_kinds([store.read_arrow(p, store.schema().names) for p in paths])
+    else:  # run_rows' columns only: not the histograms, nor the statistics it does not summarise
+        read = [store.read_arrow(p, store.schema().names, ROW_COLUMNS) for p in paths]
+        tables = {"histogram": store.kind_frame("histogram", []), **store.split_kinds(read, tuple(ROW_INPUTS),
+                                                                                      ROW_INPUTS)}
     rows = run_rows(store.Results(runs=runs, **tables)).to_dict("records")
     if not compare:
         return list(zip(metas, rows, strict=True))

@@ -55,9 +55,14 @@ def test_a_build_neither_computes_nor_caches_what_a_diff_compares(smoke_results,
     shutil.copytree(smoke_results, folder)
     for name in ("compared", "compare_files"):
         monkeypatch.setattr(summaries, name, lambda *args: pytest.fail("a build computed what a diff compares"))
+    read, columns = store.read_arrow, set()
+    monkeypatch.setattr(store, "read_arrow", lambda path, expected, wanted=None, **kwargs:
+                        columns.update(wanted or expected) or read(path, expected, wanted, **kwargs))
     _, _, runs = summaries.load(folder)
+    monkeypatch.undo()
     pd.testing.assert_frame_equal(runs, whole_folder_table(folder))
     assert summaries.cache_path(folder).is_file() and not summaries.compared_path(folder).exists()
+    assert columns and not columns & {"quantity", "bin_left", "bin_right", "count"}  # no histogram read
 
 
 def test_a_corrupt_cache_is_recomputed(smoke_results):
