@@ -459,21 +459,30 @@ def read_body(path: Path, expected: list[str], kind: str = "run") -> pd.DataFram
     return read_arrow(path, expected, kind=kind).to_pandas()
 
 
-def by_kind(table: pa.Table, kinds: tuple[str, ...] = KINDS) -> dict[str, pa.Table]:
-    """A run file's rows split by kind, each with its kind's columns only: a file holds every kind's columns,
-    null outside their kind, so read whole they take several times the memory of their values."""
+def kind_columns(kind: str) -> list[str]:
+    """Every column of a kind's rows: the run keys and its own."""
+    return [*RUN_KEYS, *COLUMNS[kind]]
+
+
+def by_kind(table: pa.Table, kinds: tuple[str, ...] = KINDS, columns: dict[str, tuple[str, ...]] | None = None
+            ) -> dict[str, pa.Table]:
+    """A run file's rows split by kind, each with its kind's columns only (of those, the ones `columns` names for
+    it, if given): a file holds every kind's columns, null outside their kind, so read whole they take several
+    times the memory of their values."""
     column = table.column("kind")
-    return {kind: table.filter(pc.equal(column, kind)).select([*RUN_KEYS, *COLUMNS[kind]]) for kind in kinds}
+    return {kind: table.filter(pc.equal(column, kind)).select(list(columns[kind]) if columns else kind_columns(kind))
+            for kind in kinds}
 
 
 def kind_frame(kind: str, tables: list[pa.Table]) -> pd.DataFrame:
     """One kind's rows of many files as a DataFrame, in the dtypes a frame of whole files gave (a column that other
     kinds lack: whole numbers as float64, flags as objects), so every number reads and prints as before."""
-    names = [*RUN_KEYS, *COLUMNS[kind]]
     if not tables:
-        return pd.DataFrame(columns=names)
+        return pd.DataFrame(columns=kind_columns(kind))
     frame = pa.concat_tables(tables).to_pandas()
     for name, kind_type in COLUMNS[kind].items():
+        if name not in frame:  # a kind read in part (split_kinds' columns)
+            continue
         if pa.types.is_integer(kind_type) and not all(name in columns for columns in COLUMNS.values()):
             frame[name] = frame[name].astype("float64")
         elif pa.types.is_boolean(kind_type):
@@ -504,11 +513,14 @@ def kind_tables(files: list[Path], kinds: tuple[str, ...] = KINDS) -> dict[str, 
     return split_kinds([read_arrow(path, schema().names, columns) for path in files], kinds)
 
 
-def split_kinds(tables: list[pa.Table], kinds: tuple[str, ...] = KINDS) -> dict[str, pd.DataFrame]:
-    """Rows read from run files (read_arrow), stacked, as one table per kind (of these kinds)."""
+def split_kinds(tables: list[pa.Table], kinds: tuple[str, ...] = KINDS,
+                columns: dict[str, tuple[str, ...]] | None = None) -> dict[str, pd.DataFrame]:
+    """Rows read from run files (read_arrow), stacked, as one table per kind (of these kinds; of each, the columns
+    `columns` names for it, if given)."""
     if not tables:
         return {kind: kind_frame(kind, []) for kind in kinds}
-    return {kind: kind_frame(kind, [rows]) for kind, rows in by_kind(pa.concat_tables(tables), kinds).items()}
+    stacked = by_kind(pa.concat_tables(tables), kinds, columns)
+    return {kind: kind_frame(kind, [rows]) for kind, rows in stacked.items()}
 
 
 # -- the depth scan (bench/scan.py): one file per scan under <results>/scan/ -------------------------

@@ -108,7 +108,7 @@ def load_side(folder: Path, which: str, map_=map) -> Side:
     """A folder's side of a diff, from its run summaries (map_: how files not summarised yet are, in batches: a
     pool's map, or the builtin)."""
     try:
-        files, found = summaries.read(Path(folder), map_)
+        files, found = summaries.read(Path(folder), map_, compare=True)
         recorded, runs = summaries.tables(files, found)
     except store.StoreError as err:
         raise DiffError(f"cannot compare: {which}: {err}") from None

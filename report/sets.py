@@ -117,8 +117,9 @@ def fingerprint(root: Path, folder: Path) -> str:
     digest.update(closure.code_hash("report.site").encode())  # the build's code: summaries, pages, figures
     for path in sorted(TEMPLATES.iterdir()):
         digest.update(path.name.encode() + path.read_bytes())
-    for path in input_files(folder):
-        digest.update(path.relative_to(folder).as_posix().encode() + summaries.content_hash(path).encode())
+    files = input_files(folder)
+    for path, content in zip(files, summaries.content_hashes(files), strict=True):
+        digest.update(path.relative_to(folder).as_posix().encode() + content.encode())
     return digest.hexdigest()[:32]
 
 

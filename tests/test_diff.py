@@ -222,6 +222,22 @@ def whole_folder_values(folder) -> tuple[pd.DataFrame, pd.Series]:
     return values, pd.Series({run: hashlib.sha256(b"".join(parts)).hexdigest() for run, parts in chunks.items()})
 
 
+def forget(folder) -> None:
+    """No summary of the folder's runs cached, nor what a diff compares of them: the next read is cold."""
+    for path in (summaries.cache_path(folder), summaries.compared_path(folder)):
+        path.unlink(missing_ok=True)
+
+
+def counted_reads(monkeypatch) -> Counter:
+    """(store function, path) of every run file's metadata and rows read from now on."""
+    reads = Counter()
+    for name in ("read_metadata", "read_arrow"):
+        read = getattr(store, name)
+        monkeypatch.setattr(store, name, lambda path, *args, read=read, name=name, **kwargs:
+                            reads.update([(name, path)]) or read(path, *args, **kwargs))
+    return reads
+
+
 def test_the_summaries_give_what_the_whole_tables_gave_cold_and_cached(results, tmp_path):
     other = copy(results, tmp_path)
 
@@ -232,7 +248,7 @@ def test_the_summaries_give_what_the_whole_tables_gave_cold_and_cached(results, 
     rewrite(run_file(other, "linear", 0), rows=other_histogram)
     for folder in (results, other):
         expected_values, expected_digests = whole_folder_values(folder)
-        summaries.cache_path(folder).unlink(missing_ok=True)
+        forget(folder)
         for state in ("summarised", "cached"):
             side = diff.load_side(folder, "A")
             assert summaries.cache_path(folder).is_file(), state
@@ -246,13 +262,9 @@ def test_the_summaries_give_what_the_whole_tables_gave_cold_and_cached(results, 
 def test_a_diff_reads_each_run_file_once_and_no_folder_whole(results, tmp_path, monkeypatch, capsys):
     other = copy(results, tmp_path)
     for folder in (results, other):
-        summaries.cache_path(folder).unlink(missing_ok=True)
+        forget(folder)
     monkeypatch.setattr(site, "worker_pool", lambda: nullcontext(SimpleNamespace(map=map)))  # reads counted here
-    reads = Counter()
-    for name in ("read_metadata", "read_arrow"):
-        read = getattr(store, name)
-        monkeypatch.setattr(store, name, lambda path, *args, read=read, name=name, **kwargs:
-                            reads.update([(name, path)]) or read(path, *args, **kwargs))
+    reads = counted_reads(monkeypatch)
     monkeypatch.setattr(store, "load", lambda folder: pytest.fail(f"the diff read all of {folder}"))
     files = [*store.run_files(results), *store.run_files(other)]
     assert report_main(["diff", str(results), str(other), "--out", str(tmp_path / "site")]) == 0
@@ -261,6 +273,22 @@ def test_a_diff_reads_each_run_file_once_and_no_folder_whole(results, tmp_path, 
     assert report_main(["diff", str(results), str(other), "--out", str(tmp_path / "site")]) == 0
     assert reads == Counter()  # every run's summary from the cache
     assert capsys.readouterr().out.count("metric rows identical on every seed: bit-identical") == 2
+
+
+def test_a_diff_after_a_build_computes_what_it_compares_once_and_reuses_it(results, monkeypatch):
+    forget(results)
+    summaries.load(results)  # a build's read: summaries only
+    assert summaries.cache_path(results).is_file() and not summaries.compared_path(results).exists()
+    expected_values, expected_digests = whole_folder_values(results)
+    reads = counted_reads(monkeypatch)
+    side = diff.load_side(results, "A")
+    assert reads == Counter(("read_arrow", path) for path in store.run_files(results))  # their rows only, once
+    pd.testing.assert_frame_equal(diff.run_values(side), expected_values)
+    pd.testing.assert_series_equal(side.logged.sort_index(), expected_digests.sort_index())
+    reads.clear()
+    again = diff.load_side(results, "A")
+    assert reads == Counter()  # from both caches
+    pd.testing.assert_series_equal(again.logged, side.logged)
 
 
 def test_sign_test_is_exact_and_says_when_seeds_are_too_few():

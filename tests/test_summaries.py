@@ -34,8 +34,8 @@ def test_a_rebuild_reads_only_the_files_whose_content_changed(smoke_results, tmp
     shutil.copytree(smoke_results, folder)
     summaries.load(folder)
     summarised = []
-    monkeypatch.setattr(summaries, "summarise", lambda paths: summarised.extend(paths) or
-                        [(store.read_metadata(p), {}, {}) for p in paths])
+    monkeypatch.setattr(summaries, "summarise", lambda paths, compare: summarised.extend(paths) or
+                        [(store.read_metadata(p), {}) for p in paths])
     summaries.load(folder)
     assert summarised == []  # every summary from the cache
     changed = store.run_files(folder)[0]
@@ -50,13 +50,28 @@ def test_a_rebuild_reads_only_the_files_whose_content_changed(smoke_results, tmp
     pd.testing.assert_frame_equal(runs, whole_folder_table(folder))
 
 
+def test_a_build_neither_computes_nor_caches_what_a_diff_compares(smoke_results, tmp_path, monkeypatch):
+    folder = tmp_path / "results"
+    shutil.copytree(smoke_results, folder)
+    for name in ("compared", "compare_files"):
+        monkeypatch.setattr(summaries, name, lambda *args: pytest.fail("a build computed what a diff compares"))
+    read, columns = store.read_arrow, set()
+    monkeypatch.setattr(store, "read_arrow", lambda path, expected, wanted=None, **kwargs:
+                        columns.update(wanted or expected) or read(path, expected, wanted, **kwargs))
+    _, _, runs = summaries.load(folder)
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(runs, whole_folder_table(folder))
+    assert summaries.cache_path(folder).is_file() and not summaries.compared_path(folder).exists()
+    assert columns and not columns & {"quantity", "bin_left", "bin_right", "count"}  # no histogram read
+
+
 def test_a_corrupt_cache_is_recomputed(smoke_results):
     summaries.load(smoke_results)
     cache = summaries.cache_path(smoke_results)
     cache.write_bytes(b"not a pickle")
     _, _, runs = summaries.load(smoke_results)
     pd.testing.assert_frame_equal(runs, whole_folder_table(smoke_results))
-    assert summaries.read_cache(cache)  # written again
+    assert summaries.read_cache(cache, 2)  # written again
 
 
 def test_a_corrupt_run_file_is_one_clear_error_from_a_worker_too(smoke_results, tmp_path):
@@ -93,7 +108,7 @@ def test_the_cache_is_json_data_and_a_cache_of_another_structure_is_recomputed(s
     for planted in (b"\x80\x04\x95 a pickle", digest + b"\n[1, 2]", digest + b"\n" + text.replace(b"0", b"1", 1),
                     hashlib.sha256(b'{"a": [1, 2]}').hexdigest().encode() + b'\n{"a": [1, 2]}'):
         cache.write_bytes(planted)
-        assert summaries.read_cache(cache) == {}
+        assert summaries.read_cache(cache, 2) == {}
         _, _, runs = summaries.load(smoke_results)
         pd.testing.assert_frame_equal(runs, whole_folder_table(smoke_results))
 

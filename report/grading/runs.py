@@ -38,6 +38,16 @@ RUN_COLUMNS = [
 ]  # fmt: skip
 
 
+# The columns of each kind that run_rows reads (stats.py's and declared.py's functions): a summary reads no more
+ROW_INPUTS = {
+    "step": ("run_id", "step", "epoch", "loss", "grad_norm", "grad_norm_clipped", "clipped"),
+    "layer": ("run_id", "step", "layer", "layer_role", "delta_norm", "kernel_grad_norm", "kernel_norm", "update_ratio",
+              *(s.name for s in declared.SUMMARISED if s.kind == "layer")),
+    "time": ("run_id", "step", "time_step", "delta_norm", "forget_gate"),
+    "epoch": ("run_id", "epoch", "test_accuracy", "test_loss", "train_accuracy"),
+}
+
+
 TEXT_COLUMNS = {"run_id", "scenario", "status", "verdict", "verdict_init", "reason", "effect", "effect_reason", "law",
                 "diverged_layer", "theory_note", "expected_init", "expected", "cell_id", "experiment", "loss_spans",
                 "loss_spikes"}
