@@ -21,8 +21,23 @@ def folder_argument(text: str) -> Path:
     return Path(text)
 
 
+STOPPED: list[int] = []  # the stop signals this process received
+
+
+def stop(signum, frame) -> None:
+    STOPPED.append(signum)
+    raise KeyboardInterrupt
+
+
 def stop_on_signals() -> None:
     """Ctrl-C and SIGTERM raise KeyboardInterrupt, so a command unwinds (no temporary file is left), also where
     SIGINT came in ignored: a background job's children inherit that, and `kill -INT` should still stop them."""
-    for stop in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stop, signal.default_int_handler)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+
+
+def check_stopped() -> None:
+    """KeyboardInterrupt if a stop signal came, though the one it raised was swallowed (a library's `except:`
+    around an import or a callback): called where a command would otherwise go on to write."""
+    if STOPPED:
+        raise KeyboardInterrupt

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 # the rest loads in main(), where Ctrl-C and SIGTERM are caught
-from bench.errors import UserError, folder_argument, stop_on_signals
+from bench.errors import UserError, check_stopped, folder_argument, stop_on_signals
 
 EXIT_USER_ERROR = 2
 EXIT_GATE = 1  # a diff's --fail-on-verdict-change or --fail-beyond-floor gate failed
@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         from report import benchmark_page, deploy, serve
         from report.site import build
 
+        check_stopped()
         if args.command == "diff":
             return diff_command(args)
         if args.command == "serve":

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench import store
-from bench.errors import UserError
+from bench.errors import UserError, check_stopped
 from report.render import TEMPLATES
 
 MARKER = ".gradbench-site"  # marks a folder this project built, so a rebuild may replace it
@@ -134,6 +134,7 @@ def replacing(out: Path) -> Iterator[tuple[Path, Path | None]]:
         previous = out if (out / MARKER).is_file() else None
         keep_added_pages(out, staging)
         yield staging, previous
+        check_stopped()  # a Ctrl-C swallowed while the site was made still leaves the previous site
         keep_users_files(out, staging)
         replace_folder(staging, out)
     finally:

@@ -295,6 +295,23 @@ def test_a_diff_into_the_results_folder_is_refused_as_a_build_is(tmp_path, unint
     assert not (results / "site").exists()
 
 
+def test_a_stop_whose_interrupt_a_library_swallowed_still_leaves_the_previous_site(tmp_path, uninterrupted,
+                                                                                    monkeypatch):
+    """A Ctrl-C whose KeyboardInterrupt lands in a library's `except:` (an import, a callback) is still a stop: the
+    build checks for one before it replaces the site, and the CLI once its modules are loaded."""
+    from bench import errors
+    from report import site
+
+    out = tmp_path / "site"
+    assert report_main(["build", "--results", str(uninterrupted), "--out", str(out)]) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    monkeypatch.setattr(errors, "STOPPED", [signal.SIGINT])
+    with pytest.raises(KeyboardInterrupt):
+        site.build(uninterrupted, out)
+    assert report_main(["build", "--results", str(uninterrupted), "--out", str(out)]) == 130
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before and litter(out) == []
+
+
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_build_stopped_while_it_starts_says_so_in_one_line(tmp_path, uninterrupted, how):
     build = start("report", "build", "--results", uninterrupted, "--out", tmp_path / "site")
