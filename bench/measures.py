@@ -70,27 +70,15 @@ def inactive_fraction(activation: str | None, y: tf.Tensor) -> tf.Tensor:
     return tf.fill([y.shape[0]], float("nan"))
 
 
-def layerwise(activations, outputs, statistic) -> tf.Tensor:
-    """statistic(activation, y) of each layer, as one vector: the outputs of layers of one activation and shape are
-    stacked and measured together, a few ops in all rather than a few per layer (and every statistic stacks them
-    alike, so TensorFlow builds each stack once)."""
+def inactive_fractions(activations, outputs) -> tf.Tensor:
+    """inactive_fraction of each layer, as one vector: layers of one activation and shape are measured together."""
     groups = {}
     for i, (activation, y) in enumerate(zip(activations, outputs)):
         groups.setdefault((activation, tuple(y.shape)), []).append(i)
-    values = [statistic(activation, tf.stack([outputs[i] for i in layers]))
-              for (activation, _), layers in groups.items()]
+    fractions = [inactive_fraction(activation, tf.stack([outputs[i] for i in layers]))
+                 for (activation, _), layers in groups.items()]
     order = [i for layers in groups.values() for i in layers]
-    return tf.gather(tf.concat(values, 0), np.argsort(order))
-
-
-def inactive_fractions(activations, outputs) -> tf.Tensor:
-    """inactive_fraction of each layer, as one vector."""
-    return layerwise(activations, outputs, inactive_fraction)
-
-
-def root_mean_square(activation: str | None, y: tf.Tensor) -> tf.Tensor:
-    """Per layer of y [layers, batch, ..., units]: sqrt(mean y²)."""
-    return tf.sqrt(tf.reduce_mean(tf.square(y), axis=range(1, y.shape.rank)))
+    return tf.gather(tf.concat(fractions, 0), np.argsort(order))
 
 
 # -- step: one value a step ---------------------------------------------------------------------------------
@@ -150,7 +138,7 @@ def layer_activation_rms(seen: Seen) -> tf.Tensor:
     """sqrt(mean y²) per layer, y = φ(z): read after the nonlinearity, as inactive_fraction is, so that TensorFlow
     still fuses φ into the matmul. An LSTM's output carries its forget gate after h_t, which is left out."""
     outputs = [y[..., : seen.time_width] if seen.gated and i == 0 else y for i, y in enumerate(seen.act_outputs)]
-    return layerwise(seen.activations, outputs, root_mean_square)
+    return tf.stack([tf.sqrt(tf.reduce_mean(tf.square(y))) for y in outputs])
 
 
 # -- time: one value per time step of a recurrent network's sequence ------------------------------------------
