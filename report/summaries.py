@@ -188,13 +188,13 @@ def read(folder: Path, map_: Callable[[Callable, Iterable], Iterable] = map, com
     hashes = content_hashes(files)
     known = read_cache(cache_path(folder), 2)
     diffed = read_cache(compared_path(folder), 1) if compare else None
-    cached = (set(known), set(diffed or ()))
+    known_before, diffed_before = set(known), set(diffed or ())
     summarise_missing(files, hashes, known, diffed, map_)
-    keep(cache_path(folder), known, hashes, cached[0])
+    keep(cache_path(folder), known, hashes, known_before)
     if diffed is None:
         return files, [known[h] for h in hashes]
     compare_missing(files, hashes, known, diffed, map_)
-    keep(compared_path(folder), diffed, hashes, cached[1])
+    keep(compared_path(folder), diffed, hashes, diffed_before)
     return files, [(*known[h], *diffed[h]) for h in hashes]
 
 
