@@ -113,17 +113,18 @@ def diff(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def report(session: nox.Session) -> None:
-    """Sweep the quick profile and its depth scan where missing (resumes), then build site/ from every result set
-    in results/: a landing page and each set's report (unchanged sets reused)."""
+    """Measure the quick profile's depth scan and sweep it where missing (resumes), building site/ from every result
+    set in results/ as the runs are stored and once more at the end: a landing page and each set's report
+    (unchanged sets reused). -- --out DIR: another site folder."""
     install(session)
     results = f"{RESULTS}/quick/tf-{DEFAULT_TF}"
     site = next((a.split("=", 1)[1] for a in session.posargs if a.startswith("--out=")), None) or next(
         (b for a, b in zip(session.posargs, session.posargs[1:]) if a == "--out"), "site")
-    session.log(f"the report will be written to {Path(site).resolve() / 'index.html'} once the quick sweep "
-                f"({results}/, resumable) and its depth scan are done")
-    session.run("python", "-m", "bench", "sweep", "--profile", "quick", "--results", results)
+    session.log(f"the report is written to {Path(site).resolve() / 'index.html'}: first once the depth scan and the "
+                f"first runs are stored, then again as the sweep ({results}/, resumable) goes on, complete at the end")
     session.run("python", "-m", "bench", "scan", "--profile", "quick", "--results", results)
-    session.run("python", "-m", "report", "build", "--results", RESULTS, "--out", "site", *session.posargs)
+    session.run("python", "-m", "bench", "sweep", "--profile", "quick", "--results", results,
+                "--site", site, "--site-results", RESULTS)
 
 
 @nox.session(python="3.11")

@@ -129,6 +129,11 @@ def make_parser() -> Parser:
                        help="train in N worker processes of a Dask cluster on this machine, with the same numbers; "
                             "for machines with more cores than one process keeps busy (on 2 cores the local sweep "
                             "is faster)")
+    sweep.add_argument("--site", type=folder_argument, metavar="DIR",
+                       help="build the report into DIR as runs are stored (in the background, every minute at most) "
+                            "and at the end, so it can be read while the sweep trains")
+    sweep.add_argument("--site-results", type=folder_argument, metavar="DIR",
+                       help="the results folder or root the --site report is built from (default: --results)")
     scan = commands.add_parser("scan", help="step-0 statistics of every MLP scenario over depths 1-64 and 10 seeds")
     probe = commands.add_parser("probe", help="your Keras model's forward and backward signal per layer at "
                                 "initialisation, over several seeds (no training)")
@@ -204,16 +209,42 @@ def train_command(args) -> None:
     if getattr(args, "control", None):
         runs, results = control_runs(runs, dataset, results, device, args.control)
     print(f"{len(runs)} runs on {device} into {results}/", file=sys.stderr)
+    site = live_site(args, results)
     if getattr(args, "scheduler", None) or getattr(args, "workers", None):
         from bench import cluster
 
         request = cluster.DataRequest(dataset.name, args.data_dir, None if whole else profile.train_samples,
                                       profile.test_samples, cluster.fingerprint(dataset))
         with cluster.scheduler(args.scheduler, args.workers) as address:
-            tally = cluster.sweep_on_cluster(address, runs, dataset, request, results, device, args.xla == "on")
+            tally = cluster.sweep_on_cluster(address, runs, dataset, request, results, device, args.xla == "on",
+                                             site)
     else:
-        tally = sweep.sweep(runs, dataset, results, device, args.xla == "on")
+        tally = sweep.sweep(runs, dataset, results, device, args.xla == "on", site)
     print(f"{tally}; results in {results}/", file=sys.stderr)
+
+
+def check_site(args) -> None:
+    """--site: refused before training when it lies inside the results it is built from, or holds them."""
+    if getattr(args, "site_results", None) and not args.site:
+        raise UserError("--site-results: names what --site is built from; add --site DIR")
+    if not getattr(args, "site", None):
+        return
+    source = args.site_results or args.results or Path("results") / args.profile
+    site, inside = args.site.resolve(), Path(source).resolve()
+    if site == inside or site.is_relative_to(inside) or inside.is_relative_to(site):
+        raise UserError(f"--site {args.site}: the site and the results it is built from ({source}) must be apart; "
+                        "choose a folder outside them (e.g. site)")
+
+
+def live_site(args, results: Path):
+    """The site --site asks the sweep to keep built (bench.live.Site), or None."""
+    if not getattr(args, "site", None):
+        return None
+    from bench import live
+
+    print(f"the report is built into {args.site.resolve() / 'index.html'} as runs are stored, and at the end",
+          file=sys.stderr)
+    return live.Site(Path(args.site_results or results), args.site)
 
 
 def stored_grid(args, profile) -> list:
@@ -297,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
         control_defaults(args)
         if args.command != "probe":
             args.profile = args.profile or "quick"
+        check_site(args)
         console.configure(args.verbose)
         import_tensorflow()
         if args.command == "probe":

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import claims, console, provenance, store, sweep
+from bench import claims, console, live, provenance, store, sweep
 from bench import data as datasets
 from bench.errors import UserError, one_line
 from bench.train import RunSpec
@@ -124,8 +124,9 @@ def connect(address: str):
 
 
 def sweep_on_cluster(address: str, runs: list[RunSpec], data: datasets.Dataset, request: DataRequest,
-                     results: Path, device: str, xla: bool = False) -> sweep.Tally:
-    """The local sweep's plan, each claimed run trained by a worker of the scheduler at `address`."""
+                     results: Path, device: str, xla: bool = False, site: live.Site | None = None) -> sweep.Tally:
+    """The local sweep's plan, each claimed run trained by a worker of the scheduler at `address` (site: rebuilt
+    as runs are stored)."""
     from distributed import as_completed
 
     device_kind = provenance.device_kind(device)
@@ -135,6 +136,7 @@ def sweep_on_cluster(address: str, runs: list[RunSpec], data: datasets.Dataset, 
     held: list[Path] = []
     futures = {}
     try:
+        sweep.stored(plan, results, site)
         workers = len(client.scheduler_info()["workers"])
         print(f"{len(plan.pending)} runs to {address} ({workers} workers now)", file=sys.stderr)
         with claims.kept(held), client.as_current():
@@ -168,11 +170,15 @@ def sweep_on_cluster(address: str, runs: list[RunSpec], data: datasets.Dataset, 
                 plan.progress.finish(run["wall_time_s"])
                 plan.tally.trained += 1
                 print(sweep.summary_line(run, tables) + f"  on {run['host']}", flush=True)
+                sweep.stored(plan, results, site)
                 plan.progress.show(f"{len(futures) - plan.tally.trained} runs on the cluster")
     finally:
         for future in futures:
             future.cancel()
         client.close()
         claims.release_own(results)  # Ctrl-C between taking a claim and holding it
+        live.ended(results, site)
+    if site:
+        site.final()
     return plan.tally
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import adam, claims, provenance, store, train
+from bench import adam, claims, live, provenance, store, train
 from bench import data as datasets
 from bench.data import Dataset
 from bench.scenarios import NOT_CONFIG, Profile, Scenario
@@ -226,10 +226,13 @@ def claim_run(planned: Plan, spec: RunSpec, results: Path) -> Path | None:
     return claim
 
 
-def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: bool = False) -> Tally:
-    """Train every run neither stored yet nor claimed by another sweep sharing the folder."""
+def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: bool = False,
+          site: live.Site | None = None) -> Tally:
+    """Train every run neither stored yet nor claimed by another sweep sharing the folder (site: rebuilt as runs
+    are stored)."""
     planned = plan(runs, data, results, provenance.device_kind(device))
     try:
+        stored(planned, results, site)
         for group in side_by_side(planned.pending):
             mine = [(spec, claim) for spec in group if (claim := claim_run(planned, spec, results))]
             if not mine:
@@ -242,6 +245,17 @@ def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: b
                     planned.progress.finish((time.perf_counter() - started) / len(specs))
                     print(summary_line(run, tables), flush=True)
             planned.tally.trained += len(specs)
+            stored(planned, results, site)
     finally:  # Ctrl-C between taking a claim and holding it
         claims.release_own(results)
+        live.ended(results, site)
+    if site:
+        site.final()
     return planned.tally
+
+
+def stored(planned: Plan, results: Path, site: live.Site | None) -> None:
+    """Runs were stored: say how far the sweep is beside the folder, and rebuild the site if one is asked for."""
+    live.report(results, planned.progress.done, planned.progress.total)
+    if site and planned.progress.done:
+        site.refresh(planned.progress.done, planned.progress.total)

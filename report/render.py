@@ -77,17 +77,19 @@ def description(data: object) -> str:
 
 
 def render(env: Environment, page: Page, built_at: str, in_site: bool = True, home: str = "",
-           result_set: object = None) -> str:
+           result_set: object = None, sweeping: str = "") -> str:
     """A page's HTML; a page written into a folder without a built site (a diff alone) links to no site page.
 
     In a site of result sets (report/sets.py), `home` is the landing page relative to the page's site root and
-    `result_set` the sets.SetEntry whose report the page belongs to."""
+    `result_set` the sets.SetEntry whose report the page belongs to. `sweeping`: what a sweep still training the
+    results says (sets.sweeping), shown on every page."""
     from report.pages import nav_links  # the registry builds pages, whose modules render: imported when rendering
 
     depth = page.path.count("/")
     return env.get_template(page.template).render(
         home=home,
         result_set=result_set,
+        sweeping=sweeping,
         page=page.data,
         title=page.title,
         description=description(page.data),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import closure, store
+from bench import closure, live, store
 from bench.scenarios import SCENARIOS
 from report import overview, publish, recurrent, summaries
 from report.data import distinct
@@ -51,6 +51,7 @@ class SetEntry:
     archive_bytes: int = 0
     command: str = ""  # what regenerates the runs
     built_at: str = ""
+    sweeping: str = ""  # while a sweep still trains the set (bench.live): how far it is
     diffs: list[Link] = field(default_factory=list)  # comparisons this set is in (filled for the landing page)
 
     @property
@@ -121,6 +122,17 @@ def fingerprint(root: Path, folder: Path) -> str:
     for path, content in zip(files, summaries.content_hashes(files), strict=True):
         digest.update(path.relative_to(folder).as_posix().encode() + content.encode())
     return digest.hexdigest()[:32]
+
+
+def sweeping(folder: Path) -> str:
+    """What the live sweeps of a set report (bench.live), as the set's pages say it; "" when none runs."""
+    found = live.sweeps(folder)
+    if not found:
+        return ""
+    done, total = sum(s.done for s in found), sum(s.total for s in found)
+    who = "A sweep is" if len(found) == 1 else f"{len(found)} sweeps are"
+    return (f"{who} still training this set: {done} of {total} runs done at {max(s.updated for s in found)}. "
+            "This report shows the runs stored then and is rebuilt as the sweep goes on.")
 
 
 def span(values: pd.Series) -> str:

@@ -57,14 +57,15 @@ def worker_pool():
 
 
 def write_pages(data: Data, root: Path, built_at: str, previous: Path | None = None, home: str = "",
-                result_set: sets.SetEntry | None = None) -> None:
-    """Every page into root (home, result_set: of a set in a site of sets, see render.render). A page whose stamp
-    (render.page_stamp) is the one the previous site recorded for it, and whose file there is still the one it
-    wrote (not edited since), is copied from there, not rendered again."""
+                result_set: sets.SetEntry | None = None, sweeping: str = "") -> None:
+    """Every page into root (home, result_set, sweeping: see render.render). A page whose stamp (render.page_stamp)
+    is the one the previous site recorded for it, and whose file there is still the one it wrote (not edited
+    since), is copied from there, not rendered again."""
     env = environment()
     before = read_stamps(previous)
     stamps = {}
-    context = {"home": home, "result_set": result_set and replace(result_set, fingerprint="", built_at="")}
+    context = {"home": home, "result_set": result_set and replace(result_set, fingerprint="", built_at=""),
+               "sweeping": sweeping}
     with worker_pool() as pool:  # stopped before the caller removes `root` after an error
         shelf = Shelf(root, pool, previous)
         for page in pages(data, shelf):
@@ -75,7 +76,7 @@ def write_pages(data: Data, root: Path, built_at: str, previous: Path | None = N
             if stamp and old and old.is_file() and before.get(page.path) == written(stamp, old.read_bytes()):
                 shutil.copyfile(old, target)
             else:
-                html = render(env, page, built_at, home=home, result_set=result_set)
+                html = render(env, page, built_at, home=home, result_set=result_set, sweeping=sweeping)
                 target.write_text(html, encoding="utf-8", newline="\n")
             stamps[page.path] = written(stamp, target.read_bytes()) if stamp else None
         shelf.wait()
@@ -110,7 +111,7 @@ def build(results: Path, out: Path, built_at: str | None = None, say=print) -> P
         data = load(Path(results), pool.map)
     try:
         with publish.replacing(out) as (staging, previous):
-            write_pages(data, staging, built_at or now(), previous)
+            write_pages(data, staging, built_at or now(), previous, sweeping=sets.sweeping(Path(results)))
     except OSError as err:  # a full disk, say: the old site is still in place
         raise publish.SiteError(f"{out}: cannot write the site ({err.strerror or err}); the previous site is "
                                 "unchanged: free space or choose another --out") from None
@@ -145,7 +146,9 @@ def build_set(root: Path, folder: Path, staging: Path, previous: Path | None, ol
     inputs."""
     path = folder.relative_to(root).as_posix()
     compared = catalogue if catalogue not in (None, folder) and sets.holds_own_models(folder) else None
+    note = sets.sweeping(folder)  # a set's pages say how far a sweep still training it is: a new note, new pages
     stamp = sets.fingerprint(root, folder) + (f"+{sets.fingerprint(root, compared)}" if compared else "")
+    stamp += f"+{hashlib.sha256(note.encode()).hexdigest()[:8]}" if note else ""
     target, before = staging / path, previous / path if previous else None
     if path in old and old[path].fingerprint == stamp and before and (before / "index.html").is_file():
         shutil.copytree(before, target)
@@ -156,10 +159,10 @@ def build_set(root: Path, folder: Path, staging: Path, previous: Path | None, ol
         if compared:
             data.reference = reference(root, folder, compared, load(compared, pool.map))
     entry = sets.describe(root, folder, data.recorded, len(store.run_files(folder)), str(root))
-    entry.fingerprint, entry.built_at = stamp, built_at
+    entry.fingerprint, entry.built_at, entry.sweeping = stamp, built_at, note
     sets.add_raw_data(root, folder, entry, target)
     home = "../" * len(Path(path).parts) + "index.html"
-    write_pages(data, target, built_at, before if before and before.is_dir() else None, home, entry)
+    write_pages(data, target, built_at, before if before and before.is_dir() else None, home, entry, entry.sweeping)
     say(f"{path}: rendered")
     return entry
 

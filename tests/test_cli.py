@@ -34,6 +34,10 @@ BAD = [
     (["sweep", "--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"],
      "--scheduler: not allowed with argument --workers"),
     (["sweep", "--workers", "0"], "--workers must be between 1 and 256"),
+    (["sweep", "--site-results", "results"], "--site-results: names what --site is built from; add --site DIR"),
+    (["sweep", "--results", "r", "--site", "r/site"], "--site r/site: the site and the results it is built from (r)"),
+    (["sweep", "--site", "results"], "--site results: the site and the results it is built from (results/quick)"),
+    (["sweep", "--site-results", "out", "--site", "out/site"], "must be apart; choose a folder outside them"),
 ]
 
 

@@ -1,0 +1,137 @@
+"""A sweep seen while it trains: its progress beside the folder, and a site rebuilt as its runs are stored.
+
+Each sweep writes how many of its runs are stored to a status file beside the results folder
+(store.partial_folder, where a glob of the folder does not see it), and removes it when it ends; a site built
+meanwhile says that a sweep is still training the set (report/sets.py). With `--site`, the sweep also rebuilds
+that site in the background (`python -m report build`, at a lower priority than training) once runs are stored:
+one build at a time, starting at most every REFRESH_EVERY seconds, stopped when the sweep ends.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import claims, store
+from bench.errors import UserError
+
+REFRESH_EVERY = 60.0  # seconds between the starts of two builds of a sweep's site
+NICENESS = 10  # a build uses the cores training leaves idle first
+
+
+@dataclass
+class Status:
+    """What a live sweep reported last: runs of its grid stored (found or trained) of all, and when (UTC)."""
+
+    done: int
+    total: int
+    updated: str
+
+
+def status_path(results: Path) -> Path:
+    return store.partial_folder(Path(results)) / f"sweep-{socket.gethostname()}-{os.getpid()}.json"
+
+
+def report(results: Path, done: int, total: int) -> None:
+    """Write this sweep's status (atomically: a build may read it at any moment)."""
+    path = status_path(results)
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_suffix(".writing")
+    tmp.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "done": done, "total": total,
+                               "updated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def sweeps(results: Path) -> list[Status]:
+    """The status of every live sweep of the folder (one whose process died, or that has not written its status for
+    claims.STALE_AFTER seconds, is not)."""
+    found = []
+    for path in sorted(store.partial_folder(Path(results)).glob("sweep-*.json")):
+        try:
+            status = json.loads(path.read_text(encoding="utf-8"))
+            age = time.time() - path.stat().st_mtime
+        except (OSError, ValueError):
+            continue
+        dead = status.get("host") == socket.gethostname() and not store.process_alive(int(status.get("pid", 0)))
+        if not dead and age <= claims.STALE_AFTER:
+            found.append(Status(int(status["done"]), int(status["total"]), str(status["updated"])))
+    return found
+
+
+@dataclass
+class Site:
+    """A site rebuilt in the background from `results` (a result set or a root of sets) into `out`."""
+
+    results: Path
+    out: Path
+    build: subprocess.Popen | None = None
+    log: object = None  # the running build's output
+    started: float = float("-inf")
+    runs: int = 0  # runs stored when the running build started
+
+    def refresh(self, runs: int, total: int) -> None:
+        """Start a build if none runs and the last started REFRESH_EVERY seconds ago; say how the last one ended."""
+        if self.build and self.build.poll() is None:
+            return
+        if self.build:
+            self.say_how_it_ended(total)
+        if time.monotonic() - self.started >= REFRESH_EVERY:
+            self.start(runs)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "report", "build", "--results", str(self.results), "--out", str(self.out)]
+
+    def start(self, runs: int) -> None:
+        self.log = tempfile.TemporaryFile()
+        self.build = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT,
+                                      preexec_fn=lower_priority)
+        self.started, self.runs = time.monotonic(), runs
+
+    def final(self) -> None:
+        """Build the site once more, in the foreground, from every run stored (after ended(): no sweep is said to
+        be running)."""
+        code = subprocess.run(self.command()).returncode
+        if code:
+            raise UserError(f"the runs are stored but the site was not built (exit {code}; see above): "
+                            f"python -m report build --results {self.results} --out {self.out} builds it")
+
+    def say_how_it_ended(self, total: int) -> None:
+        self.log.seek(0)
+        lines = self.log.read().decode(errors="replace").strip().splitlines() or ["no output"]
+        if self.build.returncode == 0:
+            print(f"site with {self.runs} of {total} runs: {(self.out / 'index.html').resolve()}", file=sys.stderr)
+        else:
+            print(f"site not rebuilt: {lines[-1]}", file=sys.stderr)
+        self.log.close()
+        self.build = None
+
+    def stop(self) -> None:
+        """Stop a build still running (the final site is built after the sweep); it leaves the previous site."""
+        if self.build and self.build.poll() is None:
+            self.build.terminate()
+            self.build.wait()
+        if self.log:
+            self.log.close()
+        self.build = None
+
+
+def ended(results: Path, site: Site | None = None) -> None:
+    """Remove this sweep's status (and the folder beside the results when nothing else is in it); stop the site's
+    build if one runs."""
+    if site:
+        site.stop()
+    path = status_path(results)
+    path.unlink(missing_ok=True)
+    try:
+        path.parent.rmdir()
+    except OSError:
+        pass
+
+
+def lower_priority() -> None:
+    os.nice(NICENESS)
