@@ -1,5 +1,6 @@
 """Sessions: tests, lint, bench, report, diff, publish, benchmark. `nox -l` lists them."""
 
+import argparse
 import shutil
 from pathlib import Path
 
@@ -116,10 +117,11 @@ def report(session: nox.Session) -> None:
     """Measure the quick profile's depth scan and sweep it where missing (resumes), building site/ from every result
     set in results/ as the runs are stored and once more at the end: a landing page and each set's report
     (unchanged sets reused). -- --out DIR: another site folder."""
+    options = argparse.ArgumentParser(prog="nox -s report --")
+    options.add_argument("--out", default="site", help="the site folder (default: site)")
+    site = options.parse_args(session.posargs).out
     install(session)
     results = f"{RESULTS}/quick/tf-{DEFAULT_TF}"
-    site = next((a.split("=", 1)[1] for a in session.posargs if a.startswith("--out=")), None) or next(
-        (b for a, b in zip(session.posargs, session.posargs[1:]) if a == "--out"), "site")
     session.log(f"the report is written to {Path(site).resolve() / 'index.html'}: first once the depth scan and the "
                 f"first runs are stored, then again as the sweep ({results}/, resumable) goes on, complete at the end")
     session.run("python", "-m", "bench", "scan", "--profile", "quick", "--results", results)
