@@ -53,13 +53,14 @@ def sweeps(results: Path) -> list[Status]:
     found = []
     for path in sorted(store.partial_folder(Path(results)).glob("sweep-*.json")):
         try:
-            status = json.loads(path.read_text(encoding="utf-8"))
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            status = Status(int(saved["done"]), int(saved["total"]), str(saved["updated"]))
+            dead = saved["host"] == socket.gethostname() and not store.process_alive(int(saved["pid"]))
             age = time.time() - path.stat().st_mtime
-        except (OSError, ValueError):
+        except (OSError, ValueError, KeyError, TypeError):  # gone meanwhile, or not a status this code wrote
             continue
-        dead = status.get("host") == socket.gethostname() and not store.process_alive(int(status.get("pid", 0)))
         if not dead and age <= claims.STALE_AFTER:
-            found.append(Status(int(status["done"]), int(status["total"]), str(status["updated"])))
+            found.append(status)
     return found
 
 

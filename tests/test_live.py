@@ -58,6 +58,7 @@ def test_the_status_of_a_sweep_that_died_is_not_shown(tmp_path):
     status = {"host": socket.gethostname(), "pid": dead.pid, "done": 1, "total": 9, "updated": "2026-01-01 00:00 UTC"}
     store.partial_folder(folder).mkdir(parents=True)
     (store.partial_folder(folder) / f"sweep-{socket.gethostname()}-{dead.pid}.json").write_text(json.dumps(status))
+    (store.partial_folder(folder) / "sweep-other.json").write_text('{"done": "many"}')  # not one this code wrote
     assert live.sweeps(folder) == []
     live.report(folder, 2, 5)
     assert [(s.done, s.total) for s in live.sweeps(folder)] == [(2, 5)]
