@@ -31,19 +31,21 @@ class Status:
     done: int
     total: int
     updated: str
+    rebuilding: bool  # the sweep rebuilds a site as it goes on (--site)
 
 
 def status_path(results: Path) -> Path:
     return store.partial_folder(Path(results)) / f"sweep-{socket.gethostname()}-{os.getpid()}.json"
 
 
-def report(results: Path, done: int, total: int) -> None:
+def report(results: Path, done: int, total: int, rebuilding: bool = False) -> None:
     """Write this sweep's status (atomically: a build may read it at any moment)."""
     path = status_path(results)
     path.parent.mkdir(exist_ok=True)
     tmp = path.with_suffix(".writing")
     tmp.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "done": done, "total": total,
-                               "updated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}), encoding="utf-8")
+                               "updated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                               "rebuilding": rebuilding}), encoding="utf-8")
     os.replace(tmp, path)
 
 
@@ -54,7 +56,7 @@ def sweeps(results: Path) -> list[Status]:
     for path in sorted(store.partial_folder(Path(results)).glob("sweep-*.json")):
         try:
             saved = json.loads(path.read_text(encoding="utf-8"))
-            status = Status(int(saved["done"]), int(saved["total"]), str(saved["updated"]))
+            status = Status(int(saved["done"]), int(saved["total"]), str(saved["updated"]), bool(saved["rebuilding"]))
             dead = saved["host"] == socket.gethostname() and not store.process_alive(int(saved["pid"]))
             age = time.time() - path.stat().st_mtime
         except (OSError, ValueError, KeyError, TypeError):  # gone meanwhile, or not a status this code wrote
@@ -105,7 +107,8 @@ class Site:
         self.log.seek(0)
         lines = self.log.read().decode(errors="replace").strip().splitlines() or ["no output"]
         if self.build.returncode == 0:
-            print(f"site with {self.runs} of {total} runs: {(self.out / 'index.html').resolve()}", file=sys.stderr)
+            print(f"site rebuilt ({self.runs} of {total} runs done when it started): "
+                  f"{(self.out / 'index.html').resolve()}", file=sys.stderr)
         else:
             print(f"site not rebuilt: {lines[-1]}", file=sys.stderr)
         self.log.close()

@@ -256,6 +256,6 @@ def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: b
 
 def stored(planned: Plan, results: Path, site: live.Site | None) -> None:
     """Runs were stored: say how far the sweep is beside the folder, and rebuild the site if one is asked for."""
-    live.report(results, planned.progress.done, planned.progress.total)
+    live.report(results, planned.progress.done, planned.progress.total, site is not None)
     if site and planned.progress.done:
         site.refresh(planned.progress.done, planned.progress.total)

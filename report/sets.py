@@ -131,8 +131,10 @@ def sweeping(folder: Path) -> str:
         return ""
     done, total = sum(s.done for s in found), sum(s.total for s in found)
     who = "A sweep is" if len(found) == 1 else f"{len(found)} sweeps are"
+    then = ("it is rebuilt as the sweep goes on" if any(s.rebuilding for s in found)
+            else "build it again when the sweep ends")
     return (f"{who} still training this set: {done} of {total} runs done at {max(s.updated for s in found)}. "
-            "This report shows the runs stored then and is rebuilt as the sweep goes on.")
+            f"This report shows the runs stored then; {then}.")
 
 
 def span(values: pd.Series) -> str:
