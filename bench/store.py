@@ -470,8 +470,8 @@ def by_kind(table: pa.Table, kinds: tuple[str, ...] = KINDS, columns: dict[str, 
     it, if given): a file holds every kind's columns, null outside their kind, so read whole they take several
     times the memory of their values."""
     column = table.column("kind")
-    return {kind: table.filter(pc.equal(column, kind)).select(list(columns[kind]) if columns else kind_columns(kind))
-            for kind in kinds}
+    return {kind: table.select(list(columns[kind]) if columns else kind_columns(kind)).filter(pc.equal(column, kind))
+            for kind in kinds}  # selected first: the filter copies a kind's columns only
 
 
 def kind_frame(kind: str, tables: list[pa.Table]) -> pd.DataFrame:

@@ -125,7 +125,8 @@ def ratio_summary(hidden: Hidden, ratios: pd.DataFrame, name: str = "delta_ratio
 def early_update_path(hidden: Hidden) -> pd.Series:
     """Per run with two or more hidden weight layers: how far hidden layer 2 moved over training against the last
     hidden layer, each as its update path Σ_t ‖ΔW_t‖ / ‖W_0‖ (‖ΔW_t‖ = update ratio × ‖W_t‖ before the update)."""
-    rows = hidden.rows[hidden.rows["update_ratio"].notna()]  # a time step's rows have none
+    rows = hidden.rows.loc[hidden.rows["update_ratio"].notna(),  # a time step's rows have none
+                           ["run", "layer", "step", "update_ratio", "kernel_norm"]]
     rows = rows.take(np.lexsort((rows["step"], rows["layer"], rows["run"])))  # each layer's rows together: pandas
     # sums a group's rows in another order (another last bit) when the groups interleave
     moved = rows.assign(moved=rows["update_ratio"].astype(float) * rows["kernel_norm"].astype(float))
