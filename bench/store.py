@@ -14,6 +14,7 @@ them into the `runs` table. Every row also carries run_id, scenario, depth and s
 the folder reads as one dataset with any parquet reader (pandas, pyarrow, DuckDB, polars).
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ METADATA_KEY = b"gradbench"
 CHECKSUM = "sha256"  # of the data pages and the metadata record; files written before it have none (unverified)
 
 RUN_KEYS = {"run_id": pa.string(), "scenario": pa.string(), "depth": pa.int32(), "seed": pa.int32()}
+TEXT_KEYS = [key for key, key_type in RUN_KEYS.items() if key_type == pa.string()]
 # the columns that say where a row belongs; the statistics' columns follow from bench/statistics.py
 KEY_COLUMNS: dict[str, dict[str, pa.DataType]] = {
     "step": {
@@ -248,7 +250,7 @@ def read_info(path: Path, kind: str = "run", what: str = "result") -> dict:
     """The `kind` dict (run, scan) of one file's metadata; refuses foreign files and other schema versions."""
     try:
         raw = path.read_bytes()
-        file = pq.ParquetFile(pa.BufferReader(raw))
+        file = parquet_file(raw, kind)
         meta, rows = file.schema_arrow.metadata or {}, file.metadata.num_rows
     except UNREADABLE as err:
         raise StoreError(f"{path}: not a readable parquet file ({one_line(err)}); delete it or move it away") from None
@@ -271,6 +273,15 @@ def read_info(path: Path, kind: str = "run", what: str = "result") -> dict:
     if problem:
         raise StoreError(f"{path}: {problem}; this file cannot be trusted: move it away and {measure_again(kind)}")
     return info[kind]
+
+
+def parquet_file(raw: bytes, kind: str) -> pq.ParquetFile:
+    """A file's reader; a run file's text keys read as dictionaries (mislabelled() reads them: a file's one value,
+    not a string per row), unless a damaged file lacks them."""
+    if kind == "run":
+        with contextlib.suppress(KeyError):
+            return pq.ParquetFile(pa.BufferReader(raw), read_dictionary=TEXT_KEYS)
+    return pq.ParquetFile(pa.BufferReader(raw))
 
 
 def measure_again(kind: str) -> str:
