@@ -51,11 +51,14 @@ class Hidden:
 def hidden_signal(results) -> Hidden:
     """The hidden rows of the layer kind and the time steps of the time kind, as Hidden."""
     parts = [hidden_numbers(results.layer, "layer", timed=False), hidden_numbers(results.time, "time_step", timed=True)]
+    parts = [part for part in parts if len(part[1])] or parts[:1]  # an MLP has no time steps to copy
     run_ids = np.unique(np.concatenate([ids for ids, _ in parts]))
     rows = pd.concat([numbers.assign(run=np.searchsorted(run_ids, ids)[numbers["run"]]) for ids, numbers in parts],
                      ignore_index=True)
-    order = np.lexsort((rows["layer"], rows["step"], rows["run"]))
-    return Hidden(run_ids, rows.take(order).reset_index(drop=True))
+    keys = (rows["run"].to_numpy(), rows["step"].to_numpy(), rows["layer"].to_numpy())
+    if in_order(*keys):  # as a run file holds them
+        return Hidden(run_ids, rows)
+    return Hidden(run_ids, rows.take(np.lexsort(keys[::-1])).reset_index(drop=True))
 
 
 def hidden_numbers(frame: pd.DataFrame, layer: str, timed: bool) -> tuple[np.ndarray, pd.DataFrame]:
@@ -75,6 +78,16 @@ def group_starts(*keys: np.ndarray) -> np.ndarray:
     for key in keys:
         changed[1:] |= key[1:] != key[:-1]
     return np.flatnonzero(changed)
+
+
+def in_order(*keys: np.ndarray) -> bool:
+    """Whether rows are sorted by these keys, the first first."""
+    pairs = max(len(keys[0]) - 1, 0)
+    before, tied = np.zeros(pairs, bool), np.ones(pairs, bool)
+    for key in keys:
+        before |= tied & (key[:-1] < key[1:])
+        tied &= key[:-1] == key[1:]
+    return bool((before | tied).all())
 
 
 def step_rows(hidden: Hidden) -> tuple[np.ndarray, np.ndarray]:
