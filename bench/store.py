@@ -437,7 +437,8 @@ def read_arrow(path: Path, expected: list[str], columns: list[str] | None = None
     missing (null): a new statistic is an additive change of the schema."""
     try:
         with pq.ParquetFile(path) as file:  # lighter than read_table for one file
-            names = set(file.schema_arrow.names)
+            found = file.schema_arrow  # built anew on each access
+            names = set(found.names)
             optional = STATISTIC_COLUMNS if kind == "run" else set()
             # a statistic declared since reads as missing; a column no gradbench wrote is a damaged name
             unknown = sorted(names - set(schema().names)) if kind == "run" else []
@@ -445,8 +446,8 @@ def read_arrow(path: Path, expected: list[str], columns: list[str] | None = None
             missing += [f"a column no gradbench writes, {c}" for c in unknown]
             wanted = [c for c in columns or expected if c in names]
             if kind == "run":  # a damaged type annotation would read as other values (bytes for strings)
-                missing += [f"column {c} of type {file.schema_arrow.field(c).type}" for c in wanted
-                            if file.schema_arrow.field(c).type != schema().field(c).type]
+                missing += [f"column {c} of type {found.field(c).type}" for c in wanted
+                            if found.field(c).type != schema().field(c).type]
             # read in this thread: a build reads its files in worker processes, one per core, where arrow's threads
             # cost more than they give (a 40 kB file 2.3 -> 1.6 ms, a 3 MB one 32 -> 22 ms)
             table = None if missing else with_missing(file.read(columns=wanted, use_threads=False),

@@ -50,8 +50,9 @@ class Hidden:
 
 def hidden_signal(results) -> Hidden:
     """The hidden rows of the layer kind and the time steps of the time kind, as Hidden."""
-    parts = [hidden_numbers(results.layer, "layer", timed=False), hidden_numbers(results.time, "time_step", timed=True)]
-    parts = [part for part in parts if len(part[1])] or parts[:1]  # an MLP has no time steps to copy
+    timed = hidden_numbers(results.time, "time_step", timed=True)
+    parts = [hidden_numbers(results.layer, "layer", timed=False), *([timed] if len(timed[1]) else [])]  # an MLP has
+    # no time steps to copy; the layer kind gives the columns even where no row of it is hidden (a recurrent net)
     run_ids = np.unique(np.concatenate([ids for ids, _ in parts]))
     rows = pd.concat([numbers.assign(run=np.searchsorted(run_ids, ids)[numbers["run"]]) for ids, numbers in parts],
                      ignore_index=True)
@@ -182,7 +183,7 @@ def row_medians(rows: np.ndarray) -> np.ndarray:
     missing = np.isnan(rows)
     full, some = ~missing.any(axis=1), ~missing.all(axis=1)
     medians = np.full(len(rows), np.nan)
-    medians[full] = np.median(rows[full], axis=1)
+    medians[full] = np.median(rows[full], axis=1, overwrite_input=True)  # rows[full]: a copy
     medians[some & ~full] = np.nanmedian(rows[some & ~full], axis=1)
     return medians
 
