@@ -50,9 +50,9 @@ class Hidden:
 
 def hidden_signal(results) -> Hidden:
     """The hidden rows of the layer kind and the time steps of the time kind, as Hidden."""
-    timed = hidden_numbers(results.time, "time_step", timed=True)
-    parts = [hidden_numbers(results.layer, "layer", timed=False), *([timed] if len(timed[1]) else [])]  # an MLP has
-    # no time steps to copy; the layer kind gives the columns even where no row of it is hidden (a recurrent net)
+    layer = hidden_numbers(results.layer, "layer", timed=False)  # its columns, even with no row (a recurrent net)
+    time = hidden_numbers(results.time, "time_step", timed=True)
+    parts = [layer, time] if len(time[1]) else [layer]  # an MLP has no time steps to copy
     run_ids = np.unique(np.concatenate([ids for ids, _ in parts]))
     rows = pd.concat([numbers.assign(run=np.searchsorted(run_ids, ids)[numbers["run"]]) for ids, numbers in parts],
                      ignore_index=True)
