@@ -9,15 +9,15 @@ import pandas as pd
 from bench.scenarios import NOT_CONFIG, SCENARIOS, Scenario
 from report.grading import declared
 from report.grading.stats import (
-    delta_ratios,
+    delta_ratio_steps,
     early_update_path,
     final_epoch,
     forget_gates,
     hidden_layers,
-    path_signal,
+    hidden_signal,
+    path_norms,
     prediction,
     ratio_summary,
-    signal,
     step_summary,
 )
 from report.grading.values import with_none
@@ -124,18 +124,18 @@ def run_rows(results) -> pd.DataFrame:
     runs = results.runs
     if runs.empty:
         return pd.DataFrame(columns=RUN_COLUMNS)
-    back_propagated = signal(results)
+    hidden = hidden_signal(results)
     table = (
         with_cells(runs).set_index("run_id")
-        .join(ratio_summary(delta_ratios(back_propagated)))
-        .join(ratio_summary(delta_ratios(path_signal(back_propagated, runs)), "path_ratio")[
+        .join(ratio_summary(hidden, delta_ratio_steps(hidden, hidden.rows["delta_norm"].to_numpy())))
+        .join(ratio_summary(hidden, delta_ratio_steps(hidden, path_norms(hidden, runs)), "path_ratio")[
             ["path_ratio_init", "path_ratio_median"]])
-        .join(early_update_path(results.layer))
+        .join(early_update_path(hidden))
         .join(step_summary(results.step))
         .join(final_epoch(results.epoch))
         .join(forget_gates(results.time))
-        .join(hidden_layers(back_propagated))
-        .join(declared.run_summaries(results.layer, runs))
+        .join(hidden_layers(hidden))
+        .join(declared.run_summaries(hidden, runs))
     )
     for column in RUN_COLUMNS:  # runs without a step/layer/epoch row still get every column
         if column not in table and column != "run_id":

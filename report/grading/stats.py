@@ -2,6 +2,7 @@
 epochs, forget gates, the mean-field prediction; and seed bands for the figures."""
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -32,53 +33,124 @@ def delta_ratios(layer: pd.DataFrame, keys: tuple[str, ...] = ("run_id", "step")
     return first[keys].assign(ratio=ratio).reset_index(drop=True)
 
 
-def signal(results) -> pd.DataFrame:
-    """The back-propagated signal of every run as layer rows: an MLP's hidden layers, and a recurrent net's
-    time steps t = 1..T as if they were its hidden layers (the per-layer factor is then per time step)."""
-    time = results.time.assign(layer=results.time["time_step"], layer_role="hidden")
-    return pd.concat([results.layer, time[[c for c in time.columns if c in results.layer]]], ignore_index=True)
+@dataclass(frozen=True)
+class Hidden:
+    """The back-propagated signal of every run: an MLP's hidden layers, and a recurrent net's time steps t = 1..T as
+    if they were its hidden layers (the per-layer factor is then per time step). Its rows as numbers sorted by run,
+    step and layer, so each statistic selects them with no text column to copy: rows["run"] indexes run_ids
+    (sorted), rows["timed"] marks a time step's row."""
+
+    run_ids: np.ndarray
+    rows: pd.DataFrame
+
+    def by_run(self, values: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
+        """Values indexed by run (its index in run_ids) as indexed by run_id."""
+        return values.set_axis(pd.Index(self.run_ids[values.index], name="run_id"))
 
 
-def hidden_layers(layer: pd.DataFrame) -> pd.Series:
-    """Per run, its hidden weight layers: the layers a first/last ratio spans (a conv ResNet has more than its
-    depth in blocks)."""
-    return layer[layer["layer_role"] == "hidden"].groupby("run_id")["layer"].nunique().rename("hidden_layers")
+def hidden_signal(results) -> Hidden:
+    """The hidden rows of the layer kind and the time steps of the time kind, as Hidden."""
+    layer = hidden_numbers(results.layer, "layer", timed=False)  # its columns, even with no row (a recurrent net)
+    time = hidden_numbers(results.time, "time_step", timed=True)
+    parts = [layer, time] if len(time[1]) else [layer]  # an MLP has no time steps to copy
+    run_ids = np.unique(np.concatenate([ids for ids, _ in parts]))
+    rows = pd.concat([numbers.assign(run=np.searchsorted(run_ids, ids)[numbers["run"]]) for ids, numbers in parts],
+                     ignore_index=True)
+    keys = (rows["run"].to_numpy(), rows["step"].to_numpy(), rows["layer"].to_numpy())
+    if in_order(*keys):  # as a run file holds them
+        return Hidden(run_ids, rows)
+    return Hidden(run_ids, rows.take(np.lexsort(keys[::-1])).reset_index(drop=True))
 
 
-def path_signal(back_propagated: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+def hidden_numbers(frame: pd.DataFrame, layer: str, timed: bool) -> tuple[np.ndarray, pd.DataFrame]:
+    """A kind's hidden rows (a time step's are all hidden): its run ids, and per row its run (an index into them),
+    step, layer (the `layer` column), timed and the values of its float columns."""
+    hidden = (frame["layer_role"] == "hidden").to_numpy(bool) if "layer_role" in frame else slice(None)
+    codes, ids = pd.factorize(frame["run_id"])
+    values = frame.select_dtypes("floating").drop(columns=["step", layer], errors="ignore")
+    numbers = pd.DataFrame({"run": codes, "step": frame["step"], "layer": frame[layer], "timed": timed, **values})
+    return np.asarray(ids, dtype=object), numbers[hidden]
+
+
+def group_starts(*keys: np.ndarray) -> np.ndarray:
+    """Where each group of equal keys begins, in rows sorted by them."""
+    changed = np.zeros(len(keys[0]), bool)
+    changed[:1] = True
+    for key in keys:
+        changed[1:] |= key[1:] != key[:-1]
+    return np.flatnonzero(changed)
+
+
+def in_order(*keys: np.ndarray) -> bool:
+    """Whether rows are sorted by these keys, the first first."""
+    pairs = max(len(keys[0]) - 1, 0)
+    before, tied = np.zeros(pairs, bool), np.ones(pairs, bool)
+    for key in keys:
+        before |= tied & (key[:-1] < key[1:])
+        tied &= key[:-1] == key[1:]
+    return bool((before | tied).all())
+
+
+def step_rows(hidden: Hidden) -> tuple[np.ndarray, np.ndarray]:
+    """(first, last): each logged step's first and last hidden row, of each run, in order."""
+    first = group_starts(hidden.rows["run"].to_numpy(), hidden.rows["step"].to_numpy())
+    return first, np.r_[first[1:], len(hidden.rows)] - 1
+
+
+def delta_ratio_steps(hidden: Hidden, norms: np.ndarray) -> pd.DataFrame:
+    """delta_ratios of each run's steps from its hidden rows (norms: their delta_norm or path_norms()): run (its
+    index), ratio, in step order."""
+    first, last = step_rows(hidden)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = norms[first].astype(float) / norms[last].astype(float)
+    return pd.DataFrame({"run": hidden.rows["run"].to_numpy()[first], "ratio": ratio})
+
+
+def path_norms(hidden: Hidden, runs: pd.DataFrame) -> np.ndarray:
     """The magnitude a verdict reads per layer: ‖δ‖, or for a batch-norm network the scale-free ‖∂L/∂W‖·‖W‖.
     Batch norm after a Dense layer divides δ by the rms of that layer's pre-activation, which the weights' own
     scale sets, so a raw δ ratio overstates how the gradient changes; the product does not."""
+    rows = hidden.rows
     normed = runs.loc[runs["batch_norm"].fillna(False).astype(bool), "run_id"] if "batch_norm" in runs else []
-    scale_free = back_propagated["run_id"].isin(normed)
-    product = back_propagated["kernel_grad_norm"] * back_propagated["kernel_norm"]
-    return back_propagated.assign(delta_norm=back_propagated["delta_norm"].where(~scale_free, product))
+    scale_free = np.isin(hidden.run_ids, list(normed))[rows["run"].to_numpy()]
+    product = rows["kernel_grad_norm"].to_numpy() * rows["kernel_norm"].to_numpy()
+    return np.where(scale_free, product, rows["delta_norm"].to_numpy())
 
 
-def ratio_summary(ratios: pd.DataFrame, name: str = "delta_ratio") -> pd.DataFrame:
-    """Per run: the ratio at the first logged step, its median over finite steps, its last finite value."""
-    ordered = ratios.sort_values(["run_id", "step"])
-    values = ordered["ratio"].astype(float)
-    by_run = values.where(np.isfinite(values)).groupby(ordered["run_id"])  # NaN: left out by median and last
-    return pd.DataFrame({
-        f"{name}_init": values.groupby(ordered["run_id"]).head(1).set_axis(ordered["run_id"].drop_duplicates()),
+def hidden_layers(hidden: Hidden) -> pd.Series:
+    """Per run, its hidden weight layers: the layers a first/last ratio spans (a conv ResNet has more than its
+    depth in blocks)."""
+    return hidden.by_run(hidden.rows.groupby("run")["layer"].nunique().rename("hidden_layers"))
+
+
+def ratio_summary(hidden: Hidden, ratios: pd.DataFrame, name: str = "delta_ratio") -> pd.DataFrame:
+    """Per run: the ratio at the first logged step, its median over finite steps, its last finite value (ratios:
+    delta_ratio_steps())."""
+    values = ratios["ratio"]
+    by_run = values.where(np.isfinite(values)).groupby(ratios["run"])  # NaN: left out by median and last
+    starts = group_starts(ratios["run"].to_numpy())
+    return hidden.by_run(pd.DataFrame({
+        f"{name}_init": values.iloc[starts].set_axis(ratios["run"].iloc[starts]),
         f"{name}_median": by_run.median(),
         f"{name}_final": by_run.last(),
-    }).rename_axis("run_id")  # fmt: skip
+    }))  # fmt: skip
 
 
-def early_update_path(layer: pd.DataFrame) -> pd.Series:
+def early_update_path(hidden: Hidden) -> pd.Series:
     """Per run with two or more hidden weight layers: how far hidden layer 2 moved over training against the last
     hidden layer, each as its update path Σ_t ‖ΔW_t‖ / ‖W_0‖ (‖ΔW_t‖ = update ratio × ‖W_t‖ before the update)."""
-    hidden = layer[(layer["layer_role"] == "hidden") & layer["update_ratio"].notna()]
-    moved = hidden.assign(moved=hidden["update_ratio"].astype(float) * hidden["kernel_norm"].astype(float))
-    moved = moved.sort_values(["run_id", "layer", "step"]).groupby(["run_id", "layer"])
+    rows = hidden.rows.loc[hidden.rows["update_ratio"].notna(),  # a time step's rows have none
+                           ["run", "layer", "step", "update_ratio", "kernel_norm"]]
+    rows = rows.take(np.lexsort((rows["step"], rows["layer"], rows["run"])))  # each layer's rows together: pandas
+    # sums a group's rows in another order (another last bit) when the groups interleave
+    moved = rows.assign(moved=rows["update_ratio"].astype(float) * rows["kernel_norm"].astype(float))
+    moved = moved.groupby(["run", "layer"])
     paths = (moved["moved"].sum() / moved["kernel_norm"].first().astype(float)).rename("path").reset_index()
-    rank = paths.groupby("run_id")["layer"].rank(method="first")
-    second = paths[rank == 2].set_index("run_id")["path"]
-    last = paths[rank == paths.groupby("run_id")["layer"].transform("count")].set_index("run_id")["path"]
+    rank = paths.groupby("run").cumcount() + 1
+    second = paths[rank == 2].set_index("run")["path"]
+    last = paths[rank == paths.groupby("run")["layer"].transform("count")].set_index("run")["path"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        return (second / last.reindex(second.index)).rename("early_update_path")
+        return hidden.by_run((second / last.reindex(second.index)).rename("early_update_path"))
 
 
 def windows(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -100,12 +172,20 @@ def spikes(steps: np.ndarray, losses: np.ndarray) -> list[tuple[int, float, floa
     window = max(1, int(threshold("spike_window")) // max(stride, 1))
     padded = np.concatenate([np.full(window, np.nan), np.where(np.isfinite(losses), losses, np.nan)])
     windows_before = np.lib.stride_tricks.sliding_window_view(padded, window)[: len(losses)]  # rows before step i
-    seen = ~np.isnan(windows_before).all(axis=1)
-    before = np.full(len(losses), np.nan)
-    before[seen] = np.nanmedian(windows_before[seen], axis=1)
+    before = row_medians(windows_before)
     with np.errstate(invalid="ignore"):
         found = (before > 0) & (losses > threshold("loss_spike") * before)
     return [(int(steps[i]), float(losses[i]), float(losses[i] / before[i])) for i in np.flatnonzero(found)]
+
+
+def row_medians(rows: np.ndarray) -> np.ndarray:
+    """np.nanmedian of each row, NaN for a row of NaN; a row without NaN by np.median, the same value faster."""
+    missing = np.isnan(rows)
+    full, some = ~missing.any(axis=1), ~missing.all(axis=1)
+    medians = np.full(len(rows), np.nan)
+    medians[full] = np.median(rows[full], axis=1, overwrite_input=True)  # rows[full]: a copy
+    medians[some & ~full] = np.nanmedian(rows[some & ~full], axis=1)
+    return medians
 
 
 def span_losses(steps: np.ndarray, losses: np.ndarray) -> list[float]:
@@ -125,11 +205,9 @@ def step_summary(step: pd.DataFrame) -> pd.DataFrame:
     """Per run: gradient-norm growth (before clipping, and as applied), clipping frequency, loss windows and spans,
     spikes, first non-finite step."""
 
-    def summarise(rows: pd.DataFrame) -> pd.Series:
-        norms, applied, losses = (pd.to_numeric(rows[c], errors="coerce").to_numpy(dtype=float)
-                                  for c in ("grad_norm", "grad_norm_clipped", "loss"))
-        steps, epochs = rows["step"].to_numpy().astype(int), rows["epoch"].to_numpy()
-        clipped = pd.to_numeric(rows["clipped"], errors="coerce").to_numpy(dtype=float)
+    def summarise(rows: Mapping[str, np.ndarray]) -> pd.Series:
+        norms, applied, losses, clipped = (rows[c] for c in ("grad_norm", "grad_norm_clipped", "loss", "clipped"))
+        steps, epochs = rows["step"].astype(int), rows["epoch"]
         early_rows, late_rows = windows(steps)
         early = finite_median(norms[early_rows])
         good = np.isfinite(norms)
@@ -151,12 +229,16 @@ def step_summary(step: pd.DataFrame) -> pd.DataFrame:
             "loss_at_stop": float(losses[-1]),
             "loss_spans": span_losses(steps, losses),
             "loss_spikes": spikes(steps, losses),
-            "logged_steps": len(rows),
+            "logged_steps": len(steps),
             "steps_trained": int(steps.max()) + 1,
             "first_nonfinite_step": float(steps[bad].min()) if bad.any() else np.nan,
         })  # fmt: skip
 
-    return per_run(step.sort_values(["run_id", "step"]), summarise)
+    ordered = step.sort_values(["run_id", "step"])
+    numbers = {c: pd.to_numeric(ordered[c], errors="coerce").to_numpy(dtype=float)
+               for c in ("grad_norm", "grad_norm_clipped", "loss", "clipped")}
+    return per_run(ordered["run_id"], {**numbers, "step": ordered["step"].to_numpy(),
+                                       "epoch": ordered["epoch"].to_numpy()}, summarise)
 
 
 def final_epoch(epoch: pd.DataFrame) -> pd.DataFrame:
@@ -181,13 +263,18 @@ def forget_gates(time: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"forget_init": ends.first(), "forget_final": ends.last()}).astype(float)
 
 
-def per_run(frame: pd.DataFrame, summarise: Callable[[pd.DataFrame], pd.Series]) -> pd.DataFrame:
-    """summarise() applied to each run's rows; an empty frame indexed by run_id when there are none."""
-    if frame.empty:
+def per_run(run_ids: pd.Series, columns: Mapping[str, np.ndarray],
+            summarise: Callable[[Mapping[str, np.ndarray]], pd.Series]) -> pd.DataFrame:
+    """summarise() applied to each run's values of these columns (rows sorted by run); an empty frame indexed by
+    run_id when there are none."""
+    if run_ids.empty:
         return pd.DataFrame(index=pd.Index([], name="run_id"))
-    return pd.DataFrame(
-        {run_id: summarise(rows) for run_id, rows in frame.groupby("run_id", sort=True)}
-    ).T.rename_axis("run_id")
+    ids = run_ids.to_numpy()
+    starts = group_starts(ids)
+    return pd.DataFrame({
+        ids[start]: summarise({name: values[start:stop] for name, values in columns.items()})
+        for start, stop in zip(starts, np.r_[starts[1:], len(ids)])
+    }).T.rename_axis("run_id")  # fmt: skip
 
 
 def input_features(run: Mapping) -> float:
