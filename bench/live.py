@@ -3,7 +3,7 @@
 Each sweep writes how many of its runs are stored to a status file beside the results folder
 (store.partial_folder, where a glob of the folder does not see it), and removes it when it ends; a site built
 meanwhile says that a sweep is still training the set (report/sets.py). With `--site`, the sweep also rebuilds
-that site in the background (`python -m report build`, at a lower priority than training) once runs are stored:
+that site in the background (`python -m report build`, on the CPU time training leaves idle) once runs are stored:
 one build at a time, starting at most every REFRESH_EVERY seconds, stopped when the sweep ends.
 """
 
@@ -21,7 +21,7 @@ from bench import claims, store
 from bench.errors import UserError
 
 REFRESH_EVERY = 60.0  # seconds between the starts of two builds of a sweep's site
-NICENESS = 10  # a build uses the cores training leaves idle first
+NICENESS = 19  # where the idle scheduling class is missing: the lowest priority
 
 
 @dataclass
@@ -138,4 +138,9 @@ def ended(results: Path, site: Site | None = None) -> None:
 
 
 def lower_priority() -> None:
-    os.nice(NICENESS)
+    """A build runs on what training leaves idle: Linux's idle scheduling class (which its workers inherit), or
+    the lowest priority."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(NICENESS)
