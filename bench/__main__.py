@@ -177,12 +177,13 @@ def default_results(profile: str) -> Path:
 def prepare(args, profile, train_samples: int | None):
     """(device, dataset, results folder) of a command; refuses a folder of foreign or old files before adding
     to it, then says which dataset it uses."""
-    from bench import claims, data, provenance, store
+    from bench import claims, data, live, provenance, store
 
     device = provenance.resolve_device(args.device)
     dataset = data.load(args.dataset or profile.dataset, args.data_dir, train_samples, profile.test_samples)
     results = args.results or default_results(profile.name)
     store.check_folder(results, provenance.code(), (dataset.name, data.RECALL), profile.name)
+    live.remove_dead(results)
     claims.remove_stale(results)
     print(f"dataset {dataset.name}: {dataset.source} ({len(dataset.y_train)} train / {len(dataset.y_test)} test)"
           + (f" [{dataset.note}]" if dataset.note else ""), file=sys.stderr)
@@ -262,7 +263,7 @@ def stored_grid(args, profile) -> list:
 
 def control_runs(runs: list, dataset, results: Path, device: str, control: str) -> tuple[list, Path]:
     """The control runs of the grid's stored runs, and the folder they go to (refused like any results folder)."""
-    from bench import claims, provenance, store, sweep
+    from bench import claims, live, provenance, store, sweep
     from bench import data as datasets
 
     controlled = sweep.controls_of(runs, dataset, results, provenance.device_kind(device), control)
@@ -274,6 +275,7 @@ def control_runs(runs: list, dataset, results: Path, device: str, control: str) 
               "(--epochs, --dataset) and are left out", file=sys.stderr)
     folder = results / store.CONTROLS_FOLDER
     store.check_folder(folder, provenance.code(), (dataset.name, datasets.RECALL))
+    live.remove_dead(folder)
     claims.remove_stale(folder)
     return controlled, folder
 

@@ -43,27 +43,43 @@ def report(results: Path, done: int, total: int, rebuilding: bool = False) -> No
     path = status_path(results)
     path.parent.mkdir(exist_ok=True)
     tmp = path.with_suffix(".writing")
-    tmp.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "done": done, "total": total,
-                               "updated": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                               "rebuilding": rebuilding}), encoding="utf-8")
+    updated = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    tmp.write_text(json.dumps({"done": done, "total": total, "updated": updated, "rebuilding": rebuilding}),
+                   encoding="utf-8")
     os.replace(tmp, path)
 
 
 def sweeps(results: Path) -> list[Status]:
-    """The status of every live sweep of the folder (one whose process died, or that has not written its status for
-    claims.STALE_AFTER seconds, is not)."""
+    """The status of every live sweep of the folder (see alive)."""
     found = []
     for path in sorted(store.partial_folder(Path(results)).glob("sweep-*.json")):
         try:
             saved = json.loads(path.read_text(encoding="utf-8"))
             status = Status(int(saved["done"]), int(saved["total"]), str(saved["updated"]), bool(saved["rebuilding"]))
-            dead = saved["host"] == socket.gethostname() and not store.process_alive(int(saved["pid"]))
-            age = time.time() - path.stat().st_mtime
         except (OSError, ValueError, KeyError, TypeError):  # gone meanwhile, or not a status this code wrote
             continue
-        if not dead and age <= claims.STALE_AFTER:
+        if alive(path):
             found.append(status)
     return found
+
+
+def alive(path: Path) -> bool:
+    """Whether the sweep a status file names (sweep-HOST-PID.*) runs: not when its process has died on this host, it
+    has not written its status for claims.STALE_AFTER seconds (a dead machine), or the name is not one it writes."""
+    host, _, pid = path.name.removeprefix("sweep-").removesuffix(".json").removesuffix(".writing").rpartition("-")
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    dead = not pid.isdigit() or (host == socket.gethostname() and not store.process_alive(int(pid)))
+    return not dead and age <= claims.STALE_AFTER
+
+
+def remove_dead(results: Path) -> None:
+    """Delete the status files of sweeps that died: one killed outright could not remove its own."""
+    for path in store.partial_folder(Path(results)).glob("sweep-*"):
+        if not alive(path):
+            path.unlink(missing_ok=True)
 
 
 @dataclass
