@@ -41,10 +41,13 @@ def stale(path: Path) -> bool:
         return True
     if held is None:
         return age > 60  # a claim being written is empty for a moment
-    host, pid = held
-    if host == socket.gethostname() and not store.process_alive(pid):
-        return True
-    return age > STALE_AFTER
+    return gone(*held, age)
+
+
+def gone(host: str, pid: int, age: float) -> bool:
+    """Whether the process that wrote a file `age` seconds ago is gone: dead on this host, or silent for
+    STALE_AFTER seconds (a dead machine). Claims and sweeps' status files (bench.live) are judged by it."""
+    return (host == socket.gethostname() and not store.process_alive(pid)) or age > STALE_AFTER
 
 
 def remove_stale(results: Path) -> None:

@@ -71,8 +71,7 @@ def alive(path: Path) -> bool:
         age = time.time() - path.stat().st_mtime
     except FileNotFoundError:
         return False
-    dead = not pid.isdigit() or (host == socket.gethostname() and not store.process_alive(int(pid)))
-    return not dead and age <= claims.STALE_AFTER
+    return pid.isdigit() and not claims.gone(host, int(pid), age)
 
 
 def remove_dead(results: Path) -> None:
