@@ -146,6 +146,7 @@ def ended(results: Path, site: Site | None = None) -> None:
         site.stop()
     path = status_path(results)
     path.unlink(missing_ok=True)
+    path.with_suffix(".writing").unlink(missing_ok=True)  # a stop signal came while report() wrote it
     try:
         path.parent.rmdir()
     except OSError:

@@ -7,6 +7,7 @@ writer, after it wrote half a file.
 """
 
 import json
+import os
 import re
 import resource
 import shutil
@@ -138,6 +139,24 @@ def test_an_interrupt_between_claiming_runs_and_holding_them_leaves_no_claim(tmp
     folder = tmp_path / "results"
     assert bench_main([*SWEEP, "--results", str(folder)]) == 130
     assert litter(folder) == [] and store.run_files(folder) == []
+
+
+def test_an_interrupt_while_the_sweep_writes_its_status_leaves_no_status(tmp_path, monkeypatch):
+    from bench import live
+
+    replace, statuses = os.replace, []
+
+    def interrupted(source, target):  # the stop lands between writing the second status and renaming it into place
+        if Path(target).name.startswith("sweep-"):
+            statuses.append(target)
+            if len(statuses) == 2:
+                raise KeyboardInterrupt
+        return replace(source, target)
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    folder = tmp_path / "results"
+    assert bench_main([*SWEEP, "--results", str(folder)]) == 130
+    assert litter(folder) == [] and 1 <= len(store.run_files(folder)) < RUNS
 
 
 def test_two_sweeps_into_one_folder_split_the_work(tmp_path):
