@@ -125,7 +125,8 @@ def report(session: nox.Session) -> None:
     session.log(f"the report is written to {Path(site).resolve() / 'index.html'}: first once the depth scan and the "
                 f"first runs are stored, then again as the sweep ({results}/, resumable) goes on, complete at the end")
     session.run("python", "-m", "bench", "scan", "--profile", "quick", "--results", results)
-    session.run("python", "-m", "bench", "sweep", "--profile", "quick", "--results", results,
+    jobs = "1" if shutil.which("nvidia-smi") else "2"  # two CPU processes: one trains while the other traces
+    session.run("python", "-m", "bench", "sweep", "--profile", "quick", "--results", results, "--jobs", jobs,
                 "--site", site, "--site-results", RESULTS)
 
 

@@ -10,7 +10,8 @@ one with gradbench's thread pools (as python -m bench trains), one with TensorFl
    html, svg, figure data); the same of `report diff` of two such folders at the size nearest 10,000 runs;
 5. the peak resident memory of a quick sweep (a subprocess) and the parquet bytes per run;
 6. the depth scan's time and memory;
-7. the runs per minute of one sweep grid trained locally and through 1 and 2 Dask workers (`--workers`);
+7. the runs per minute of one sweep grid trained by one and two local processes (`--jobs 2`) and through 1 and 2 Dask
+   workers (`--workers`);
 8. what the recorder (bench/recorder.py) costs a user's fit, against plain fit, for an MLP, a conv net and an LSTM.
 Prints a table, writes <out>/benchmark.json and <out>/benchmark.html. It measures; it never fails on a timing.
 """
@@ -76,14 +77,15 @@ FULL = Settings(repeats=5, train_samples=4096, depth=11, width=256, matmul_loops
                 sweep_scenarios="sigmoid,linear,resnet", sweep_depths=None, render_scales=(1, 16, 50, 100),
                 render_repeats=1,
                 throughput_grid=("--scenarios", "sigmoid,relu_he,tanh", "--depths", "2,4,8", "--seeds", "0,1,2"),
-                throughput_repeats=2, sweep_modes=("local", "dask_1", "dask_2"), recorder_repeats=5,
+                throughput_repeats=2, sweep_modes=("local", "jobs_2", "dask_1", "dask_2"), recorder_repeats=5,
                 recorder_epochs=5)
 TINY = Settings(repeats=2, train_samples=256, depth=2, width=32, matmul_loops=20, sweep_profile="smoke",
                 sweep_scenarios="sigmoid", sweep_depths="3", render_scales=(1, 2), render_repeats=1,
                 throughput_grid=("--scenarios", "sigmoid", "--depths", "2", "--seeds", "0,1"), throughput_repeats=1,
                 sweep_modes=("local", "dask_2"), recorder_repeats=1, recorder_epochs=1,
                 tiny=True)
-SWEEP_MODES = {"local": [], "dask_1": ["--workers", "1"], "dask_2": ["--workers", "2"]}  # how a sweep trains
+SWEEP_MODES = {"local": [], "jobs_2": ["--jobs", "2"], "dask_1": ["--workers", "1"],
+               "dask_2": ["--workers", "2"]}  # how a sweep trains
 
 
 class BenchmarkError(Exception):
@@ -448,8 +450,8 @@ def footprint(settings: Settings, work: Path) -> tuple[list[Figure], Path, str]:
 
 
 def throughput(settings: Settings, work: Path) -> list[Figure]:
-    """Runs per minute of one grid trained by a local sweep and through 1 and 2 Dask workers on this machine
-    (`--workers`), start-up included, the modes interleaved in each repeat."""
+    """Runs per minute of one grid trained by a local sweep of one and of two processes (`--jobs 2`) and through 1
+    and 2 Dask workers on this machine (`--workers`), start-up included, the modes interleaved in each repeat."""
     rates: dict[str, list[float]] = {mode: [] for mode in settings.sweep_modes}
     for repeat in range(settings.throughput_repeats):
         for mode, extra in ((m, SWEEP_MODES[m]) for m in settings.sweep_modes):
@@ -459,7 +461,8 @@ def throughput(settings: Settings, work: Path) -> list[Figure]:
             _, seconds = run_measured(command, work / f"throughput-{mode}.log")
             rates[mode].append(len(store.run_files(results)) / seconds * 60)
     runs = len(store.run_files(results))
-    what = {"local": "one process, a cell's seeds side by side", "dask_1": "1 Dask worker (--workers 1)",
+    what = {"local": "one process, a cell's seeds side by side", "jobs_2": "2 such processes (--jobs 2)",
+            "dask_1": "1 Dask worker (--workers 1)",
             "dask_2": "2 Dask workers (--workers 2)"}
     return [Figure(f"sweep_runs_per_min_{mode}", "7 · sweep throughput",
                    f"{settings.sweep_profile} sweep of {runs} runs, {what[mode]}, start-up included", "runs/min",

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import adam, claims, live, provenance, store, train
+from bench import adam, claims, jobs, live, provenance, store, train
 from bench import data as datasets
 from bench.data import Dataset
 from bench.scenarios import NOT_CONFIG, Profile, Scenario
 from bench.train import RunSpec, train_together
 
 SIDE_BY_SIDE = 2  # runs of a cell trained together: 1.2x the samples/s of one at a time on 2 cores, 3 no better
+WAIT = 2.0  # seconds between two looks at the other processes of a --jobs sweep
 
 
 def grid(profile: Profile, scenarios: list[Scenario], depths: list[int] | None, seeds: list[int] | None):
@@ -182,11 +183,13 @@ class Tally:
     trained: int = 0
     stored: int = 0  # found in the folder (also those another sweep finished meanwhile)
     elsewhere: int = 0  # claimed by another live sweep sharing the folder
+    by_others: int = 0  # of those trained, by the other processes of a --jobs sweep
 
     def __str__(self) -> str:
+        jobs = f" ({self.by_others} of them by the other --jobs processes)" if self.by_others else ""
         other = f", {self.elsewhere} being trained by another sweep (run again after it to check)" \
             if self.elsewhere else ""
-        return f"{self.trained} trained, {self.stored} already stored{other}"
+        return f"{self.trained} trained{jobs}, {self.stored} already stored{other}"
 
 
 @dataclass
@@ -227,9 +230,9 @@ def claim_run(planned: Plan, spec: RunSpec, results: Path) -> Path | None:
 
 
 def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: bool = False,
-          site: live.Site | None = None) -> Tally:
+          site: live.Site | None = None, others: jobs.Others | None = None) -> Tally:
     """Train every run neither stored yet nor claimed by another sweep sharing the folder (site: rebuilt as runs
-    are stored)."""
+    are stored; others: the processes of a --jobs sweep, waited for)."""
     planned = plan(runs, data, results, provenance.device_kind(device))
     try:
         stored(planned, results, site)
@@ -246,16 +249,28 @@ def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: b
                     print(summary_line(run, tables), flush=True)
             planned.tally.trained += len(specs)
             stored(planned, results, site)
+        while others and others.running():
+            time.sleep(WAIT)
+            stored(planned, results, site)
     finally:  # Ctrl-C between taking a claim and holding it
         claims.release_own(results)
+        if others:
+            others.stop()
         live.ended(results, site)
+    if others:  # what this command's processes trained: the runs stored since it planned
+        others.check()
+        trained = sum((results / f"{planned.names[id(spec)]}.parquet").exists() for spec in planned.pending)
+        planned.tally = Tally(trained, len(runs) - len(planned.pending), len(planned.pending) - trained,
+                              trained - planned.tally.trained)
     if site:
         site.final()
     return planned.tally
 
 
 def stored(planned: Plan, results: Path, site: live.Site | None) -> None:
-    """Runs were stored: say how far the sweep is beside the folder, and rebuild the site if one is asked for."""
-    live.report(results, planned.progress.done, planned.progress.total, site is not None)
-    if site and planned.progress.done:
-        site.refresh(planned.progress.done, planned.progress.total)
+    """Runs were stored: say how many of the grid's are (by any sweep) beside the folder, and rebuild the site if
+    one is asked for."""
+    done = sum((results / f"{name}.parquet").exists() for name in planned.names.values())
+    live.report(results, done, planned.progress.total, site is not None)
+    if site and done:
+        site.refresh(done, planned.progress.total)

@@ -34,6 +34,8 @@ BAD = [
     (["sweep", "--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"],
      "--scheduler: not allowed with argument --workers"),
     (["sweep", "--workers", "0"], "--workers must be between 1 and 256"),
+    (["sweep", "--jobs", "0"], "--jobs must be between 1 and 64"),
+    (["sweep", "--jobs", "2", "--workers", "2"], "--workers: not allowed with argument --jobs"),
     (["sweep", "--site-results", "results"], "--site-results: names what --site is built from; add --site DIR"),
     (["sweep", "--results", "r", "--site", "r/site"], "--site r/site: the site and the results it is built from (r)"),
     (["sweep", "--site", "results"], "--site results: the site and the results it is built from (results/quick)"),

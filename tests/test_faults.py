@@ -142,8 +142,6 @@ def test_an_interrupt_between_claiming_runs_and_holding_them_leaves_no_claim(tmp
 
 
 def test_an_interrupt_while_the_sweep_writes_its_status_leaves_no_status(tmp_path, monkeypatch):
-    from bench import live
-
     replace, statuses = os.replace, []
 
     def interrupted(source, target):  # the stop lands between writing the second status and renaming it into place
@@ -159,17 +157,23 @@ def test_an_interrupt_while_the_sweep_writes_its_status_leaves_no_status(tmp_pat
     assert litter(folder) == [] and 1 <= len(store.run_files(folder)) < RUNS
 
 
-def test_two_sweeps_into_one_folder_split_the_work(tmp_path):
-    folder = tmp_path / "results"
+def test_a_sweep_of_two_jobs_splits_the_grid_and_trains_the_numbers_of_one_process(tmp_path, uninterrupted):
+    folder = tmp_path / "results"  # two sweeps sharing a folder through the claims: the second started by the first
     argv = ["sweep", "--profile", "smoke", "--scenarios", "sigmoid,relu_he,linear", "--depths", "2,3,4",
-            "--seeds", "0,1", "--results", folder]
-    sweeps = [start("bench", *argv) for _ in range(2)]
-    outputs = [process.communicate(timeout=600) for process in sweeps]
-    assert [process.returncode for process in sweeps] == [0, 0], outputs
-    trained = [line.split()[:6] for out, _ in outputs for line in out.splitlines()]
-    assert len(trained) == 18 and len({tuple(run) for run in trained}) == 18  # each run trained once
-    assert all(out.strip() for out, _ in outputs), "both sweeps trained a share"
+            "--seeds", "0,1", "--jobs", "2", "--results", folder]
+    out, err = start("bench", *argv).communicate(timeout=600)
+    trained = [tuple(line.split()[:6]) for line in out.splitlines()]
+    assert len(trained) == 18 and len(set(trained)) == 18, err  # each run trained once, by one of the two
+    by_others = re.search(r"^18 trained \((\d+) of them by the other --jobs processes\), 0 already stored;", err, re.M)
+    assert by_others and 1 <= int(by_others.group(1)) <= 17, err  # both trained a share
     assert len(store.run_files(folder)) == 18 and litter(folder) == []
+    one = {path.name for path in store.run_files(uninterrupted)}  # SWEEP's runs, trained by one process
+    for path in store.run_files(folder):
+        if path.name not in one:
+            path.unlink()
+    assert len(store.run_files(folder)) == RUNS
+    for kind, expected in tables(uninterrupted).items():
+        pd.testing.assert_frame_equal(tables(folder)[kind], expected, check_exact=True, obj=kind)
 
 
 # -- a full disk ------------------------------------------------------------------------------------------
