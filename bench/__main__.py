@@ -250,7 +250,7 @@ def live_site(args, results: Path):
 
     print(f"the report is built into {args.site.resolve() / 'index.html'} as runs are stored, and at the end",
           file=sys.stderr)
-    return live.Site(Path(args.site_results or results), args.site)
+    return live.Site(Path(args.site_results or results), args.site, waited=args.jobs > 1)
 
 
 def stored_grid(args, profile) -> list:

@@ -4,7 +4,9 @@ Each sweep writes how many of its runs are stored to a status file beside the re
 (store.partial_folder, where a glob of the folder does not see it), and removes it when it ends; a site built
 meanwhile says that a sweep is still training the set (report/sets.py). With `--site`, the sweep also rebuilds
 that site in the background (`python -m report build`, on the CPU time training leaves idle) once runs are stored:
-one build at a time, starting at most every REFRESH_EVERY seconds, stopped when the sweep ends.
+one build at a time, starting at most every REFRESH_EVERY seconds, stopped when the sweep ends. A sweep of several
+processes (--jobs) leaves no CPU time idle, where such a build would starve: there the first process stops training
+for each build instead (at most every WAITED_EVERY seconds) while the others go on.
 """
 
 import json
@@ -21,6 +23,7 @@ from bench import claims, store
 from bench.errors import UserError
 
 REFRESH_EVERY = 60.0  # seconds between the starts of two builds of a sweep's site
+WAITED_EVERY = 150.0  # the same where the sweep waits for each build (--jobs: no CPU time is left idle)
 NICENESS = 19  # where the idle scheduling class is missing: the lowest priority
 
 
@@ -87,6 +90,7 @@ class Site:
 
     results: Path
     out: Path
+    waited: bool = False  # the sweep waits for each build, run at its own priority, instead of training meanwhile
     build: subprocess.Popen | None = None
     log: object = None  # the running build's output
     started: float = float("-inf")
@@ -98,8 +102,11 @@ class Site:
             return
         if self.build:
             self.say_how_it_ended(total)
-        if time.monotonic() - self.started >= REFRESH_EVERY:
+        if time.monotonic() - self.started >= (WAITED_EVERY if self.waited else REFRESH_EVERY):
             self.start(runs)
+            if self.waited:
+                self.build.wait()
+                self.say_how_it_ended(total)
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "report", "build", "--results", str(self.results), "--out", str(self.out)]
@@ -107,7 +114,7 @@ class Site:
     def start(self, runs: int) -> None:
         self.log = tempfile.TemporaryFile()
         self.build = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT,
-                                      preexec_fn=lower_priority)
+                                      preexec_fn=None if self.waited else lower_priority)
         self.started, self.runs = time.monotonic(), runs
 
     def final(self) -> None:
