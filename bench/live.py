@@ -23,7 +23,7 @@ from bench import claims, store
 from bench.errors import UserError
 
 REFRESH_EVERY = 60.0  # seconds between the starts of two builds of a sweep's site
-WAITED_EVERY = 150.0  # the same where the sweep waits for each build (--jobs: no CPU time is left idle)
+WAITED_EVERY = 180.0  # the same where the sweep waits for each build (--jobs: no CPU time is left idle)
 NICENESS = 19  # where the idle scheduling class is missing: the lowest priority
 
 

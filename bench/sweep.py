@@ -236,19 +236,14 @@ def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: b
     planned = plan(runs, data, results, provenance.device_kind(device))
     try:
         stored(planned, results, site)
-        for group in side_by_side(planned.pending):
-            mine = [(spec, claim) for spec in group if (claim := claim_run(planned, spec, results))]
-            if not mine:
-                continue
-            specs, held = [spec for spec, _ in mine], [claim for _, claim in mine]
-            planned.progress.start(specs)
-            started = time.perf_counter()
-            with claims.kept(held):
-                for run, tables in execute(specs, data, results, device, xla):
-                    planned.progress.finish((time.perf_counter() - started) / len(specs))
-                    print(summary_line(run, tables), flush=True)
-            planned.tally.trained += len(specs)
-            stored(planned, results, site)
+        for unit in graph_units(side_by_side(planned.pending)):
+            claimed = {id(spec): claim for group in unit for spec in group
+                       if (claim := claim_run(planned, spec, results))}
+            with claims.kept(list(claimed.values())):
+                for specs in ([spec for spec in group if id(spec) in claimed] for group in unit):
+                    if specs:
+                        train_group(planned, specs, data, results, device, xla)
+                        stored(planned, results, site)
         while others and others.running():
             time.sleep(WAIT)
             stored(planned, results, site)
@@ -265,6 +260,28 @@ def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: b
     if site:
         site.final()
     return planned.tally
+
+
+def graph_units(groups: list[list[RunSpec]]) -> list[list[list[RunSpec]]]:
+    """Consecutive groups that train with the same compiled graphs (same_graphs): a sweep claims such a unit whole,
+    so that the processes of a --jobs sweep never trace the same graphs twice."""
+    units: list[list[list[RunSpec]]] = []
+    for group in groups:
+        if units and same_graphs(units[-1][0][0]) == same_graphs(group[0]):
+            units[-1].append(group)
+        else:
+            units.append([group])
+    return units
+
+
+def train_group(planned: Plan, specs: list[RunSpec], data: Dataset, results: Path, device: str, xla: bool) -> None:
+    """Train claimed runs of one cell side by side, store them and say so."""
+    planned.progress.start(specs)
+    started = time.perf_counter()
+    for run, tables in execute(specs, data, results, device, xla):
+        planned.progress.finish((time.perf_counter() - started) / len(specs))
+        print(summary_line(run, tables), flush=True)
+    planned.tally.trained += len(specs)
 
 
 def stored(planned: Plan, results: Path, site: live.Site | None) -> None:

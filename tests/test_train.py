@@ -158,3 +158,7 @@ def test_a_sweep_trains_the_cells_that_share_graphs_one_after_the_other():
     assert order.index(("relu_he", 2, 2)) == order.index(("relu_glorot", 2, 1)) + 1
     assert order.index(("lstm_forget_bias", 50, 2)) == order.index(("lstm", 50, 1)) + 1
     assert sum(map(len, groups)) == 3 * 2 * len(names)
+    units = [[(g[0].scenario.name, len(g)) for g in unit] for unit in sweep.graph_units(groups)]
+    assert units[0] == [("sigmoid", 2), ("sigmoid", 1), ("sigmoid_large_init", 2), ("sigmoid_large_init", 1)]
+    assert [("linear", 2), ("linear", 1)] in units  # linear_large_init is not in the grid
+    assert sum(len(g) for unit in sweep.graph_units(groups) for g in unit) == 3 * 2 * len(names)
