@@ -131,7 +131,7 @@ def make_parser() -> Parser:
                             "is faster)")
     where.add_argument("--jobs", type=one_integer("--jobs", 1, 64), default=1,
                        help="train in N processes of this machine, which share the grid (while one traces a cell's "
-                            "graphs another trains: 2 on 2 cores store the quick profile about 12%% sooner); the "
+                            "graphs another trains: 2 on 2 cores store the quick profile 18%% sooner); the "
                             "same numbers")
     sweep.add_argument("--site", type=folder_argument, metavar="DIR",
                        help="build the report into DIR as runs are stored (in the background, every minute at most) "

@@ -160,13 +160,16 @@ def test_an_interrupt_while_the_sweep_writes_its_status_leaves_no_status(tmp_pat
 def test_a_sweep_of_two_jobs_splits_the_grid_and_trains_the_numbers_of_one_process(tmp_path, uninterrupted):
     folder = tmp_path / "results"  # two sweeps sharing a folder through the claims: the second started by the first
     argv = ["sweep", "--profile", "smoke", "--scenarios", "sigmoid,relu_he,linear", "--depths", "2,3,4",
-            "--seeds", "0,1", "--jobs", "2", "--results", folder]
+            "--seeds", "0,1", "--jobs", "2", "--results", folder, "--site", tmp_path / "site"]
     out, err = start("bench", *argv).communicate(timeout=600)
-    trained = [tuple(line.split()[:6]) for line in out.splitlines()]
+    trained = [tuple(line.split()[:6]) for line in out.splitlines() if " depth " in line]  # not the site's path
     assert len(trained) == 18 and len(set(trained)) == 18, err  # each run trained once, by one of the two
     by_others = re.search(r"^18 trained \((\d+) of them by the other --jobs processes\), 0 already stored;", err, re.M)
     assert by_others and 1 <= int(by_others.group(1)) <= 17, err  # both trained a share
     assert len(store.run_files(folder)) == 18 and litter(folder) == []
+    assert re.search(r"^site rebuilt \(\d+ of 18 runs done when it started\)", err, re.M), err  # the first process
+    index = (tmp_path / "site" / "index.html").read_text()  # waited for a build as the others trained, then the last
+    assert "18 runs" in index and "still training" not in index
     one = {path.name for path in store.run_files(uninterrupted)}  # SWEEP's runs, trained by one process
     for path in store.run_files(folder):
         if path.name not in one:
