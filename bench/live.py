@@ -47,9 +47,12 @@ def report(results: Path, done: int, total: int, rebuilding: bool = False) -> No
     path.parent.mkdir(exist_ok=True)
     tmp = path.with_suffix(".writing")
     updated = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    tmp.write_text(json.dumps({"done": done, "total": total, "updated": updated, "rebuilding": rebuilding}),
-                   encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps({"done": done, "total": total, "updated": updated, "rebuilding": rebuilding}),
+                       encoding="utf-8")
+        os.replace(tmp, path)
+    finally:  # also when a stop signal lands between the write and the rename
+        tmp.unlink(missing_ok=True)
 
 
 def sweeps(results: Path) -> list[Status]:
@@ -153,7 +156,6 @@ def ended(results: Path, site: Site | None = None) -> None:
         site.stop()
     path = status_path(results)
     path.unlink(missing_ok=True)
-    path.with_suffix(".writing").unlink(missing_ok=True)  # a stop signal came while report() wrote it
     try:
         path.parent.rmdir()
     except OSError:
