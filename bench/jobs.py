@@ -14,6 +14,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 
+from bench import live
 from bench.errors import UserError
 
 
@@ -55,10 +56,8 @@ class Others:
         """After they ended: refuse to go on if one failed, with its last line."""
         for process, log in zip(self.processes, self.logs):
             if process.returncode:
-                log.seek(0)
-                lines = log.read().decode(errors="replace").strip().splitlines() or ["no output"]
-                raise UserError(f"--jobs: a sweep process failed (exit {process.returncode}): {lines[-1]}; the runs "
-                                "stored are kept, run the same command again to train the rest")
+                raise UserError(f"--jobs: a sweep process failed (exit {process.returncode}): {live.last_line(log)}; "
+                                "the runs stored are kept, run the same command again to train the rest")
 
 
 def start(args, count: int) -> Others:

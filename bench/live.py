@@ -129,13 +129,11 @@ class Site:
                             f"python -m report build --results {self.results} --out {self.out} builds it")
 
     def say_how_it_ended(self, total: int) -> None:
-        self.log.seek(0)
-        lines = self.log.read().decode(errors="replace").strip().splitlines() or ["no output"]
         if self.build.returncode == 0:
             print(f"site rebuilt ({self.runs} of {total} runs done when it started): "
                   f"{(self.out / 'index.html').resolve()}", file=sys.stderr)
         else:
-            print(f"site not rebuilt: {lines[-1]}", file=sys.stderr)
+            print(f"site not rebuilt: {last_line(self.log)}", file=sys.stderr)
         self.log.close()
         self.build = None
 
@@ -160,6 +158,12 @@ def ended(results: Path, site: Site | None = None) -> None:
         path.parent.rmdir()
     except OSError:
         pass
+
+
+def last_line(log) -> str:
+    """The last line a child process wrote to its temporary log file."""
+    log.seek(0)
+    return (log.read().decode(errors="replace").strip().splitlines() or ["no output"])[-1]
 
 
 def lower_priority() -> None:
