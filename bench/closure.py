@@ -97,9 +97,15 @@ def closure(modules: Iterable[str]) -> list[str]:
 
 
 @cache
+def module_code(module: str) -> str:
+    """One project module's code_of, parsed once per process: a build hashes many closures that share modules."""
+    return code_of(source_file(module).read_text(encoding="utf-8"))
+
+
+@cache
 def code_hash(*modules: str) -> str:
     """A hash of the code of the modules' closure (not its comments): equal, then they compute what they did."""
     digest = hashlib.sha256()
     for module in closure(modules):
-        digest.update(f"{module}\0{code_of(source_file(module).read_text(encoding='utf-8'))}\0".encode())
+        digest.update(f"{module}\0{module_code(module)}\0".encode())
     return digest.hexdigest()[:16]

@@ -248,6 +248,11 @@ UNREADABLE = (pa.ArrowException, OSError, UnicodeDecodeError)
 
 def read_info(path: Path, kind: str = "run", what: str = "result") -> dict:
     """The `kind` dict (run, scan) of one file's metadata; refuses foreign files and other schema versions."""
+    return opened(path, kind, what)[0]
+
+
+def opened(path: Path, kind: str, what: str) -> tuple[dict, pq.ParquetFile]:
+    """read_info's dict and the file's reader (parquet_file's), its checks passed."""
     try:
         raw = path.read_bytes()
         file = parquet_file(raw, kind)
@@ -272,7 +277,7 @@ def read_info(path: Path, kind: str = "run", what: str = "result") -> dict:
     problem = damage(raw, info, kind, rows) or (kind == "run" and mislabelled(file, info["run"]))
     if problem:
         raise StoreError(f"{path}: {problem}; this file cannot be trusted: move it away and {measure_again(kind)}")
-    return info[kind]
+    return info[kind], file
 
 
 def parquet_file(raw: bytes, kind: str) -> pq.ParquetFile:
@@ -431,12 +436,25 @@ def refuse_copies(files: list[Path], runs: pd.DataFrame) -> None:
         raise StoreError(f"{files[0].parent}: {names} hold the same run {first}; delete the copies")
 
 
-def read_arrow(path: Path, expected: list[str], columns: list[str] | None = None, kind: str = "run") -> pa.Table:
-    """A file's rows (of these columns, else all); a file whose metadata reads but whose data does not, or lacks
-    expected columns, is a StoreError naming it. A run file written before a statistic was declared reads it as
-    missing (null): a new statistic is an additive change of the schema."""
+def read_run(path: Path, columns: list[str]) -> tuple[dict, pa.Table]:
+    """A run file's metadata (read_metadata) and rows of these columns (read_arrow), from one read of it; its run
+    keys' columns (RUN_KEYS) filled from the metadata, which its rows were checked to agree with."""
+    run, file = opened(path, "run", "result")
+    table = read_arrow(path, schema().names, [c for c in columns if c not in RUN_KEYS], file=file)
+    for index, name in enumerate(columns):
+        if name in RUN_KEYS:
+            table = table.add_column(index, schema().field(name), pa.repeat(pa.scalar(run[name], RUN_KEYS[name]),
+                                                                            len(table)))
+    return run, table
+
+
+def read_arrow(path: Path, expected: list[str], columns: list[str] | None = None, kind: str = "run",
+               file: pq.ParquetFile | None = None) -> pa.Table:
+    """A file's rows (of these columns, else all), through `file` if it is open; a file whose metadata reads but
+    whose data does not, or lacks expected columns, is a StoreError naming it. A run file written before a statistic
+    was declared reads it as missing (null): a new statistic is an additive change of the schema."""
     try:
-        with pq.ParquetFile(path) as file:  # lighter than read_table for one file
+        with file or pq.ParquetFile(path) as file:  # lighter than read_table for one file
             found = file.schema_arrow  # built anew on each access
             names = set(found.names)
             optional = STATISTIC_COLUMNS if kind == "run" else set()

@@ -112,14 +112,15 @@ def write_cache(path: Path, entries: dict[str, tuple]) -> None:
 def summarise(paths: list[Path], compare: bool = False) -> list[Summary]:
     """The summary of each file, in order, with compare also what a diff compares of it, from the same read (a
     worker's task)."""
-    metas = [store.read_metadata(p) for p in paths]
-    runs = pd.DataFrame(metas)
+    # the digest covers every column of every kind; a build reads run_rows' columns only: not the histograms, nor
+    # the statistics it does not summarise
+    metas, read = zip(*(store.read_run(p, store.schema().names if compare else ROW_COLUMNS) for p in paths))
+    runs = pd.DataFrame(list(metas))
     store.refuse_copies(paths, runs)
-    if compare:  # the digest covers every column of every kind
-        tables = store.split_kinds([store.read_arrow(p, store.schema().names) for p in paths])
-    else:  # run_rows' columns only: not the histograms, nor the statistics it does not summarise
-        read = [store.read_arrow(p, store.schema().names, ROW_COLUMNS) for p in paths]
-        tables = {"histogram": store.kind_frame("histogram", []), **store.split_kinds(read, tuple(ROW_INPUTS),
+    if compare:
+        tables = store.split_kinds(list(read))
+    else:
+        tables = {"histogram": store.kind_frame("histogram", []), **store.split_kinds(list(read), tuple(ROW_INPUTS),
                                                                                       ROW_INPUTS)}
     rows = run_rows(store.Results(runs=runs, **tables)).to_dict("records")
     if not compare:

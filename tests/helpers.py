@@ -202,4 +202,5 @@ def closure_changed() -> None:
     from bench import closure
 
     closure.imports.cache_clear()
+    closure.module_code.cache_clear()
     closure.code_hash.cache_clear()

@@ -179,12 +179,16 @@ def spikes(steps: np.ndarray, losses: np.ndarray) -> list[tuple[int, float, floa
 
 
 def row_medians(rows: np.ndarray) -> np.ndarray:
-    """np.nanmedian of each row, NaN for a row of NaN; a row without NaN by np.median, the same value faster."""
-    missing = np.isnan(rows)
-    full, some = ~missing.any(axis=1), ~missing.all(axis=1)
-    medians = np.full(len(rows), np.nan)
+    """np.nanmedian of each row, NaN for a row of NaN, the same values faster: a row without NaN by np.median, the
+    others sorted (NaN last), the mean of their middle finite values."""
+    full = ~np.isnan(rows).any(axis=1)
+    medians = np.empty(len(rows))
     medians[full] = np.median(rows[full], axis=1, overwrite_input=True)  # rows[full]: a copy
-    medians[some & ~full] = np.nanmedian(rows[some & ~full], axis=1)
+    partial = np.sort(rows[~full], axis=1)
+    count = (~np.isnan(partial)).sum(axis=1)
+    row = np.arange(len(partial))
+    middle = (partial[row, np.maximum(count - 1, 0) // 2] + partial[row, count // 2]) / 2  # NaN for a row of NaN
+    medians[~full] = middle
     return medians
 
 
