@@ -15,7 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import pytest  # noqa: E402
 from filelock import FileLock  # noqa: E402
 
-from bench import data, train  # noqa: E402
+from bench import data, store, train  # noqa: E402
 from bench.scenarios import PROFILES  # noqa: E402
 from tests.helpers import SETS, SITE_FOLDER, closure_changed, run_cli, sets_root, sweep_smoke  # noqa: E402
 
@@ -52,15 +52,16 @@ def synthetic():
 
 
 @pytest.fixture(scope="session")
-def smoke_results(tmp_path_factory):
-    """A real sweep: the article's four MLP scenarios at small depth, two seeds."""
-    from bench.__main__ import main
+def smoke_results(results, tmp_path_factory):
+    """A folder of real runs and nothing else: the article's four MLP scenarios at depth 3, two seeds (results' runs
+    of that depth, copied without its depth scan)."""
+    def copy(folder):
+        folder.mkdir(parents=True)
+        for path in results.glob("*-d3-*.parquet"):
+            shutil.copy2(path, folder / path.name)
+        assert len(store.run_files(folder)) == 8
 
-    def sweep(folder):
-        assert main(["sweep", "--profile", "smoke", "--results", str(folder), "--scenarios",
-                     "sigmoid,relu_he,linear,linear_clipnorm", "--depths", "4", "--seeds", "0,1"]) == 0
-
-    return made_once(tmp_path_factory, "results", sweep)
+    return made_once(tmp_path_factory, "smoke-d3", lambda folder: copy(folder / "runs")) / "runs"
 
 
 @pytest.fixture(scope="session")
@@ -104,7 +105,6 @@ def pair_sweep(tiny_results, tmp_path_factory):
     those cells (a run does not depend on the other cells of its sweep), copied from it. Read-only: the diff, floor
     and fault tests copy it into a folder of their own (named for the TensorFlow version it stands for) before they
     add to it."""
-    from bench import store
 
     def copy(folder):
         folder.mkdir(parents=True)

@@ -197,6 +197,13 @@ def sets_root(results: Path, root: Path) -> Path:
     return root
 
 
+def site_copy(site: Path, out: Path) -> Path:
+    """A copy at out of a site a build made, as if built there (a build marks its folder with the folder's name)."""
+    assert out.name == site.name
+    shutil.copytree(site, out)
+    return out
+
+
 def closure_changed() -> None:
     """Forget bench.closure's cached imports and hashes: a test edited the code they were computed from."""
     from bench import closure

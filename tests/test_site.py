@@ -40,6 +40,7 @@ from tests.helpers import (
     parse,
     run_cli,
     sets_root,
+    site_copy,
 )
 
 
@@ -242,6 +243,15 @@ def one_run(results, tmp_path) -> Path:
     return folder
 
 
+@pytest.fixture(scope="module")
+def one_run_site(results, tmp_path_factory) -> Path:
+    """one_run's site, built once for the tests that only need a site a build made (they copy it)."""
+    folder = tmp_path_factory.mktemp("one-run-site")
+    (folder / "one-run").mkdir()
+    shutil.copy(sorted(results.glob("sigmoid-*.parquet"))[0], folder / "one-run")
+    return site.build(folder / "one-run", folder / "site", built_at=BUILT_AT).parent
+
+
 def test_data_derived_strings_are_escaped(one_run, tmp_path):
     path = next(one_run.glob("*.parquet"))
     table = pq.read_table(path)
@@ -296,9 +306,8 @@ def test_cli_refuses_to_overwrite_a_folder_that_is_not_a_site(results, tmp_path)
     assert (tmp_path / "keep.txt").read_text() == "mine"
 
 
-def test_rebuilding_replaces_what_builds_wrote_and_keeps_the_users_files(one_run, tmp_path):
-    out = tmp_path / "site"
-    site.build(one_run, out, built_at=BUILT_AT)
+def test_rebuilding_replaces_what_builds_wrote_and_keeps_the_users_files(one_run, one_run_site, tmp_path):
+    out = site_copy(one_run_site, tmp_path / "site")
     (out / "stale.html").write_text("old")  # as if an earlier build had written it
     with (out / publish.MARKER).open("a") as marker:
         marker.write("stale.html\n")
@@ -325,9 +334,8 @@ def test_a_build_removes_what_killed_builds_left_beside_the_site(one_run, tmp_pa
 
 
 @pytest.mark.parametrize("layout", ["results inside the site", "site inside the results", "the same folder"])
-def test_cli_refuses_a_site_folder_that_holds_or_lies_in_the_results(one_run, tmp_path, layout):
-    out = tmp_path / "site"
-    site.build(one_run, out, built_at=BUILT_AT)
+def test_cli_refuses_a_site_folder_that_holds_or_lies_in_the_results(one_run, one_run_site, tmp_path, layout):
+    out = site_copy(one_run_site, tmp_path / "site")
     results = {"results inside the site": out / "results", "site inside the results": tmp_path / "results",
                "the same folder": out}[layout]
     if results != out:
@@ -338,9 +346,8 @@ def test_cli_refuses_a_site_folder_that_holds_or_lies_in_the_results(one_run, tm
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before  # nothing written or deleted
 
 
-def test_rebuilding_keeps_the_benchmark_page_and_links_it(one_run, tmp_path):
-    out = tmp_path / "site"
-    site.build(one_run, out, built_at=BUILT_AT)
+def test_rebuilding_keeps_the_benchmark_page_and_links_it(one_run, one_run_site, tmp_path):
+    out = site_copy(one_run_site, tmp_path / "site")
     assert "Not measured for this site" in (out / "index.html").read_text()
     (out / "benchmark.json").write_text("{}")
     page = publish.AddedPage("benchmark.html", "Benchmark", "measured 2026-01-02 03:04:05 UTC on Test CPU",
