@@ -17,7 +17,15 @@ from filelock import FileLock  # noqa: E402
 
 from bench import data, store, train  # noqa: E402
 from bench.scenarios import PROFILES  # noqa: E402
-from tests.helpers import SETS, SITE_FOLDER, closure_changed, run_cli, sets_root, sweep_smoke  # noqa: E402
+from tests.helpers import (  # noqa: E402
+    SETS,
+    SITE_FOLDER,
+    SMOKE_SCENARIOS,
+    SMOKE_SEEDS,
+    closure_changed,
+    run_cli,
+    sets_root,
+)
 
 train.configure_threads()  # as python -m bench does, before TensorFlow starts its thread pools
 
@@ -66,8 +74,16 @@ def smoke_results(results, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def results(tmp_path_factory) -> Path:
-    """The smoke sweep the site tests read (tests/helpers.py's sweep_smoke, with its depth scan)."""
-    return made_once(tmp_path_factory, "smoke-results", sweep_smoke)
+    """The smoke sweep the site tests read: the article's four MLP scenarios at the smoke depths, seeds 0 and 1, with
+    its depth scan."""
+    from bench.__main__ import main
+
+    def sweep(folder):
+        assert main(["sweep", "--profile", "smoke", "--results", str(folder), "--scenarios", SMOKE_SCENARIOS,
+                     "--seeds", ",".join(map(str, SMOKE_SEEDS))]) == 0
+        assert main(["scan", "--profile", "smoke", "--results", str(folder)]) == 0
+
+    return made_once(tmp_path_factory, "smoke-results", sweep)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
-"""Plain helpers several test modules share (their fixtures are in conftest.py): the smoke sweep the site tests
-read, the report CLI, an HTML page's links and tags, a site served in this process, and planted copies of a
-results folder."""
+"""Plain helpers several test modules share (their fixtures are in conftest.py): the smoke sweep's grid, the report
+CLI, an HTML page's links and tags, a site served in this process, planted copies of a results folder and copies of
+a built site."""
 
 import json
 import shutil
@@ -20,34 +20,10 @@ from bench import store
 from report import serve
 
 ROOT = Path(__file__).resolve().parent.parent
-SMOKE_SCENARIOS = "sigmoid,relu_he,linear,linear_clipnorm"
+SMOKE_SCENARIOS = "sigmoid,relu_he,linear,linear_clipnorm"  # conftest's results: the smoke sweep the site tests read
 SMOKE_SEEDS = [0, 1]
 BUILT_AT = "2000-01-01 00:00:00 UTC"
 SITE_FOLDER = "site"  # under pytest's base temp folder: conftest's built site
-
-
-def sweep_smoke(folder: Path) -> Path:
-    """Run (or resume: finished runs are skipped) the smoke sweep that the site tests read."""
-    command = [
-        sys.executable,
-        "-m",
-        "bench",
-        "sweep",
-        "--profile",
-        "smoke",
-        "--results",
-        str(folder),
-        "--scenarios",
-        SMOKE_SCENARIOS,
-        "--seeds",
-        ",".join(map(str, SMOKE_SEEDS)),
-    ]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1800)
-    assert done.returncode == 0, f"bench sweep failed:\n{done.stderr[-3000:]}"
-    scan = [sys.executable, "-m", "bench", "scan", "--profile", "smoke", "--results", str(folder)]
-    done = subprocess.run(scan, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"bench scan failed:\n{done.stderr[-3000:]}"
-    return folder
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -20,17 +20,18 @@ BAND_STATS = ["median", "min", "max", "n", "n_nonfinite"]
 
 def delta_ratios(layer: pd.DataFrame, keys: tuple[str, ...] = ("run_id", "step")) -> pd.DataFrame:
     """keys, ratio = delta_norm of the first hidden layer / that of the last hidden layer, per keys group
-    (a run's step; or, for the depth scan, a scenario, depth and seed)."""
+    (a run's step; or, for the depth scan, a scenario, depth and seed), in key order."""
     keys = list(keys)
-    hidden = layer[layer["layer_role"] == "hidden"]
-    if hidden.empty:
-        return pd.DataFrame({**{k: pd.Series(dtype=object) for k in keys}, "ratio": pd.Series(dtype=float)})
-    layers = hidden.groupby(keys, sort=False)["layer"]
-    first = hidden[hidden["layer"] == layers.transform("min")].sort_values(keys)  # one row per group, in key order
-    last = hidden[hidden["layer"] == layers.transform("max")].sort_values(keys)
+    hidden = layer[layer["layer_role"] == "hidden"].sort_values([*keys, "layer"])
+    first, last = group_bounds(*(hidden[k].to_numpy() for k in keys))
+    ratio = first_over_last(hidden["delta_norm"].to_numpy(), first, last)
+    return hidden[keys].iloc[first].assign(ratio=ratio).reset_index(drop=True)
+
+
+def first_over_last(norms: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """Each group's norm at its first row over that at its last (rows: a group's hidden layers in order)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = first["delta_norm"].to_numpy(float) / last["delta_norm"].to_numpy(float)
-    return first[keys].assign(ratio=ratio).reset_index(drop=True)
+        return norms[first].astype(float) / norms[last].astype(float)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,12 @@ def group_starts(*keys: np.ndarray) -> np.ndarray:
     return np.flatnonzero(changed)
 
 
+def group_bounds(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first, last): where each group of equal keys begins and ends, in rows sorted by them."""
+    first = group_starts(*keys)
+    return first, np.r_[first[1:], len(keys[0])][: len(first)] - 1
+
+
 def in_order(*keys: np.ndarray) -> bool:
     """Whether rows are sorted by these keys, the first first."""
     pairs = max(len(keys[0]) - 1, 0)
@@ -91,19 +98,11 @@ def in_order(*keys: np.ndarray) -> bool:
     return bool((before | tied).all())
 
 
-def step_rows(hidden: Hidden) -> tuple[np.ndarray, np.ndarray]:
-    """(first, last): each logged step's first and last hidden row, of each run, in order."""
-    first = group_starts(hidden.rows["run"].to_numpy(), hidden.rows["step"].to_numpy())
-    return first, np.r_[first[1:], len(hidden.rows)] - 1
-
-
 def delta_ratio_steps(hidden: Hidden, norms: np.ndarray) -> pd.DataFrame:
     """delta_ratios of each run's steps from its hidden rows (norms: their delta_norm or path_norms()): run (its
     index), ratio, in step order."""
-    first, last = step_rows(hidden)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = norms[first].astype(float) / norms[last].astype(float)
-    return pd.DataFrame({"run": hidden.rows["run"].to_numpy()[first], "ratio": ratio})
+    first, last = group_bounds(hidden.rows["run"].to_numpy(), hidden.rows["step"].to_numpy())  # a run's steps
+    return pd.DataFrame({"run": hidden.rows["run"].to_numpy()[first], "ratio": first_over_last(norms, first, last)})
 
 
 def path_norms(hidden: Hidden, runs: pd.DataFrame) -> np.ndarray:
