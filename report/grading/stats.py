@@ -208,7 +208,7 @@ def step_summary(step: pd.DataFrame) -> pd.DataFrame:
     """Per run: gradient-norm growth (before clipping, and as applied), clipping frequency, loss windows and spans,
     spikes, first non-finite step."""
 
-    def summarise(rows: Mapping[str, np.ndarray]) -> pd.Series:
+    def summarise(rows: Mapping[str, np.ndarray]) -> dict:
         norms, applied, losses, clipped = (rows[c] for c in ("grad_norm", "grad_norm_clipped", "loss", "clipped"))
         steps, epochs = rows["step"].astype(int), rows["epoch"]
         early_rows, late_rows = windows(steps)
@@ -217,7 +217,7 @@ def step_summary(step: pd.DataFrame) -> pd.DataFrame:
         peak = norms[good].max() if good.any() else np.nan
         bad = ~(good & np.isfinite(losses))
         over = np.flatnonzero(norms > threshold("exploding_growth") * early) if early > 0 else []
-        return pd.Series({
+        return {
             "grad_norm_early": early,
             "grad_norm_max": peak,
             "grad_norm_max_epoch": epochs[np.flatnonzero(norms == peak)[0]] if good.any() else np.nan,
@@ -235,7 +235,7 @@ def step_summary(step: pd.DataFrame) -> pd.DataFrame:
             "logged_steps": len(steps),
             "steps_trained": int(steps.max()) + 1,
             "first_nonfinite_step": float(steps[bad].min()) if bad.any() else np.nan,
-        })  # fmt: skip
+        }  # fmt: skip
 
     ordered = step.sort_values(["run_id", "step"])
     numbers = {c: pd.to_numeric(ordered[c], errors="coerce").to_numpy(dtype=float)
@@ -267,17 +267,16 @@ def forget_gates(time: pd.DataFrame) -> pd.DataFrame:
 
 
 def per_run(run_ids: pd.Series, columns: Mapping[str, np.ndarray],
-            summarise: Callable[[Mapping[str, np.ndarray]], pd.Series]) -> pd.DataFrame:
-    """summarise() applied to each run's values of these columns (rows sorted by run); an empty frame indexed by
-    run_id when there are none."""
+            summarise: Callable[[Mapping[str, np.ndarray]], dict]) -> pd.DataFrame:
+    """summarise() applied to each run's values of these columns (rows sorted by run), its values kept as they are
+    (objects); an empty frame indexed by run_id when there are none."""
     if run_ids.empty:
         return pd.DataFrame(index=pd.Index([], name="run_id"))
     ids = run_ids.to_numpy()
     starts = group_starts(ids)
-    return pd.DataFrame({
-        ids[start]: summarise({name: values[start:stop] for name, values in columns.items()})
-        for start, stop in zip(starts, np.r_[starts[1:], len(ids)])
-    }).T.rename_axis("run_id")  # fmt: skip
+    rows = [summarise({name: values[start:stop] for name, values in columns.items()})
+            for start, stop in zip(starts, np.r_[starts[1:], len(ids)])]
+    return pd.DataFrame(rows, index=pd.Index(ids[starts], name="run_id"), dtype=object)
 
 
 def input_features(run: Mapping) -> float:
