@@ -8,6 +8,8 @@ Plain helpers that several test modules share are in tests/helpers.py; no test m
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -18,6 +20,7 @@ from filelock import FileLock  # noqa: E402
 from bench import data, store, train  # noqa: E402
 from bench.scenarios import PROFILES  # noqa: E402
 from tests.helpers import (  # noqa: E402
+    ROOT,
     SETS,
     SITE_FOLDER,
     SMOKE_SCENARIOS,
@@ -75,13 +78,16 @@ def smoke_results(results, tmp_path_factory):
 @pytest.fixture(scope="session")
 def results(tmp_path_factory) -> Path:
     """The smoke sweep the site tests read: the article's four MLP scenarios at the smoke depths, seeds 0 and 1, with
-    its depth scan."""
-    from bench.__main__ import main
-
+    its depth scan; by the CLI in a process of its own, so that its runs record the command a user typed (a set's
+    page offers it to train them again)."""
     def sweep(folder):
-        assert main(["sweep", "--profile", "smoke", "--results", str(folder), "--scenarios", SMOKE_SCENARIOS,
-                     "--seeds", ",".join(map(str, SMOKE_SEEDS))]) == 0
-        assert main(["scan", "--profile", "smoke", "--results", str(folder)]) == 0
+        seeds = ",".join(map(str, SMOKE_SEEDS))
+        trained = ["sweep", "--profile", "smoke", "--results", str(folder), "--scenarios", SMOKE_SCENARIOS,
+                   "--seeds", seeds]
+        for argv in (trained, ["scan", "--profile", "smoke", "--results", str(folder)]):
+            done = subprocess.run([sys.executable, "-m", "bench", *argv], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=1800)
+            assert done.returncode == 0, f"bench {argv[0]} failed:\n{done.stderr[-3000:]}"
 
     return made_once(tmp_path_factory, "smoke-results", sweep)
 
