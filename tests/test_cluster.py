@@ -130,7 +130,7 @@ def free_port() -> int:
 
 
 def test_ctrl_c_during_a_sweep_on_local_workers_is_one_line_and_keeps_what_finished(tmp_path):
-    sweeping = start("-m", "bench", *SWEEP, "--results", tmp_path, "--workers", "2")
+    sweeping = start("-m", "bench", *SWEEP, "--results", tmp_path, "--workers", "1")  # a cluster of one worker
     sweeping.stdout.readline()  # the first run is stored
     os.killpg(sweeping.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the sweep and its workers alike
     _, err = sweeping.communicate(timeout=60)

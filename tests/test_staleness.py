@@ -54,7 +54,7 @@ def test_a_figure_stamp_follows_its_data_and_every_argument_of_its_drawing():
     assert figure_cache.Shelf.stamp(chart(data, "b")) != stamp  # an argument besides the data
 
 
-def test_a_rebuild_renders_only_the_pages_whose_template_changed(smoke_results, tmp_path, monkeypatch):
+def test_a_rebuild_renders_only_the_pages_whose_template_changed(pair_sweep, tmp_path, monkeypatch):
     templates = tmp_path / "templates"
     shutil.copytree(render.TEMPLATES, templates)
     monkeypatch.setattr(render, "TEMPLATES", templates)
@@ -63,20 +63,20 @@ def test_a_rebuild_renders_only_the_pages_whose_template_changed(smoke_results, 
     monkeypatch.setattr(site, "render", lambda env, page, *a, **k: rendered.append(page.path) or
                         render.render(env, page, *a, **k))
     out = tmp_path / "site"
-    site.build(smoke_results, out)
+    site.build(pair_sweep, out)
     every = set(rendered)
     rendered.clear()
-    site.build(smoke_results, out)
+    site.build(pair_sweep, out)
     assert rendered == []  # nothing changed: every page copied from the previous build
     scenario = templates / "scenario.html.j2"
     scenario.write_text(scenario.read_text().replace("{% block content %}", "{% block content %}<!-- edited -->", 1))
     render.templates_of.cache_clear()
-    site.build(smoke_results, out)
+    site.build(pair_sweep, out)
     assert rendered and set(rendered) == {p for p in every if p.startswith("scenarios/")}
     assert all("<!-- edited -->" in (out / p).read_text() for p in rendered)
     rendered.clear()
     (out / "methods.html").write_text("edited by hand")  # a page's file no longer the one the build wrote
-    site.build(smoke_results, out)
+    site.build(pair_sweep, out)
     assert rendered == ["methods.html"] and "edited by hand" not in (out / "methods.html").read_text()
     render.templates_of.cache_clear()
 
