@@ -40,7 +40,7 @@ def stale(path: Path) -> bool:
     except FileNotFoundError:
         return True
     if held is None:
-        return age > 60  # a claim being written is empty for a moment
+        return age > 60  # unreadable: written by an older gradbench, which created a claim before writing it
     return gone(*held, age)
 
 
@@ -56,6 +56,13 @@ def remove_stale(results: Path) -> None:
     for path in folder.glob("*.claim"):
         if stale(path):
             path.unlink(missing_ok=True)
+    for path in folder.glob("*.claiming"):  # what a sweep killed as it wrote a claim aside left
+        host, pid, _ = path.stem.rsplit("-", 2)
+        try:
+            if gone(host, int(pid), time.time() - path.stat().st_mtime):
+                path.unlink()
+        except (ValueError, FileNotFoundError):
+            pass
     try:
         folder.rmdir()  # unless live claims or files are in it
     except OSError:
@@ -68,7 +75,7 @@ def take(results: Path, run_id: str) -> Path | None:
     path.parent.mkdir(exist_ok=True)
     for _ in range(3):
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            create(path, f"{socket.gethostname()} {os.getpid()}\n")
         except FileExistsError:
             if not stale(path):
                 return None
@@ -78,10 +85,24 @@ def take(results: Path, run_id: str) -> Path | None:
             except FileNotFoundError:
                 pass
             continue
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{socket.gethostname()} {os.getpid()}\n")
         return path
     return None
+
+
+def create(path: Path, text: str) -> None:
+    """Create a file holding text, or raise FileExistsError: written aside, then linked into place, so that a stop
+    signal never leaves a claim without its holder (release_own would not know it as this process's)."""
+    aside = writing(path.parent)
+    try:
+        aside.write_text(text)
+        os.link(aside, path)
+    finally:
+        aside.unlink(missing_ok=True)
+
+
+def writing(folder: Path) -> Path:
+    """Where this thread writes a claim before it links it into place."""
+    return folder / f"{socket.gethostname()}-{os.getpid()}-{threading.get_ident()}.claiming"
 
 
 @contextmanager
@@ -121,6 +142,8 @@ def release_own(results: Path) -> None:
     between taking a claim and holding it (kept) would leave."""
     me = (socket.gethostname(), os.getpid())
     folder = store.partial_folder(Path(results))
+    for path in folder.glob(f"{socket.gethostname()}-{os.getpid()}-*.claiming"):  # a stop landed as it was written
+        path.unlink(missing_ok=True)
     release([path for path in folder.glob("*.claim") if holder(path) == me])
     try:
         folder.rmdir()

@@ -12,6 +12,7 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -148,6 +149,25 @@ def test_an_interrupt_between_claiming_runs_and_holding_them_leaves_no_claim(tmp
     folder = tmp_path / "results"
     assert bench_main([*SWEEP, "--results", str(folder)]) == 130
     assert litter(folder) == [] and store.run_files(folder) == []
+
+
+def test_an_interrupt_as_a_claim_is_written_leaves_no_claim(tmp_path, monkeypatch):
+    from bench import claims
+
+    def interrupted(source, target):  # the stop lands once the claim's holder is written aside, before it is linked
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "link", interrupted)
+    folder = tmp_path / "results"
+    assert bench_main([*SWEEP, "--results", str(folder)]) == 130
+    assert litter(folder) == [] and store.run_files(folder) == []
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    partial = store.partial_folder(folder)
+    partial.mkdir()
+    (partial / f"{socket.gethostname()}-{dead.pid}-1.claiming").write_text("what a SIGKILL there leaves")
+    claims.remove_stale(folder)  # as the next sweep does first
+    assert litter(folder) == []
 
 
 def test_an_interrupt_while_the_sweep_writes_its_status_leaves_no_status(tmp_path, monkeypatch):
