@@ -154,6 +154,7 @@ def ended(results: Path, site: Site | None = None) -> None:
         site.stop()
     path = status_path(results)
     path.unlink(missing_ok=True)
+    path.with_suffix(".writing").unlink(missing_ok=True)  # report's own clean-up skipped by a stop as it began
     try:
         path.parent.rmdir()
     except OSError:
