@@ -4,7 +4,8 @@ Two processes, or machines on a shared filesystem, may sweep into one folder: ea
 training it and skips runs another sweep holds. A claim file names its holder (host and pid) from the moment it
 exists (it is written aside and linked into place); one whose process has died on this host, or that its holder
 has not refreshed for STALE_AFTER seconds (a dead machine), is taken over. Claims live beside the folder
-(store.partial_folder), where a glob of the folder does not see them. A race on a stale claim can at worst train a run twice, and the atomic write keeps one.
+(store.partial_folder), where a glob of the folder does not see them. A race on a stale claim can at worst train a
+run twice, and the atomic write keeps one.
 """
 
 import os
