@@ -445,13 +445,12 @@ class Recorder(keras.callbacks.Callback):
                 clipped = clipped * unscale
             names = [s.name for s in STEP_STATS]
             step[names.index("grad_norm_clipped")], step[names.index("clipped")] = clipped, changed
-        names = [s.name for s in LAYER_STATS if s.name != AFTER_THE_UPDATE]
+        measured = [s for s in LAYER_STATS if s.name != AFTER_THE_UPDATE]
         layer = []
-        for s in LAYER_STATS:
-            if s.name != AFTER_THE_UPDATE:
-                with tf.control_dependencies([seen.grad_norms] if s.name in FORWARD_STATS else []):
-                    layer.append(self.compute(s, lambda s=s: getattr(measures, s.measure)(seen), [n]))
-        return tf.stack(step), tf.stack(layer, axis=1), layer[names.index("kernel_norm")]
+        for s in measured:
+            with tf.control_dependencies([seen.grad_norms] if s.name in FORWARD_STATS else []):
+                layer.append(self.compute(s, lambda s=s: getattr(measures, s.measure)(seen), [n]))
+        return tf.stack(step), tf.stack(layer, axis=1), layer[[s.name for s in measured].index("kernel_norm")]
 
     def with_update_ratio(self, layer_stats, update_norms, seen) -> tf.Tensor:
         """[layers, len(LAYER_STATS)]: the layer statistics with ‖W_after - W_before‖ / ‖W_before‖ in its place."""

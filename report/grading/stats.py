@@ -273,10 +273,10 @@ def per_run(run_ids: pd.Series, columns: Mapping[str, np.ndarray],
     if run_ids.empty:
         return pd.DataFrame(index=pd.Index([], name="run_id"))
     ids = run_ids.to_numpy()
-    starts = group_starts(ids)
-    rows = [summarise({name: values[start:stop] for name, values in columns.items()})
-            for start, stop in zip(starts, np.r_[starts[1:], len(ids)])]
-    return pd.DataFrame(rows, index=pd.Index(ids[starts], name="run_id"), dtype=object)
+    first, last = group_bounds(ids)
+    rows = [summarise({name: values[start:stop + 1] for name, values in columns.items()})
+            for start, stop in zip(first, last)]
+    return pd.DataFrame(rows, index=pd.Index(ids[first], name="run_id"), dtype=object)
 
 
 def input_features(run: Mapping) -> float:
