@@ -171,10 +171,12 @@ def spikes(steps: np.ndarray, losses: np.ndarray) -> list[tuple[int, float, floa
     window = max(1, int(threshold("spike_window")) // max(stride, 1))
     padded = np.concatenate([np.full(window, np.nan), np.where(np.isfinite(losses), losses, np.nan)])
     windows_before = np.lib.stride_tricks.sliding_window_view(padded, window)[: len(losses)]  # rows before step i
-    before = row_medians(windows_before)
-    with np.errstate(invalid="ignore"):
-        found = (before > 0) & (losses > threshold("loss_spike") * before)
-    return [(int(steps[i]), float(losses[i]), float(losses[i] / before[i])) for i in np.flatnonzero(found)]
+    with np.errstate(invalid="ignore"):  # above the median only if above the smallest: those rows' medians are taken
+        rows = np.flatnonzero(losses > threshold("loss_spike") * np.fmin.reduce(windows_before, axis=1))
+        before = row_medians(windows_before[rows])
+        found = (before > 0) & (losses[rows] > threshold("loss_spike") * before)
+    return [(int(steps[i]), float(losses[i]), float(losses[i] / median))
+            for i, median in zip(rows[found], before[found], strict=True)]
 
 
 def row_medians(rows: np.ndarray) -> np.ndarray:
@@ -192,10 +194,19 @@ def row_medians(rows: np.ndarray) -> np.ndarray:
 
 
 def span_losses(steps: np.ndarray, losses: np.ndarray) -> list[float]:
-    """Median batch loss of each of steady_windows equal spans of training steps."""
-    edges = np.linspace(steps.min(), steps.max() + 1, int(threshold("steady_windows")) + 1)
-    spans = np.searchsorted(edges, steps, side="right") - 1
-    return [finite_median(losses[spans == k]) for k in range(len(edges) - 1)]
+    """Median batch loss of each of steady_windows equal spans of training steps (finite_median's values, from one
+    sort of the finite losses by span and value)."""
+    count = int(threshold("steady_windows"))
+    edges = np.linspace(steps.min(), steps.max() + 1, count + 1)
+    good = np.isfinite(losses)
+    spans = np.searchsorted(edges, steps[good], side="right") - 1
+    ordered = losses[good][np.lexsort((losses[good], spans))]
+    sizes = np.bincount(spans, minlength=count)
+    filled = sizes > 0
+    starts, sizes = (np.cumsum(sizes) - sizes)[filled], sizes[filled]
+    medians = np.full(count, np.nan)  # np.median's: the mean of the middle two values, or the middle one twice
+    medians[filled] = (ordered[starts + (sizes - 1) // 2] + ordered[starts + sizes // 2]) / 2
+    return medians.tolist()
 
 
 def growth(norms: np.ndarray, early_rows: np.ndarray) -> float:
