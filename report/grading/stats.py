@@ -38,8 +38,8 @@ def first_over_last(norms: np.ndarray, first: np.ndarray, last: np.ndarray) -> n
 class Hidden:
     """The back-propagated signal of every run: an MLP's hidden layers, and a recurrent net's time steps t = 1..T as
     if they were its hidden layers (the per-layer factor is then per time step). Its rows as numbers sorted by run,
-    step and layer, so each statistic selects them with no text column to copy: rows["run"] indexes run_ids
-    (sorted), rows["timed"] marks a time step's row."""
+    step and layer, so each statistic selects them with no text column to copy: rows["run"] indexes run_ids (in the
+    order the runs' rows come), rows["timed"] marks a time step's row."""
 
     run_ids: np.ndarray
     rows: pd.DataFrame
@@ -54,11 +54,13 @@ def hidden_signal(results) -> Hidden:
     layer = hidden_numbers(results.layer, "layer", timed=False)  # its columns, even with no row (a recurrent net)
     time = hidden_numbers(results.time, "time_step", timed=True)
     parts = [layer, time] if len(time[1]) else [layer]  # an MLP has no time steps to copy
-    run_ids = np.unique(np.concatenate([ids for ids, _ in parts]))
-    rows = pd.concat([numbers.assign(run=np.searchsorted(run_ids, ids)[numbers["run"]]) for ids, numbers in parts],
-                     ignore_index=True)
+    # numbered as they come, a batch of run files' rows are in order (each file's rows together, by step and layer):
+    # statistics are per run, whichever run comes first
+    run_ids = pd.unique(np.concatenate([ids for ids, _ in parts]))
+    rows = pd.concat([numbers.assign(run=pd.Index(run_ids).get_indexer(ids)[numbers["run"]])
+                      for ids, numbers in parts], ignore_index=True)
     keys = (rows["run"].to_numpy(), rows["step"].to_numpy(), rows["layer"].to_numpy())
-    if in_order(*keys):  # as a run file holds them
+    if in_order(*keys):
         return Hidden(run_ids, rows)
     return Hidden(run_ids, rows.take(np.lexsort(keys[::-1])).reset_index(drop=True))
 
@@ -138,18 +140,20 @@ def ratio_summary(hidden: Hidden, ratios: pd.DataFrame, name: str = "delta_ratio
 def early_update_path(hidden: Hidden) -> pd.Series:
     """Per run with two or more hidden weight layers: how far hidden layer 2 moved over training against the last
     hidden layer, each as its update path Σ_t ‖ΔW_t‖ / ‖W_0‖ (‖ΔW_t‖ = update ratio × ‖W_t‖ before the update)."""
-    rows = hidden.rows.loc[hidden.rows["update_ratio"].notna(),  # a time step's rows have none
-                           ["run", "layer", "step", "update_ratio", "kernel_norm"]]
-    rows = rows.take(np.lexsort((rows["step"], rows["layer"], rows["run"])))  # each layer's rows together: pandas
-    # sums a group's rows in another order (another last bit) when the groups interleave
-    moved = rows.assign(moved=rows["update_ratio"].astype(float) * rows["kernel_norm"].astype(float))
-    moved = moved.groupby(["run", "layer"])
-    paths = (moved["moved"].sum() / moved["kernel_norm"].first().astype(float)).rename("path").reset_index()
-    rank = paths.groupby("run").cumcount() + 1
-    second = paths[rank == 2].set_index("run")["path"]
-    last = paths[rank == paths.groupby("run")["layer"].transform("count")].set_index("run")["path"]
+    kept = hidden.rows["update_ratio"].notna().to_numpy()  # a time step's rows have none
+    run, layer, step, ratios, norms = (hidden.rows[c].to_numpy()[kept]
+                                       for c in ("run", "layer", "step", "update_ratio", "kernel_norm"))
+    order = np.lexsort((step, layer, run))  # each layer's rows together: pandas sums a group's rows in another order
+    # (another last bit) when the groups interleave
+    run, layer, ratios, norms = run[order], layer[order], ratios[order].astype(float), norms[order].astype(float)
+    first, last = group_bounds(run, layer)  # each run's layers, in order
+    group = np.repeat(np.arange(len(first)), last - first + 1)
+    paths = (pd.Series(ratios * norms).groupby(group).sum() / pd.Series(norms).groupby(group).first()).to_numpy()
+    layers_first, layers_last = group_bounds(run[first])
+    two = layers_last > layers_first  # runs with two or more hidden weight layers
     with np.errstate(divide="ignore", invalid="ignore"):
-        return hidden.by_run((second / last.reindex(second.index)).rename("early_update_path"))
+        ratio = paths[layers_first[two] + 1] / paths[layers_last[two]]
+    return hidden.by_run(pd.Series(ratio, index=run[first][layers_first[two]], name="early_update_path"))
 
 
 def windows(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
