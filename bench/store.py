@@ -146,16 +146,18 @@ def remove_leftovers(folder: Path) -> list[Path]:
     return dead
 
 
-def body(raw: bytes) -> bytes:
-    """A parquet file's data pages: what lies between its leading magic and its footer."""
+def body(raw: bytes) -> memoryview:
+    """A parquet file's data pages: what lies between its leading magic and its footer (a view, not a copy)."""
     footer = int.from_bytes(raw[-8:-4], "little") + 8 if len(raw) >= 12 else len(raw)
-    return raw[4 : max(4, len(raw) - footer)]
+    return memoryview(raw)[4 : max(4, len(raw) - footer)]
 
 
 def checksum(raw: bytes, info: dict) -> str:
     """sha256 of a file's data pages and of its metadata record (without the checksum itself)."""
     record = json.dumps({k: v for k, v in info.items() if k != CHECKSUM}, sort_keys=True).encode()
-    return hashlib.sha256(body(raw) + record).hexdigest()
+    digest = hashlib.sha256(body(raw))
+    digest.update(record)
+    return digest.hexdigest()
 
 
 def sealed(table: pa.Table, write) -> None:
@@ -481,9 +483,9 @@ def read_arrow(path: Path, expected: list[str], columns: list[str] | None = None
 
 def with_missing(table: pa.Table, columns: list[str]) -> pa.Table:
     """The table with the statistics it lacks as null columns, in the order of `columns`."""
-    types = schema()
+    types, present = schema(), set(table.column_names)
     for name in columns:
-        if name not in table.column_names:
+        if name not in present:
             table = table.append_column(types.field(name), pa.nulls(len(table), types.field(name).type))
     return table.select(columns)
 
