@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench import closure
+from bench import closure, store
 from report import figures
 from report.figures import SavedChart
 
@@ -88,14 +88,15 @@ class Shelf:
         self.pending.clear()
 
 
-def start_worker(parent: int) -> None:
-    """A drawing worker leaves interrupts to the build (which stops the pool) and exits when the build dies."""
+def start_worker(build: int) -> None:
+    """A drawing worker leaves interrupts to the build (which stops the pool) and exits when the build dies (its
+    parent is the build's fork server, which lives on while a worker does)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
-    def exit_with_parent() -> None:
-        while os.getppid() == parent:
+    def exit_with_build() -> None:
+        while store.process_alive(build):
             time.sleep(0.5)
         os._exit(1)
 
-    threading.Thread(target=exit_with_parent, daemon=True).start()
+    threading.Thread(target=exit_with_build, daemon=True).start()

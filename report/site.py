@@ -30,6 +30,7 @@ from report.render import Page, environment, page_stamp, render
 from report.views import cell_views
 
 MAX_WORKERS = 4  # processes drawing figures
+WORKER_MODULES = ["report.figure_cache", "report.figures", "report.summaries"]  # what the workers run
 DIFF_FOLDER = "diff"  # <site>/diff/<A>__<B>.html
 PAGES_FILE = "pages.json"  # each page's stamp: a rebuild renders only the pages whose stamp changed
 
@@ -48,7 +49,10 @@ def now() -> str:
 def worker_pool():
     """Worker processes (that summarise run files, or draw figures); on Ctrl-C or an error, only the tasks running
     are waited for."""
-    context = multiprocessing.get_context("spawn")  # no fork of a process that runs arrow's threads
+    # no fork of a process that runs arrow's threads: workers are forked from a fork server, a fresh process that
+    # imports what they run once (for all the pools of this process), not each worker again as spawned ones do
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_MODULES)
     pool = ProcessPoolExecutor(workers(), mp_context=context, initializer=start_worker, initargs=(os.getpid(),))
     try:
         yield pool
