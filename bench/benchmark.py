@@ -82,7 +82,7 @@ FULL = Settings(repeats=5, train_samples=4096, depth=11, width=256, matmul_loops
 TINY = Settings(repeats=2, train_samples=256, depth=2, width=32, matmul_loops=20, sweep_profile="smoke",
                 sweep_scenarios="sigmoid", sweep_depths="3", render_scales=(1, 2), render_repeats=1,
                 throughput_grid=("--scenarios", "sigmoid", "--depths", "2", "--seeds", "0,1"), throughput_repeats=1,
-                sweep_modes=("jobs_2",), recorder_repeats=1, recorder_epochs=1,
+                sweep_modes=("local",), recorder_repeats=1, recorder_epochs=1,
                 tiny=True)
 SWEEP_MODES = {"local": [], "jobs_2": ["--jobs", "2"], "dask_1": ["--workers", "1"],
                "dask_2": ["--workers", "2"]}  # how a sweep trains
