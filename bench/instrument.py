@@ -26,6 +26,8 @@ def names_of(kind: str) -> tuple[str, ...]:
 
 STEP_STATS, LAYER_STATS, TIME_STATS = names_of("step"), names_of("layer"), names_of("time")
 AFTER_THE_STEP = ("update_ratio",)  # measured at the next step, from the update's norm (make_train_chunk)
+# they read the forward pass's outputs: measured once the backward pass is done, not among its ops, which they slow
+AFTER_THE_BACKWARD_PASS = ("inactive_fraction", "activation_rms")
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,11 @@ def make_train_chunk(probe: Probe, optimizer, x_train, y_train, clipnorm=None, g
 
     def measured(kind: str, names, seen: Seen, axis: int = 0) -> tf.Tensor:
         """The statistics of one kind, each computed by its function in bench/measures.py, stacked by name."""
-        return tf.stack([getattr(measures, f"{kind}_{name}")(seen) for name in names], axis=axis)
+        values = []
+        for name in names:
+            with tf.control_dependencies([seen.grad_norms] if name in AFTER_THE_BACKWARD_PASS else []):
+                values.append(getattr(measures, f"{kind}_{name}")(seen))
+        return tf.stack(values, axis=axis)
 
     def with_update_ratio(rows, update_norms) -> tf.Tensor:
         """[K, L, len(LAYER_STATS)]: the rows with ‖W_after - W_before‖ / ‖W_before‖ in its place."""
