@@ -55,7 +55,7 @@ SEED_STRIDE = 1000  # a replicated run's seed: the original's + SEED_STRIDE x co
 
 @dataclass(frozen=True)
 class Settings:
-    repeats: int  # timed repeats of every training measurement
+    repeats: int  # timed repeats of every training measurement: single rounds differ by ±10 % on a shared 2-core VM
     train_samples: int  # one timed epoch: Fashion-MNIST's first n (generated 28x28 images when tiny)
     depth: int
     width: int
@@ -73,7 +73,7 @@ class Settings:
     tiny: bool = False
 
 
-FULL = Settings(repeats=5, train_samples=4096, depth=11, width=256, matmul_loops=400, sweep_profile="quick",
+FULL = Settings(repeats=11, train_samples=4096, depth=11, width=256, matmul_loops=400, sweep_profile="quick",
                 sweep_scenarios="sigmoid,linear,resnet", sweep_depths=None, render_scales=(1, 16, 50, 100),
                 render_repeats=1,
                 throughput_grid=("--scenarios", "sigmoid,relu_he,tanh", "--depths", "2,4,8", "--seeds", "0,1,2"),
