@@ -26,8 +26,7 @@ def names_of(kind: str) -> tuple[str, ...]:
 
 STEP_STATS, LAYER_STATS, TIME_STATS = names_of("step"), names_of("layer"), names_of("time")
 AFTER_THE_STEP = ("update_ratio",)  # measured at the next step, from the update's norm (make_train_chunk)
-# they read the forward pass's outputs: measured once the backward pass is done, not among its ops, which they slow
-AFTER_THE_BACKWARD_PASS = ("inactive_fraction", "activation_rms")
+AFTER_THE_BACKWARD_PASS = tuple(s.name for s in of_kind("layer") if s.after_backward)
 
 
 @dataclass(frozen=True)

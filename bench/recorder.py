@@ -52,8 +52,6 @@ KEY = "_gradbench"  # the statistics' key in the instrumented step's logs (taken
 STEP_STATS = tuple(s for s in statistics.of_kind("step") if s.in_step)
 LAYER_STATS = tuple(s for s in statistics.of_kind("layer") if s.in_step)
 AFTER_THE_UPDATE = "update_ratio"  # from the kernels before and after the optimizer's step
-# they read the forward pass's outputs: measured once the backward pass is done, not among its ops, which they slowed
-FORWARD_STATS = ("inactive_fraction", "activation_rms")
 PROFILE = "own"  # the profile, dataset and architecture a recorded run names (the report groups by them)
 KERAS_3 = keras.__version__.startswith("3.")  # else Keras 2 (TensorFlow 2.15): tf.Variable, no stateless metrics
 VARIABLES = (tf.Variable, keras.Variable) if KERAS_3 else (tf.Variable,)
@@ -448,7 +446,7 @@ class Recorder(keras.callbacks.Callback):
         measured = [s for s in LAYER_STATS if s.name != AFTER_THE_UPDATE]
         layer = []
         for s in measured:
-            with tf.control_dependencies([seen.grad_norms] if s.name in FORWARD_STATS else []):
+            with tf.control_dependencies([seen.grad_norms] if s.after_backward else []):
                 layer.append(self.compute(s, lambda s=s: getattr(measures, s.measure)(seen), [n]))
         return tf.stack(step), tf.stack(layer, axis=1), layer[[s.name for s in measured].index("kernel_norm")]
 

@@ -35,6 +35,8 @@ class Statistic:
     summary: str | None = None  # a key of SUMMARIES: the run table's <name>_init and <name>_final
     aggregate: str = "median"  # over a cell's seeds (of the runs that recorded it)
     in_step: bool = True  # computed in the compiled train step (bench/measures.py), else by bench/train.py
+    # it reads the forward pass's outputs: computed once the backward pass is done, not among its ops, which it slows
+    after_backward: bool = False
 
     @property
     def summaries(self) -> tuple[str, str]:
@@ -60,10 +62,11 @@ STATISTICS = (
     Statistic("update_ratio", "layer", F32, "||W_after - W_before|| / ||W_before||"),
     Statistic("delta_norm", "layer", F32, "||dL/dz||, z the layer's pre-activation output, over the batch"),
     Statistic("inactive_fraction", "layer", F32,
-              "saturated (sigmoid/tanh) or dead (ReLU family) units; null if linear"),
+              "saturated (sigmoid/tanh) or dead (ReLU family) units; null if linear", after_backward=True),
     Statistic("recurrent_grad_norm", "layer", F32, "||dL/dW_hh|| of a recurrent layer (null for the others)"),
     Statistic("activation_rms", "layer", F32, "rms over batch and units of the layer's output after its "
-              "nonlinearity (z where none follows): the forward signal", label="forward rms", summary="last/first"),
+              "nonlinearity (z where none follows): the forward signal", label="forward rms", summary="last/first",
+              after_backward=True),
     Statistic("delta_norm", "time", F32,
               "||dL/dh_t|| over the batch: through every later step (the temporal δ)"),
     Statistic("forget_gate", "time", F32, "LSTM: mean forget gate f_t over batch and units (null for other cells)"),
