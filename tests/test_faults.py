@@ -565,11 +565,24 @@ def test_a_broken_scan_file_says_to_run_the_scan_again_not_the_sweep(tmp_path, u
     assert "sweep" not in err
 
 
-def test_rows_of_another_run_than_the_metadata_names_are_refused_as_untrustworthy(tmp_path, uninterrupted):
+@pytest.mark.parametrize("statistics", [True, False])
+def test_rows_of_another_run_than_the_metadata_names_are_refused_as_untrustworthy(tmp_path, uninterrupted,
+                                                                                statistics):
     name = write_case(tmp_path, uninterrupted, "rows of another scenario")
+    if not statistics:  # a footer without column statistics: the rows themselves are read
+        table = pq.read_table(tmp_path / name)
+        pq.write_table(table, tmp_path / name, write_statistics=False)
     with pytest.raises(store.StoreError, match="its rows are of scenario .*, its metadata names scenario") as err:
         store.read_metadata(tmp_path / name)
     assert str(err.value).startswith(str(tmp_path / name))
+
+
+def test_a_sweeps_run_file_says_by_its_statistics_that_every_row_is_its_run(uninterrupted):
+    """So a build checks its run keys without reading them (store.mislabelled)."""
+    run = real_run(uninterrupted)
+    file, info = pq.ParquetFile(run), store.read_metadata(run)
+    assert all(store.all_rows_hold(file, key, info[key]) for key in store.RUN_KEYS)
+    assert not store.all_rows_hold(file, "scenario", "another")
 
 
 def test_a_sweep_of_another_profile_into_a_folder_names_the_profile_not_only_the_dataset(tmp_path, uninterrupted,
