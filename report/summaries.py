@@ -29,6 +29,9 @@ from report.grading.runs import ROW_INPUTS, RUN_COLUMNS, run_rows, tidy
 HASH_THREADS = max(1, min(len(os.sched_getaffinity(0)), 4))  # files hashed at once
 BATCH_BYTES = 16 * 2**20  # file bytes per batch: bounds a worker's memory (a quick run's file: 25 kB-3 MB; a worker's
 # peak RSS ~740 MiB, ~520 MiB at 8 MB) and amortises a batch's fixed cost (~70 ms CPU; 8 -> 16 MB: -8 % CPU)
+COMPARE_BATCH_BYTES = 4 * 2**20  # the same when a diff reads what it compares: every column, histograms included (a
+# 4 MB 5,000-step run's ~100 MiB; batches of 16 MB took a worker to 700 MiB and a diff of two 10,050-run folders, its
+# two workers and their fork server to 1.9 GiB; 4 MB: a worker's peak ~290 MiB outside the pool)
 STEP0_COLUMNS = {"step": ("loss", "grad_norm"), "layer": ("layer_name", "kernel_norm", "delta_norm")}  # per kind,
 # the columns of the step-0 rows a diff compares (report/diff.py's step0_<column> metrics)
 ROW_COLUMNS = list(dict.fromkeys(["kind", *(c for columns in ROW_INPUTS.values() for c in columns)]))  # read by a build
@@ -161,11 +164,11 @@ def step0_rows(frame: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, dict[
     return {run: rows[list(columns)].to_dict("list") for run, rows in first.groupby("run_id", sort=False)}
 
 
-def batches(paths: list[Path]) -> list[list[Path]]:
-    """Consecutive files in groups of about BATCH_BYTES."""
+def batches(paths: list[Path], limit: int = BATCH_BYTES) -> list[list[Path]]:
+    """Consecutive files in groups of about `limit` bytes."""
     groups, size = [[]], 0
     for path in paths:
-        if groups[-1] and size + path.stat().st_size > BATCH_BYTES:
+        if groups[-1] and size + path.stat().st_size > limit:
             groups.append([])
             size = 0
         groups[-1].append(path)
@@ -205,7 +208,8 @@ def summarise_missing(files: list[Path], hashes: list[str], known: dict, diffed:
     of them, into diffed, from the same read of each file."""
     missing = [(f, h) for f, h in zip(files, hashes, strict=True) if h not in known]
     task = partial(summarise, compare=diffed is not None)
-    found = [summary for group in map_(task, batches([f for f, _ in missing])) for summary in group]
+    limit = BATCH_BYTES if diffed is None else COMPARE_BATCH_BYTES
+    found = [summary for group in map_(task, batches([f for f, _ in missing], limit)) for summary in group]
     for (_, h), summary in zip(missing, found, strict=True):
         known[h] = summary[:2]
         if diffed is not None:
@@ -216,7 +220,7 @@ def compare_missing(files: list[Path], hashes: list[str], known: dict, diffed: d
     """What a diff compares of the files summarised before (by a build) but not compared yet, into diffed."""
     missing = [(f, h) for f, h in zip(files, hashes, strict=True) if h not in diffed]
     run_of = {f: known[h][0]["run_id"] for f, h in missing}
-    groups = [[(f, run_of[f]) for f in group] for group in batches([f for f, _ in missing])]
+    groups = [[(f, run_of[f]) for f in group] for group in batches([f for f, _ in missing], COMPARE_BATCH_BYTES)]
     found = [part for group in map_(compare_files, groups) for part in group]
     diffed.update(zip([h for _, h in missing], ((part,) for part in found), strict=True))
 
