@@ -239,15 +239,24 @@ def matmul_variant(shapes: list[tuple[int, int]], batch: int, loops: int) -> Var
     return Variant(timed)
 
 
-def measure(variants: list[Variant], repeats: int) -> None:
-    """A warm-up call each, then `repeats` rounds, alternating the order from round to round."""
+def measure(variants: list[Variant], repeats: int, turn: Callable[[], None] = lambda: None) -> list[list[float]]:
+    """A warm-up call each, then `repeats` rounds, alternating the order from round to round; `turn()` before the
+    warm-up, before each round and at the end (a training child waits there for its turn: take_turns). Returns
+    when each round started and ended (Unix time)."""
+    turn()
     for variant in variants:
         variant.reset()
         variant.first_s = variant.run()
+    rounds = []
     for round_ in range(repeats):
+        turn()
+        started = time.time()
         for variant in variants if round_ % 2 == 0 else variants[::-1]:
             variant.reset()
             variant.seconds.append(variant.run())
+        rounds.append([started, time.time()])
+    turn()
+    return rounds
 
 
 # -- training in two processes: gradbench's thread pools, and TensorFlow's defaults ------------------
@@ -255,7 +264,8 @@ def measure(variants: list[Variant], repeats: int) -> None:
 # Thread pools are fixed when TensorFlow starts, so each configuration is measured in its own process:
 # "gradbench" as python -m bench trains (train.configure_threads, XLA off); "default" with TensorFlow's
 # default pools, as a plain model.fit and gradbench's --xla on run. Within a process the variants are
-# interleaved; the two processes run one after the other.
+# interleaved; the two processes take turns, a round each, so that a round of one and the same round of the
+# other (the sweep's and model.fit's, say) are measured seconds apart, not minutes: a shared VM's speed drifts.
 CONFIGURATIONS = {
     "gradbench": ("instrumented", "side_by_side", "plain", "fit", "matmul"),  # one run first: it traces its own graph
     "default": ("instrumented_xla", "plain_xla", "instrumented", "fit", "matmul"),
@@ -291,17 +301,19 @@ def model_shapes(spec: train.RunSpec, data: datasets.Dataset) -> list[tuple[int,
     return [tuple(layer.kernel.shape) for layer in model.layers if isinstance(layer, keras.layers.Dense)]
 
 
-def measure_configuration(settings: Settings, configuration: str) -> dict:
-    """In this process: every variant of one configuration; their seconds and the set-up, as JSON data."""
+def measure_configuration(settings: Settings, configuration: str, turn: Callable[[], None] = lambda: None) -> dict:
+    """In this process: every variant of one configuration (turn: see measure); their seconds and the set-up, as
+    JSON data."""
     if configuration == "gradbench":
         train.configure_threads()
     data, spec = training_data(settings), run_spec(settings)
     weights, shapes = train.initial_weights(spec, data), model_shapes(spec, data)
     variants = {kind: make_variant(kind, spec, data, weights, shapes, settings.matmul_loops)
                 for kind in CONFIGURATIONS[configuration]}
-    measure(list(variants.values()), settings.repeats)
+    rounds = measure(list(variants.values()), settings.repeats, turn)
     return dict(
         seconds={k: v.seconds for k, v in variants.items()}, first_s={k: v.first_s for k, v in variants.items()},
+        rounds=rounds,
         threads=provenance.threads(),
         setup=dict(dataset=data.name, dataset_source=data.source, steps=len(data.y_train) // BATCH, batch=BATCH,
                    scenario=SCENARIO.name, depth=spec.depth, width=spec.width, dense_shapes=shapes,
@@ -309,14 +321,56 @@ def measure_configuration(settings: Settings, configuration: str) -> dict:
     )
 
 
-def measure_in_child(settings: Settings, configuration: str, work: Path) -> dict:
-    result, log = work / f"training-{configuration}.json", work / f"training-{configuration}.log"
-    command = [sys.executable, "-m", "bench.benchmark", "--configuration", configuration, "--json", str(result),
-               "--repeats", str(settings.repeats), *(["--tiny"] if settings.tiny else [])]
-    with log.open("w") as out:
-        if subprocess.call(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT) != 0:
-            raise BenchmarkError(f"training measurements ({configuration}) failed:\n{log.read_text()[-2000:]}")
-    return json.loads(result.read_text())
+READY, GO = "ready", "go"  # a training child's line when it waits for its turn, and the parent's answer
+
+
+def take_turns() -> None:
+    """A training child's turn (measure's `turn`): it says it is ready, then waits for the parent's go."""
+    print(READY, flush=True)
+    if sys.stdin.readline().strip() != GO:
+        raise SystemExit("benchmark: the parent process is gone")
+
+
+def start_child(settings: Settings, configuration: str, work: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "bench.benchmark", "--configuration", configuration, "--json",
+               str(work / f"training-{configuration}.json"), "--repeats", str(settings.repeats),
+               *(["--tiny"] if settings.tiny else [])]
+    with (work / f"training-{configuration}.log").open("w") as log:
+        return subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                text=True)
+
+
+def wait_ready(child: subprocess.Popen, configuration: str, log: Path) -> None:
+    """Until the child says it is ready; a child that exits first is a BenchmarkError with its log's end."""
+    for line in child.stdout:
+        if line.strip() == READY:
+            return
+    child.wait()
+    raise BenchmarkError(f"training measurements ({configuration}) failed:\n{log.read_text()[-2000:]}")
+
+
+def measure_in_children(settings: Settings, work: Path) -> dict[str, dict]:
+    """Every configuration in its own process, the processes taking turns: the warm-up, then each round (the
+    order alternating), one process at a time."""
+    children = {c: start_child(settings, c, work) for c in CONFIGURATIONS}
+    logs = {c: work / f"training-{c}.log" for c in CONFIGURATIONS}
+    try:
+        for c, child in children.items():
+            wait_ready(child, c, logs[c])  # set up
+        for step in range(settings.repeats + 1):
+            for c in list(children) if step % 2 == 0 else list(children)[::-1]:
+                children[c].stdin.write(f"{GO}\n")
+                children[c].stdin.flush()
+                wait_ready(children[c], c, logs[c])
+        for c, child in children.items():
+            child.communicate(f"{GO}\n")  # it writes its seconds and exits
+            if child.returncode != 0:
+                raise BenchmarkError(f"training measurements ({c}) failed:\n{logs[c].read_text()[-2000:]}")
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.kill()
+    return {c: json.loads((work / f"training-{c}.json").read_text()) for c in CONFIGURATIONS}
 
 
 def per_round(a: list[float], b: list[float]) -> list[float]:
@@ -380,8 +434,10 @@ def floor_figures(gb: dict, df: dict, steps: int, flops: float, loops: int) -> l
 
 def training(settings: Settings, work: Path) -> tuple[list[Figure], dict]:
     """Sections 1-3, each configuration in its own process; returns the figures and the set-up."""
-    gb, df = (measure_in_child(settings, c, work) for c in CONFIGURATIONS)
-    setup = {**gb["setup"], "threads_gradbench": gb["threads"], "threads_default": df["threads"]}
+    measured = measure_in_children(settings, work)
+    gb, df = measured["gradbench"], measured["default"]
+    setup = {**gb["setup"], "threads_gradbench": gb["threads"], "threads_default": df["threads"],
+             "round_times": {c: m["rounds"] for c, m in measured.items()}}
     return training_figures(gb, df, settings.matmul_loops), setup
 
 
@@ -767,7 +823,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats:
         settings = replace(settings, repeats=args.repeats)
     if args.configuration:
-        args.json.write_text(json.dumps(measure_configuration(settings, args.configuration)))
+        args.json.write_text(json.dumps(measure_configuration(settings, args.configuration, take_turns)))
         return 0
     try:
         run(settings, args.out, args.render_from, args.only)

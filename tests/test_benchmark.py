@@ -53,6 +53,17 @@ def test_every_figure_is_a_finite_positive_range(tiny):
     assert figures["step_mflop"]["median"] == pytest.approx(6 * 32 * (784 * 32 + 32 * 32 + 32 * 10) / 1e6)
 
 
+def test_the_two_training_processes_take_turns_a_round_each(tiny):
+    """model.fit's rounds (TensorFlow's thread pools) and the sweep's (gradbench's) are measured seconds apart, one
+    process at a time: no two rounds overlap, and they alternate."""
+    times = json.loads((tiny / "benchmark.json").read_text())["settings"]["round_times"]
+    assert [len(times[c]) for c in benchmark.CONFIGURATIONS] == [benchmark.TINY.repeats] * 2
+    rounds = sorted((start, end, c) for c, intervals in times.items() for start, end in intervals)
+    assert all(end <= next_start for (_, end, _), (next_start, _, _) in zip(rounds, rounds[1:]))
+    order = [c for _, _, c in rounds]
+    assert all(order[i:i + 2].count(c) == 1 for i in range(0, len(order), 2) for c in benchmark.CONFIGURATIONS)
+
+
 def test_the_site_size_is_measured_in_total_and_by_kind(tiny):
     figures = {f["key"]: f for f in json.loads((tiny / "benchmark.json").read_text())["figures"]}
     total = figures["site_mb.total"]["median"]
