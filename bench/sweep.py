@@ -14,7 +14,8 @@ from bench.data import Dataset
 from bench.scenarios import NOT_CONFIG, Profile, Scenario
 from bench.train import RunSpec, train_together
 
-SIDE_BY_SIDE = 2  # runs of a cell trained together: 1.2x the samples/s of one at a time on 2 cores, 3 no better
+SIDE_BY_SIDE = 2  # runs of a cell trained together: 1.2x the samples/s of one at a time on 2 cores when measured
+# first, 1.03x for the MLP in a later benchmark (one run's step keeps both cores busy); 3 no better
 WAIT = 2.0  # seconds between two looks at the other processes of a --jobs sweep
 
 
