@@ -157,9 +157,9 @@ def early_update_path(hidden: Hidden) -> pd.Series:
 
 
 def by_run_and_layer(run: np.ndarray, layer: np.ndarray) -> np.ndarray:
-    """The order of rows sorted by run, step and layer (Hidden's) by run, layer and step: a stable sort by run and
-    layer, a radix sort where they make fewer than 2**16 pairs (a batch's 440,000 rows of 5,000-step runs: 5 ms
-    against np.lexsort's 24)."""
+    """The permutation that puts rows sorted by run, step and layer (as Hidden's are) in order of run, layer and step:
+    a stable sort by run and layer, a radix sort where they make fewer than 2**16 pairs (a batch's 440,000 rows of
+    5,000-step runs: 5 ms against np.lexsort's 24)."""
     if not len(run):
         return np.arange(0)
     pair = run.astype(np.int64) * (int(layer.max()) + 1) + layer.astype(np.int64)
