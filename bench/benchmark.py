@@ -340,32 +340,36 @@ def start_child(settings: Settings, configuration: str, work: Path) -> subproces
                                 text=True)
 
 
-def wait_ready(child: subprocess.Popen, configuration: str, log: Path) -> None:
+def child_failed(configuration: str, work: Path) -> BenchmarkError:
+    log = work / f"training-{configuration}.log"
+    return BenchmarkError(f"training measurements ({configuration}) failed:\n{log.read_text()[-2000:]}")
+
+
+def wait_ready(child: subprocess.Popen, configuration: str, work: Path) -> None:
     """Until the child says it is ready; a child that exits first is a BenchmarkError with its log's end."""
     for line in child.stdout:
         if line.strip() == READY:
             return
     child.wait()
-    raise BenchmarkError(f"training measurements ({configuration}) failed:\n{log.read_text()[-2000:]}")
+    raise child_failed(configuration, work)
 
 
 def measure_in_children(settings: Settings, work: Path) -> dict[str, dict]:
     """Every configuration in its own process, the processes taking turns: the warm-up, then each round (the
     order alternating), one process at a time."""
     children = {c: start_child(settings, c, work) for c in CONFIGURATIONS}
-    logs = {c: work / f"training-{c}.log" for c in CONFIGURATIONS}
     try:
         for c, child in children.items():
-            wait_ready(child, c, logs[c])  # set up
+            wait_ready(child, c, work)  # set up
         for step in range(settings.repeats + 1):
             for c in list(children) if step % 2 == 0 else list(children)[::-1]:
                 children[c].stdin.write(f"{GO}\n")
                 children[c].stdin.flush()
-                wait_ready(children[c], c, logs[c])
+                wait_ready(children[c], c, work)
         for c, child in children.items():
             child.communicate(f"{GO}\n")  # it writes its seconds and exits
             if child.returncode != 0:
-                raise BenchmarkError(f"training measurements ({c}) failed:\n{logs[c].read_text()[-2000:]}")
+                raise child_failed(c, work)
     finally:
         for child in children.values():
             if child.poll() is None:
@@ -450,19 +454,25 @@ def sweep_command(settings: Settings, results: Path) -> list[str]:
             settings.sweep_scenarios, *depths, "--seeds", "0", "--results", str(results)]
 
 
-def tree_rss(root: int) -> int:
-    """Resident bytes of a process and all its descendants (a site build draws in worker processes)."""
-    children: dict[int, list[int]] = {}
+def descendants(root: int) -> list[int]:
+    """The pids of a process's children, their children and so on (a site build's fork server and its workers)."""
+    parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         try:
             with open(f"/proc/{entry}/stat") as stat:
-                children.setdefault(int(stat.read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+                parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             continue
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        todo += children.get(pid, [])
+    found = [root]
+    for process in found:  # grows as it is read: each child found is searched for children in turn
+        found += [child for child, parent in parents.items() if parent == process]
+    return found[1:]
+
+
+def tree_rss(root: int) -> int:
+    """Resident bytes of a process and all its descendants (a site build draws in worker processes)."""
+    total = 0
+    for pid in [root, *descendants(root)]:
         try:
             with open(f"/proc/{pid}/statm") as statm:
                 total += int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

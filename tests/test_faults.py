@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bench import store
+from bench import benchmark, store
 from bench.__main__ import main as bench_main
 from report.__main__ import main as report_main
 from tests.helpers import site_copy
@@ -244,20 +244,6 @@ def test_a_full_disk_in_a_build_leaves_the_previous_site_in_place(tmp_path, unin
 # -- a build stopped: SIGKILL, Ctrl-C, SIGTERM --------------------------------------------------------------
 
 
-def descendants(pid: int) -> list[int]:
-    """A build's processes: its fork server and the drawing workers forked from it."""
-    parents = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            continue
-    found = [pid]
-    for process in found:  # grows as it is read: each child found is searched for children in turn
-        found += [child for child, parent in parents.items() if parent == process]
-    return found[1:]
-
-
 def gone(pids: list[int], within: float = 10.0) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -280,7 +266,7 @@ def test_a_killed_build_leaves_workers_that_exit_and_a_staging_folder_the_next_b
     site = tmp_path / "site"
     build = start("report", "build", "--results", uninterrupted, "--out", site)
     wait_for_staging(site, build)
-    workers = descendants(build.pid)
+    workers = benchmark.descendants(build.pid)
     build.kill()
     build.wait()
     assert gone(workers), "drawing workers outlived their build"
@@ -297,7 +283,7 @@ def test_an_interrupted_build_stops_at_once_and_changes_nothing(tmp_path, uninte
     before = {p: p.read_bytes() for p in site.rglob("*") if p.is_file()}
     build = start("report", "build", "--results", uninterrupted, "--out", site)
     wait_for_staging(site, build)
-    workers = descendants(build.pid)
+    workers = benchmark.descendants(build.pid)
     sent = time.monotonic()
     build.send_signal(how)
     _, err = build.communicate(timeout=30)

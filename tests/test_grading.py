@@ -565,7 +565,7 @@ def test_the_scan_grades_each_depth_with_the_same_rules():
 @pytest.mark.parametrize("runs, layers", [(3, 5), (40, 2000), (0, 0)])  # 80,000 pairs: past the radix sort's 2**16
 def test_rows_by_run_step_and_layer_are_put_in_the_order_of_run_layer_and_step(runs, layers):
     """As np.lexsort would order them, with steps and layers missing here and there (early_update_path's rows)."""
-    grid = np.array([(r, s, l) for r in range(runs) for s in range(0, 50, 10) for l in range(layers)]).reshape(-1, 3)
+    grid = np.array([(r, s, n) for r in range(runs) for s in range(0, 50, 10) for n in range(layers)]).reshape(-1, 3)
     rows = grid[np.random.default_rng(0).random(len(grid)) < 0.7]  # in run, step, layer order
     run, step, layer = rows.T
     assert np.array_equal(by_run_and_layer(run, layer.astype(float)), np.lexsort((step, layer, run)))
