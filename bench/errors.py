@@ -2,6 +2,8 @@
 
 import argparse
 import signal
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -22,11 +24,35 @@ def folder_argument(text: str) -> Path:
 
 
 STOPPED: list[int] = []  # the stop signals this process received
+HELD: list[bool] = []  # inside held_signals: a stop signal is raised at its end
 
 
 def stop(signum, frame) -> None:
     STOPPED.append(signum)
-    raise KeyboardInterrupt
+    if not HELD:
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def held_signals():
+    """A stop signal that comes inside raises KeyboardInterrupt at the end, for what must not be cut in half."""
+    received = len(STOPPED)
+    HELD.append(True)
+    try:
+        yield
+    finally:
+        HELD.pop()
+    if len(STOPPED) > received:
+        raise KeyboardInterrupt
+
+
+def quiet_when_stopped(unraisable) -> None:
+    """The KeyboardInterrupt of a stop signal that lands in a callback Python cannot raise from (an import
+    lock's weakref callback, a __del__) is dropped without a traceback: STOPPED holds it, check_stopped
+    raises it again. Anything else goes to Python's own hook."""
+    if STOPPED and unraisable.exc_type is KeyboardInterrupt:
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def stop_on_signals() -> None:
@@ -34,6 +60,7 @@ def stop_on_signals() -> None:
     SIGINT came in ignored: a background job's children inherit that, and `kill -INT` should still stop them."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stop)
+    sys.unraisablehook = quiet_when_stopped
 
 
 def check_stopped() -> None:

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import store
+from bench.errors import held_signals
 from report import diff, figures, matrix, own_models, publish, sets
 from report.data import Data, load
 from report.figure_cache import Shelf, start_worker
@@ -55,6 +56,12 @@ def worker_pool():
     context.set_forkserver_preload(WORKER_MODULES)
     pool = ProcessPoolExecutor(workers(), mp_context=context, initializer=start_worker, initargs=(os.getpid(),))
     try:
+        # every worker started at once (a task each) and not cut in half by Ctrl-C: a worker started while this
+        # process unwinds is one the pool does not know, does not wait for, and that prints a traceback once
+        # this process has exited and its queue's semaphore with it
+        with held_signals():
+            for _ in range(workers()):
+                pool.submit(int)
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -351,6 +351,41 @@ def test_a_stop_whose_interrupt_a_library_swallowed_still_leaves_the_previous_si
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before and litter(out) == []
 
 
+def test_a_stop_that_lands_where_python_cannot_raise_prints_no_traceback():
+    """A signal that comes while Python runs a callback it cannot raise from (an import lock's weakref
+    callback, a __del__) printed "Exception ignored in ..." and a traceback before the one line."""
+    script = """if True:
+        import os, signal
+        from bench.errors import check_stopped, stop_on_signals
+        stop_on_signals()
+        class StoppedWhileCollected:
+            def __del__(self):
+                os.kill(os.getpid(), signal.SIGTERM)
+        StoppedWhileCollected()
+        try:
+            check_stopped()
+        except KeyboardInterrupt:
+            print("stopped")
+    """
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "stopped\n", "")
+
+
+def test_a_stop_while_signals_are_held_is_raised_when_they_are_let_go(monkeypatch):
+    """What held_signals guards (the build's worker processes being started) runs to its end, then the stop."""
+    from bench import errors
+
+    monkeypatch.setattr(errors, "STOPPED", [])
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with errors.held_signals():
+            errors.stop(signal.SIGTERM, None)
+            finished.append(True)
+    assert finished == [True] and errors.STOPPED == [signal.SIGTERM] and errors.HELD == []
+    with errors.held_signals():  # a stop that came before is not raised again
+        pass
+
+
 @pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_build_stopped_while_it_starts_says_so_in_one_line(tmp_path, uninterrupted, how):
     build = start("report", "build", "--results", uninterrupted, "--out", tmp_path / "site")
