@@ -11,6 +11,7 @@ import pandas as pd
 from bench import adam, claims, jobs, live, provenance, store, train
 from bench import data as datasets
 from bench.data import Dataset
+from bench.errors import check_stopped
 from bench.scenarios import NOT_CONFIG, Profile, Scenario
 from bench.train import RunSpec, train_together
 
@@ -245,6 +246,7 @@ def sweep(runs: list[RunSpec], data: Dataset, results: Path, device: str, xla: b
                     if specs:
                         train_group(planned, specs, data, results, device, xla)
                         stored(planned, results, site)
+                        check_stopped()  # a Ctrl-C that a library swallowed stops the sweep here
         while others and others.running():
             time.sleep(WAIT)
             stored(planned, results, site)

@@ -49,6 +49,24 @@ def test_interrupted_sweep_resumes_writing_each_run_once(tmp_path, synthetic, mo
     assert sweep.sweep(runs, synthetic, tmp_path, "/CPU:0").trained == 0
 
 
+def test_a_stop_a_library_swallowed_ends_the_sweep_after_the_group_it_came_in(tmp_path, synthetic, monkeypatch):
+    from bench import errors
+
+    runs = sweep.grid(SMOKE, [SCENARIOS["sigmoid"], SCENARIOS["linear"]], [2], [0, 1])
+    real_train = sweep.train_together
+
+    def stopped_in_a_callback(specs, data, jit):
+        errors.STOPPED.append(2)  # stop() ran, its KeyboardInterrupt was dropped (an `except:`, a __del__)
+        return real_train(specs, data, jit)
+
+    monkeypatch.setattr(errors, "STOPPED", [])
+    monkeypatch.setattr(sweep, "train_together", stopped_in_a_callback)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.sweep(runs, synthetic, tmp_path, "/CPU:0")
+    assert [p.name.split("-")[0] for p in store.run_files(tmp_path)] == ["sigmoid", "sigmoid"]
+    assert not store.partial_folder(tmp_path).exists()
+
+
 def test_store_round_trip_and_provenance(smoke_results):
     results = store.load(smoke_results)
     assert len(results.runs) == 8 and set(results.runs["status"]) <= {"completed", "diverged"}
