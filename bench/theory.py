@@ -20,6 +20,7 @@ to 0.3, but the scenarios pass the activation name, which resolves to the functi
 """
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from math import pi, sqrt
 
 import numpy as np
@@ -141,6 +142,7 @@ def delta_ratio_curve(
         return np.exp(0.5 * np.concatenate([[0.0], np.cumsum(log_chis)]))
 
 
+@lru_cache(maxsize=4096)  # a build asks it once per run: seeds and replicated runs ask the same
 def predicted_delta_ratio(
     activation: str,
     depth: int,
