@@ -9,7 +9,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from bench import console
-from bench.errors import UserError, folder_argument, stop_on_signals
+from bench.errors import UserError, folder_argument, held_signals, interrupted, stop_on_signals
 from bench.scenarios import CATALOGUE, CONTROLS, PROFILES, SCENARIOS
 
 MAX_DEPTH = 256
@@ -317,7 +317,8 @@ def probe_command(args) -> None:
 def import_tensorflow() -> None:
     """TensorFlow is an extra of the wheel (cpu or gpu): without it, say what to install."""
     try:
-        console.import_tensorflow()
+        with held_signals():  # a stop while it loads is raised once it has (a module cut in half can crash the exit)
+            console.import_tensorflow()
     except ModuleNotFoundError as err:
         if err.name != "tensorflow":
             raise
@@ -350,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nbench: interrupted; finished runs are stored, run the same command again to resume",
               file=sys.stderr)
-        return 130
+        return interrupted()
     return 0
 
 

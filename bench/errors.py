@@ -63,6 +63,18 @@ def stop_on_signals() -> None:
     sys.unraisablehook = quiet_when_stopped
 
 
+EXIT_INTERRUPTED = 130  # a command stopped by Ctrl-C or SIGTERM, as shells report one
+
+
+def interrupted() -> int:
+    """EXIT_INTERRUPTED, for a CLI's main to return once it has caught the KeyboardInterrupt of a stop. CPython marks
+    a KeyboardInterrupt that ends code `exec` ran from a string (dataclasses and namedtuples define their methods so,
+    while modules load) as unhandled though a caller catches it, and `python -m` then ends by killing itself with
+    SIGINT (exit -2); the next string exec clears that mark (its run_eval_code_obj)."""
+    exec("")
+    return EXIT_INTERRUPTED
+
+
 def check_stopped() -> None:
     """KeyboardInterrupt if a stop signal came, though the one it raised was swallowed (a library's `except:`
     around an import or a callback): called where a command would otherwise go on to write."""

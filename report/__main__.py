@@ -21,11 +21,10 @@ import sys
 from pathlib import Path
 
 # the rest loads in main(), where Ctrl-C and SIGTERM are caught
-from bench.errors import UserError, check_stopped, folder_argument, stop_on_signals
+from bench.errors import UserError, folder_argument, held_signals, interrupted, stop_on_signals
 
 EXIT_USER_ERROR = 2
 EXIT_GATE = 1  # a diff's --fail-on-verdict-change or --fail-beyond-floor gate failed
-EXIT_INTERRUPTED = 130
 
 
 class Parser(argparse.ArgumentParser):
@@ -136,10 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     stop_on_signals()
     try:
         args = make_parser().parse_args(argv)
-        from report import benchmark_page, deploy, serve
-        from report.site import build
-
-        check_stopped()
+        with held_signals():  # a module cut in half by a stop can crash the interpreter as it exits
+            from report import benchmark_page, deploy, serve
+            from report.site import build
         if args.command == "diff":
             return diff_command(args)
         if args.command == "serve":
@@ -152,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         print(build(args.results, args.out, say=lambda line: print(line, file=sys.stderr)))
     except KeyboardInterrupt:  # also while the report modules load, in the first second
         print("\nreport: interrupted; nothing was changed, run the same command again", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted()
     except UserError as err:  # a SiteError, StoreError or diff.DiffError is a UserError
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -371,6 +371,23 @@ def test_a_stop_that_lands_where_python_cannot_raise_prints_no_traceback():
     assert (done.returncode, done.stdout, done.stderr) == (0, "stopped\n", "")
 
 
+def test_a_stop_caught_in_code_exec_ran_from_a_string_still_exits_130_under_python_m(tmp_path):
+    """CI saw `python -m report` end by SIGINT (-2) after its one line, where a stop landed in a dataclass's exec'd
+    methods while modules loaded."""
+    (tmp_path / "stopped_in_exec.py").write_text("""if True:
+        import sys
+        from bench.errors import interrupted, stop_on_signals
+        stop_on_signals()
+        try:
+            exec("import os, signal\\nos.kill(os.getpid(), signal.SIGTERM)\\nwaited = [0 for _ in range(1000)]")
+        except KeyboardInterrupt:
+            sys.exit(interrupted())
+    """)
+    done = subprocess.run([sys.executable, "-m", "stopped_in_exec"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert (done.returncode, done.stderr) == (130, "")
+
+
 def test_a_stop_while_signals_are_held_is_raised_when_they_are_let_go(monkeypatch):
     """What held_signals guards (the build's worker processes being started) runs to its end, then the stop."""
     from bench import errors
