@@ -338,7 +338,7 @@ def test_a_diff_into_the_results_folder_is_refused_as_a_build_is(tmp_path, unint
 def test_a_stop_whose_interrupt_a_library_swallowed_still_leaves_the_previous_site(tmp_path, uninterrupted,
                                                                                     uninterrupted_site, monkeypatch):
     """A Ctrl-C whose KeyboardInterrupt lands in a library's `except:` (an import, a callback) is still a stop: the
-    build checks for one before it replaces the site, and the CLI once its modules are loaded."""
+    build checks for one before it replaces the site."""
     from bench import errors
     from report import site
 
