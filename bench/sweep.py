@@ -75,8 +75,10 @@ def summary_line(run: dict, tables: dict[str, pd.DataFrame]) -> str:
     accuracy = f"{epochs['test_accuracy'].iloc[-1]:.3f}" if len(epochs) else "n/a"
     ratios = f"{delta_ratio(signal, 0):.2e} -> {delta_ratio(signal, int(layer['step'].max())):.2e}"
     status = run["status"] if run["status"] != "diverged" else f"diverged at step {run['diverged_step']}"
+    together = run.get("runs_side_by_side") or 1  # wall_time_s is then the time those runs shared
+    shared = f" ({together} side by side)" if together > 1 else ""
     return (f"{run['scenario']:<22} depth {run['depth']:>3} seed {run['seed']:>2}  {status:<22} "
-            f"test acc {accuracy}  δ first/last {ratios}  {run['wall_time_s']:.1f}s")
+            f"test acc {accuracy}  δ first/last {ratios}  {run['wall_time_s']:.1f}s{shared}")
 
 
 class Progress:

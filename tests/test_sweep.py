@@ -67,6 +67,17 @@ def test_a_stop_a_library_swallowed_ends_the_sweep_after_the_group_it_came_in(tm
     assert not store.partial_folder(tmp_path).exists()
 
 
+def test_a_run_line_says_when_its_seconds_were_shared_side_by_side(smoke_results):
+    results = store.load(smoke_results)
+    run = results.runs.iloc[0].to_dict()
+    tables = {kind: frame[frame["run_id"] == run["run_id"]]
+              for kind, frame in (("layer", results.layer), ("epoch", results.epoch), ("time", results.time))}
+    seconds = f"{run['wall_time_s']:.1f}s"
+    assert run["runs_side_by_side"] == 2
+    assert sweep.summary_line(run, tables).endswith(f"  {seconds} (2 side by side)")
+    assert sweep.summary_line({**run, "runs_side_by_side": 1}, tables).endswith(f"  {seconds}")
+
+
 def test_store_round_trip_and_provenance(smoke_results):
     results = store.load(smoke_results)
     assert len(results.runs) == 8 and set(results.runs["status"]) <= {"completed", "diverged"}
