@@ -302,7 +302,7 @@ def mislabelled(file: pq.ParquetFile, run: dict) -> str | None:
     """Rows of another run than the file's metadata names (a file pieced together from two): the report would
     show them under the metadata's name. Where the footer's statistics of a key column say every row holds the
     metadata's value, its rows are not read (a build reads 10,000 files)."""
-    names = file.schema_arrow.names  # built anew on each access
+    names = file.schema.names  # the footer's, as all_rows_hold reads: schema_arrow is converted anew on each access
     keys = [key for key in RUN_KEYS if key in names and not all_rows_hold(file, key, run[key])]
     if not keys:
         return None
