@@ -183,8 +183,7 @@ def replace_atomically(path: Path, write, check=None) -> None:
     tmp = partial_folder(path.parent) / f"{path.name}.{os.getpid()}.tmp"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.parent.mkdir(exist_ok=True)
-        write(tmp)
+        write_beside(tmp, write)
         if check:
             check(tmp)
         os.replace(tmp, path)
@@ -197,6 +196,18 @@ def replace_atomically(path: Path, write, check=None) -> None:
             tmp.parent.rmdir()  # unless another writer is using it
         except OSError:
             pass
+
+
+def write_beside(tmp: Path, write, attempts: int = 3) -> None:
+    """write(tmp) into the partial folder, made first: a writer that has just finished beside us removes it while it
+    is empty, between our making it and our opening tmp (two --jobs processes storing runs at once)."""
+    for attempt in range(attempts):
+        tmp.parent.mkdir(exist_ok=True)
+        try:
+            return write(tmp)
+        except OSError:
+            if tmp.parent.is_dir() or attempt == attempts - 1:
+                raise
 
 
 def write_run(path: Path, run: dict, tables: dict[str, pd.DataFrame]) -> None:

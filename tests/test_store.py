@@ -137,6 +137,22 @@ def test_a_write_leaves_no_temporary_file_and_a_failed_one_leaves_the_old_file(f
     assert store.load(folder).runs.to_dict("records") == [RUN]
 
 
+def test_a_write_goes_on_when_another_writer_removes_the_empty_partial_folder_under_it(folder):
+    """Two --jobs processes store runs at once: one that has just finished removes the partial folder, empty, in the
+    moment between the other's making it and opening its file there."""
+    path, opened = folder / "other.parquet", []
+
+    def write_after_the_other_removed_it(tmp):
+        if not opened:
+            tmp.parent.rmdir()
+        opened.append(tmp)
+        tmp.write_bytes(b"rows")
+
+    store.replace_atomically(path, write_after_the_other_removed_it)
+    assert path.read_bytes() == b"rows" and len(opened) == 2
+    assert no_temporary_files(folder)
+
+
 def test_a_dead_writer_s_temporary_file_is_removed_and_a_live_one_s_kept(folder):
     partial = store.partial_folder(folder)
     partial.mkdir()
