@@ -39,7 +39,8 @@ class RunFiles:
     def kind(self, path: Path, kind: str):
         key = (path, path.stat().st_mtime_ns)
         if key not in self.kept:
-            self.kept[key] = store.by_kind(store.read_arrow(path, store.schema().names))
+            split = store.by_kind(store.read_arrow(path, store.schema().names))
+            self.kept[key] = {kind: store.compact(rows) for kind, rows in split.items()}
             self.size += sum(t.nbytes for t in self.kept[key].values())
             while len(self.kept) > 1 and self.size > READ_CACHE_BYTES:
                 self.size -= sum(t.nbytes for t in self.kept.popitem(last=False)[1].values())

@@ -8,6 +8,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -151,6 +152,19 @@ def test_a_write_goes_on_when_another_writer_removes_the_empty_partial_folder_un
     store.replace_atomically(path, write_after_the_other_removed_it)
     assert path.read_bytes() == b"rows" and len(opened) == 2
     assert no_temporary_files(folder)
+
+
+def test_rows_split_by_kind_in_any_order_are_those_a_filter_keeps(folder):
+    """A file stores each kind's rows together, and the split takes them as slices; rows of kinds interleaved
+    (another writer's file) split the same as a filter by kind."""
+    table = pa.concat_tables([pq.read_table(store.run_files(folder)[0])] * 2)
+    shuffled = table.take(np.random.default_rng(0).permutation(len(table)))
+    for rows in (table, shuffled):
+        split = store.by_kind(rows)
+        for kind in store.KINDS:
+            kept = rows.filter(pc.equal(rows.column("kind"), kind)).select(store.kind_columns(kind))
+            assert split[kind].equals(kept), kind
+            assert store.compact(split[kind]).equals(kept), kind
 
 
 def test_a_dead_writer_s_temporary_file_is_removed_and_a_live_one_s_kept(folder):

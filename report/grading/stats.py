@@ -121,7 +121,12 @@ def path_norms(hidden: Hidden, runs: pd.DataFrame) -> np.ndarray:
 def hidden_layers(hidden: Hidden) -> pd.Series:
     """Per run, its hidden weight layers: the layers a first/last ratio spans (a conv ResNet has more than its
     depth in blocks)."""
-    return hidden.by_run(hidden.rows.groupby("run")["layer"].nunique().rename("hidden_layers"))
+    run, layer = hidden.rows["run"].to_numpy(), hidden.rows["layer"].to_numpy()
+    known = ~np.isnan(layer)  # nunique's count, from a table of (run, layer) seen: no sort of the rows
+    seen = np.zeros((len(hidden.run_ids), int(layer[known].max()) + 1 if known.any() else 0), bool)
+    seen[run[known], layer[known].astype(np.int64)] = True
+    present = np.flatnonzero(np.bincount(run, minlength=len(hidden.run_ids)))
+    return hidden.by_run(pd.Series(seen.sum(axis=1)[present], index=present, name="hidden_layers"))
 
 
 def ratio_summary(hidden: Hidden, ratios: pd.DataFrame, name: str = "delta_ratio") -> pd.DataFrame:
