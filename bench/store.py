@@ -204,15 +204,15 @@ def replace_atomically(path: Path, write, check=None) -> None:
             pass
 
 
-def write_beside(tmp: Path, write, attempts: int = 3) -> None:
-    """write(tmp) into the partial folder, made first: a writer that has just finished beside us removes it while it
-    is empty, between our making it and our opening tmp (two --jobs processes storing runs at once)."""
-    for attempt in range(attempts):
+def write_beside(tmp: Path, write) -> None:
+    """write(tmp) into the partial folder, made first, up to three times: a writer that has just finished beside us
+    removes it while it is empty, between our making it and our opening tmp (two --jobs processes storing runs)."""
+    for attempt in range(3):
         tmp.parent.mkdir(exist_ok=True)
         try:
             return write(tmp)
         except OSError:
-            if tmp.parent.is_dir() or attempt == attempts - 1:
+            if tmp.parent.is_dir() or attempt == 2:
                 raise
 
 
@@ -566,9 +566,9 @@ def kind_spans(column: pa.ChunkedArray) -> dict[str, list[tuple[int, int]]]:
     for chunk in column.chunks:
         encoded = pc.run_end_encode(chunk)
         ends = encoded.run_ends.to_numpy()
-        starts = ends - np.diff(ends, prepend=0)
-        for kind, start, end in zip(encoded.values.to_pylist(), starts, ends, strict=True):
-            spans.setdefault(kind, []).append((offset + int(start), int(end - start)))
+        lengths = np.diff(ends, prepend=0)
+        for kind, end, length in zip(encoded.values.to_pylist(), ends, lengths, strict=True):
+            spans.setdefault(kind, []).append((offset + int(end - length), int(length)))
         offset += len(chunk)
     return spans
 
